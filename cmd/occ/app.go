@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"golang.org/x/term"
+)
+
+// App holds what every command needs: where occ's files are, the terminal,
+// and the global flags. It is bound into each command's Run method.
+type App struct {
+	Globals *Globals
+	Paths   meta.Paths
+	UI      *UI
+	In      io.Reader
+	// Interactive is true when occ may prompt: stdin and stderr are
+	// terminals and -q was not given.
+	Interactive bool
+}
+
+// NewApp resolves paths and sets up output for one invocation.
+func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
+	paths, err := meta.DefaultPaths()
+	if err != nil {
+		return nil, err
+	}
+	if g.ConfigPath != "" {
+		paths.ConfigFile = g.ConfigPath
+	}
+	interactive := !g.Quiet && isTerminal(in) && isTerminal(errOut)
+	color := !g.NoColor && os.Getenv("NO_COLOR") == "" && isTerminal(errOut)
+	return &App{
+		Globals:     g,
+		Paths:       paths,
+		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, color),
+		In:          in,
+		Interactive: interactive,
+	}, nil
+}
+
+// LoadConfig reads the config file (defaults when it does not exist).
+func (a *App) LoadConfig() (*meta.Config, bool, error) {
+	cfg, exists, err := meta.LoadConfig(a.Paths.ConfigFile)
+	if err != nil {
+		return nil, exists, err
+	}
+	a.UI.Verbosef("Config loaded from: %s", a.Paths.ConfigFile)
+	a.UI.Verbosef("Data: %s", a.Paths.DataDir)
+	return cfg, exists, nil
+}
+
+// Lock takes occ's lock for a mutating command.
+func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
+	return meta.AcquireLock(ctx, a.Paths.LockFile(), meta.DefaultLockWait)
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// exitCode maps an error to occ's exit status: 130 for an interrupt, 1
+// otherwise (2 is kong's for usage errors).
+func exitCode(err error) int {
+	if errors.Is(err, context.Canceled) || errdefs.IsCanceled(err) {
+		return 130
+	}
+	return 1
+}
+
+// UpdateConfig runs change on the config under occ's lock and saves the
+// result. A config that fails to load is never overwritten, and nothing is
+// written when change returns an error.
+func (a *App) UpdateConfig(ctx context.Context, change func(cfg *meta.Config) error) (*meta.Config, error) {
+	lock, err := a.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+	cfg, _, err := a.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if err := change(cfg); err != nil {
+		return nil, err
+	}
+	if err := meta.SaveConfig(a.Paths.ConfigFile, cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

@@ -1,0 +1,19 @@
+package main
+
+import "github.com/alecthomas/kong"
+
+// Globals are the flags valid on every command.
+type Globals struct {
+	Verbose    int              `short:"v" type:"counter" help:"Print more detail (repeat for even more)."`
+	Quiet      bool             `short:"q" help:"Print only errors; prompts become errors."`
+	NoColor    bool             `name:"no-color" help:"Disable colored output (also honours $NO_COLOR)."`
+	ConfigPath string           `name:"config" env:"OCC_CONFIG" type:"path" placeholder:"PATH" help:"Config file to use (default: $XDG_CONFIG_HOME/opencode-cloud/config.json)."`
+	Version    kong.VersionFlag `help:"Print occ's version and commit, then exit."`
+}
+
+// CLI is occ's command tree. Each command lives in its own file.
+type CLI struct {
+	Globals
+
+	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
+}

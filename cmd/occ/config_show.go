@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// ConfigShowCmd prints the configuration.
+type ConfigShowCmd struct {
+	JSON bool `name:"json" help:"Print JSON instead of a table."`
+}
+
+func (c *ConfigShowCmd) Run(app *App) error {
+	cfg, exists, err := app.LoadConfig()
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		// Keys in file order, secrets masked, hidden keys left out.
+		var b strings.Builder
+		b.WriteString("{")
+		first := true
+		for _, k := range meta.Keys {
+			if meta.HiddenKeys[k.Name] {
+				continue
+			}
+			v := cfg.Value(k)
+			if k.Secret && v != nil && v != "" {
+				v = "********"
+			}
+			enc, err := json.MarshalIndent(v, "  ", "  ")
+			if err != nil {
+				return err
+			}
+			if !first {
+				b.WriteString(",")
+			}
+			first = false
+			fmt.Fprintf(&b, "\n  %q: %s", k.Name, enc)
+		}
+		b.WriteString("\n}")
+		fmt.Fprintln(app.UI.Out, b.String())
+		return nil
+	}
+	tw := tabwriter.NewWriter(app.UI.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\t%s\n", app.UI.Bold("Key"), app.UI.Bold("Value"))
+	for _, k := range meta.Keys {
+		if meta.HiddenKeys[k.Name] {
+			continue
+		}
+		v := cfg.Display(k)
+		switch {
+		case k.Name == "bind_address" && meta.IsExposed(cfg.BindAddress):
+			v = app.UI.Yellow(v)
+		case k.Name == "bind_address":
+			v = app.UI.Green(v)
+		case k.Name == "allow_unauthenticated_network" && cfg.AllowUnauthenticatedNetwork:
+			v = app.UI.Yellow(v)
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k.Name, v)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	note := ""
+	if !exists {
+		note = " (not created yet: these are the defaults)"
+	}
+	fmt.Fprintf(app.UI.Out, "\nConfig file: %s%s\n", app.Paths.ConfigFile, note)
+	if err := cfg.Validate(); err != nil {
+		app.UI.Warnf("the configuration has problems; occ start will refuse it:")
+		app.UI.PrintError(err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run parses args, runs the chosen command and returns the exit code.
+func run(args []string) int {
+	var cli CLI
+	parser, err := kong.New(&cli,
+		kong.Name("occ"),
+		kong.Description("Run the opencode AI coding agent as a persistent, authenticated web service in a sandbox container on containerd, no Docker daemon needed."),
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, Summary: true}),
+		kong.Vars{"version": fmt.Sprintf("occ %s (commit %s)", meta.Version, meta.Commit)},
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "occ: internal error building the command line:", err)
+		return 1
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		var pe *kong.ParseError
+		if errors.As(err, &pe) {
+			fmt.Fprintf(os.Stderr, "occ: %v\n", err)
+			_ = pe.Context.PrintUsage(true)
+			return pe.ExitCode()
+		}
+		fmt.Fprintf(os.Stderr, "occ: %v\n", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	app, err := NewApp(&cli.Globals, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return 1
+	}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	if err := kctx.Run(app); err != nil {
+		app.UI.PrintError(err)
+		return exitCode(err)
+	}
+	return 0
+}

@@ -1,0 +1,282 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+)
+
+// Key describes one config key as `occ config get/set` sees it.
+type Key struct {
+	Name     string   // the JSON key
+	Aliases  []string // upstream's short names and synonyms
+	Settable bool     // false: managed by other commands (users, env, version)
+	Secret   bool     // prompted for, never taken from argv, masked on output
+	Help     string
+}
+
+// Keys lists the keys in file order.
+var Keys = []Key{
+	{Name: "version", Help: "config schema version"},
+	{Name: "opencode_web_port", Aliases: []string{"port"}, Settable: true, Help: "host port for the web UI (>= 1024)"},
+	{Name: "bind", Aliases: []string{"hostname"}, Settable: true, Help: "legacy, kept for upstream files; bind_address decides the binding"},
+	{Name: "auto_restart", Settable: true, Help: "restart the service when it fails"},
+	{Name: "boot_mode", Settable: true, Help: "user or system service registration"},
+	{Name: "restart_retries", Settable: true, Help: "service restart attempts (systemd StartLimitBurst)"},
+	{Name: "restart_delay", Settable: true, Help: "seconds between service restarts"},
+	{Name: "auth_username", Aliases: []string{"username"}, Settable: true, Help: "deprecated: use occ user add"},
+	{Name: "auth_password", Aliases: []string{"password"}, Settable: true, Secret: true, Help: "deprecated: use occ user add"},
+	{Name: "container_env", Aliases: []string{"env"}, Help: "extra KEY=value for the container (occ config env)"},
+	{Name: "bind_address", Aliases: []string{"host"}, Settable: true, Help: "host address the web port is published on"},
+	{Name: "trust_proxy", Aliases: []string{"proxy"}, Settable: true, Help: "trust X-Forwarded-* from a reverse proxy"},
+	{Name: "allow_unauthenticated_network", Aliases: []string{"allow_unauth", "unauth_network"}, Settable: true, Help: "allow a network-exposed start with no users"},
+	{Name: "rate_limit_attempts", Aliases: []string{"rate_attempts"}, Settable: true, Help: "failed logins allowed per window"},
+	{Name: "rate_limit_window_seconds", Aliases: []string{"rate_window", "rate_limit_window"}, Settable: true, Help: "login rate-limit window"},
+	{Name: "users", Help: "sandbox users (occ user)"},
+	{Name: "cockpit_port", Settable: true, Help: "cockpit port (cockpit is disabled)"},
+	{Name: "cockpit_enabled", Aliases: []string{"cockpit"}, Settable: true, Help: "cockpit (disabled)"},
+	{Name: "image_source", Settable: true, Help: "where the sandbox image comes from: prebuilt or build"},
+	{Name: "update_check", Settable: true, Help: "version check on start: always, once or never"},
+	{Name: "mounts", Settable: true, Help: "bind mounts /host:/container[:ro|rw], comma-separated"},
+	{Name: "image_repositories", Settable: true, Help: "registries to pull from, in order, comma-separated"},
+	{Name: "image_tag", Settable: true, Help: "tag to pull"},
+	{Name: "image_digest", Settable: true, Help: "sha256 digest pin; when set, pulls are by digest"},
+	{Name: "insecure_registries", Settable: true, Help: "registry hosts allowed over plain HTTP (loopback always is)"},
+	{Name: "containerd_address", Settable: true, Help: "containerd socket (empty: $CONTAINERD_ADDRESS or the default)"},
+	{Name: "containerd_namespace", Settable: true, Help: "containerd namespace occ works in"},
+	{Name: "snapshotter", Settable: true, Help: "containerd snapshotter to unpack into"},
+	{Name: "buildkit_address", Settable: true, Help: "BuildKit address (empty: $BUILDKIT_HOST or the default sockets)"},
+	{Name: "network_mode", Settable: true, Help: "cni (own network namespace) or host"},
+	{Name: "cni_plugin_dirs", Settable: true, Help: "where to look for CNI plugins, comma-separated"},
+}
+
+// HiddenKeys are not shown by `occ config show` (cockpit is disabled).
+var HiddenKeys = map[string]bool{"cockpit_port": true, "cockpit_enabled": true}
+
+// LookupKey resolves a key name or alias (case-insensitive, - or _).
+func LookupKey(name string) (Key, error) {
+	n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "-", "_")
+	for _, k := range Keys {
+		if k.Name == n {
+			return k, nil
+		}
+		for _, a := range k.Aliases {
+			if a == n {
+				return k, nil
+			}
+		}
+	}
+	var all []string
+	for _, k := range Keys {
+		all = append(all, k.Name)
+		all = append(all, k.Aliases...)
+	}
+	sort.Strings(all)
+	msg := fmt.Sprintf("unknown config key %q", name)
+	if s := closest(n, all); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	} else {
+		msg += "; run `occ config show` to list the keys"
+	}
+	return Key{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s", msg))
+}
+
+const masked = "********"
+
+// Get renders the key's value for scripts: scalars as is, lists
+// comma-joined (container_env as a JSON array, like upstream), secrets masked.
+func (c *Config) Get(k Key) string {
+	field := fieldByJSONKey(c.normalized(), k.Name)
+	switch v := field.(type) {
+	case *int:
+		return strconv.Itoa(*v)
+	case *bool:
+		return strconv.FormatBool(*v)
+	case *string:
+		return *v
+	case **string:
+		if *v == nil {
+			return ""
+		}
+		if k.Secret {
+			if **v == "" {
+				return ""
+			}
+			return masked
+		}
+		return **v
+	case *[]string:
+		if k.Name == "container_env" {
+			b, _ := json.Marshal(*v)
+			return string(b)
+		}
+		return strings.Join(*v, ",")
+	}
+	return ""
+}
+
+// Display is Get for humans: empty lists show as (none), automatic
+// addresses show what they resolve to.
+func (c *Config) Display(k Key) string {
+	switch k.Name {
+	case "containerd_address":
+		if c.ContainerdAddr == "" {
+			return c.ContainerdAddress() + " (auto)"
+		}
+	case "buildkit_address":
+		if c.BuildkitAddr == "" {
+			return strings.Join(c.BuildkitAddresses(), ", ") + " (auto)"
+		}
+	case "image_digest":
+		if c.ImageDigest == "" {
+			return "(none: pull by tag)"
+		}
+	case "container_env":
+		if len(c.ContainerEnv) == 0 {
+			return "(none)"
+		}
+		return strings.Join(c.ContainerEnv, ", ")
+	}
+	v := c.Get(k)
+	if _, isList := fieldByJSONKey(c, k.Name).(*[]string); isList {
+		if v == "" {
+			return "(none)"
+		}
+		return strings.ReplaceAll(v, ",", ", ")
+	}
+	return v
+}
+
+// Set parses value into the key's field and validates that field. On error
+// the config is left unchanged. Lists take comma-separated values ("" clears).
+func (c *Config) Set(k Key, value string) error {
+	if !k.Settable {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s cannot be set with `occ config set`%s", k.Name, managedBy(k.Name)))
+	}
+	next := *c
+	field := fieldByJSONKey(&next, k.Name)
+	value = strings.TrimSpace(value)
+	switch v := field.(type) {
+	case *int:
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s must be a whole number, got %q", k.Name, value))
+		}
+		*v = n
+	case *bool:
+		b, err := ParseBool(value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.Name, err)
+		}
+		*v = b
+	case *string:
+		*v = value
+	case **string:
+		if value == "" {
+			*v = nil
+		} else {
+			*v = &value
+		}
+	case *[]string:
+		list := []string{}
+		for _, s := range strings.Split(value, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				list = append(list, s)
+			}
+		}
+		*v = list
+	}
+	if fe := next.validateField(k.Name); fe != nil {
+		return fe
+	}
+	*c = next
+	return nil
+}
+
+func managedBy(key string) string {
+	switch key {
+	case "users":
+		return " (use occ user add/remove)"
+	case "container_env":
+		return " (use occ config env set/remove)"
+	}
+	return ""
+}
+
+// ParseBool accepts true/false, yes/no, on/off and 1/0.
+func ParseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "y", "on", "1":
+		return true, nil
+	case "false", "no", "n", "off", "0":
+		return false, nil
+	}
+	return false, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("expected true or false (yes/no, 1/0), got %q", s))
+}
+
+// SetEnv adds or replaces KEY=value in container_env.
+func (c *Config) SetEnv(kv string) error {
+	k, _, ok := strings.Cut(kv, "=")
+	if !ok || !envKeyRe.MatchString(k) {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q must look like KEY=value (KEY: letters, digits and _, not starting with a digit)", kv))
+	}
+	out := make([]string, 0, len(c.ContainerEnv)+1)
+	replaced := false
+	for _, e := range c.ContainerEnv {
+		if ek, _, _ := strings.Cut(e, "="); ek == k {
+			if !replaced {
+				out = append(out, kv)
+				replaced = true
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	if !replaced {
+		out = append(out, kv)
+	}
+	c.ContainerEnv = out
+	return nil
+}
+
+// RemoveEnv removes KEY from container_env.
+func (c *Config) RemoveEnv(key string) error {
+	out := make([]string, 0, len(c.ContainerEnv))
+	found := false
+	for _, e := range c.ContainerEnv {
+		if ek, _, _ := strings.Cut(e, "="); ek == key {
+			found = true
+			continue
+		}
+		out = append(out, e)
+	}
+	if !found {
+		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("environment variable %q is not set (see occ config env list)", key))
+	}
+	c.ContainerEnv = out
+	return nil
+}
+
+// Value returns the key's typed value (nil for an unset optional string).
+func (c *Config) Value(k Key) any {
+	switch v := fieldByJSONKey(c.normalized(), k.Name).(type) {
+	case *int:
+		return *v
+	case *bool:
+		return *v
+	case *string:
+		return *v
+	case **string:
+		if *v == nil {
+			return nil
+		}
+		return **v
+	case *[]string:
+		return *v
+	}
+	return nil
+}

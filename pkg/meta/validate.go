@@ -1,0 +1,285 @@
+package meta
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/containerd/v2/pkg/identifiers"
+	"github.com/containerd/errdefs"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/opencontainers/go-digest"
+)
+
+// FieldError is one invalid config value: which field, what is wrong, and
+// the exact command that fixes it.
+type FieldError struct {
+	Field   string
+	Problem string
+	Fix     string
+}
+
+func (e *FieldError) Error() string {
+	s := fmt.Sprintf("%s: %s", e.Field, e.Problem)
+	if e.Fix != "" {
+		s += "; to fix, run: " + e.Fix
+	}
+	return s
+}
+
+func (e *FieldError) Unwrap() error { return errdefs.ErrInvalidArgument }
+
+// ValidationError collects every invalid field of a config.
+type ValidationError struct{ Fields []*FieldError }
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Error()
+	}
+	return "invalid configuration: " + strings.Join(parts, "; ")
+}
+
+func (e *ValidationError) Unwrap() error { return errdefs.ErrInvalidArgument }
+
+// Validate checks every field and returns a *ValidationError listing all
+// problems, or nil.
+func (c *Config) Validate() error {
+	var errs []*FieldError
+	for _, k := range jsonKeys {
+		if fe := c.validateField(k); fe != nil {
+			errs = append(errs, fe)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: errs}
+}
+
+var (
+	usernameRe = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	tagRe      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	hostPortRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
+)
+
+// ValidUsername reports whether s is a username occ accepts for sandbox users.
+func ValidUsername(s string) bool { return usernameRe.MatchString(s) }
+
+func (c *Config) validateField(key string) *FieldError {
+	bad := func(problem, fix string) *FieldError { return &FieldError{Field: key, Problem: problem, Fix: fix} }
+	switch key {
+	case "opencode_web_port":
+		if c.OpencodeWebPort < 1024 || c.OpencodeWebPort > 65535 {
+			return bad(fmt.Sprintf("port must be between 1024 and 65535 (non-privileged), got %d", c.OpencodeWebPort), "occ config set opencode_web_port 3000")
+		}
+	case "cockpit_port":
+		if c.CockpitPort < 1 || c.CockpitPort > 65535 {
+			return bad(fmt.Sprintf("port must be between 1 and 65535, got %d", c.CockpitPort), "occ config set cockpit_port 9090")
+		}
+	case "bind_address":
+		if _, err := ParseBindAddress(c.BindAddress); err != nil {
+			return bad(err.Error(), "occ config set bind_address 127.0.0.1")
+		}
+	case "boot_mode":
+		if c.BootMode != "user" && c.BootMode != "system" {
+			return bad(fmt.Sprintf("must be user or system, got %q", c.BootMode), "occ config set boot_mode user")
+		}
+	case "restart_retries":
+		if c.RestartRetries < 0 {
+			return bad("must be 0 or more", "occ config set restart_retries 3")
+		}
+	case "restart_delay":
+		if c.RestartDelay < 0 {
+			return bad("must be 0 or more seconds", "occ config set restart_delay 5")
+		}
+	case "rate_limit_attempts":
+		if c.RateLimitAttempts < 1 {
+			return bad("must be at least 1", "occ config set rate_limit_attempts 5")
+		}
+	case "rate_limit_window_seconds":
+		if c.RateLimitWindowSeconds < 1 {
+			return bad("must be at least 1 second", "occ config set rate_limit_window_seconds 60")
+		}
+	case "container_env":
+		for _, e := range c.ContainerEnv {
+			k, _, ok := strings.Cut(e, "=")
+			if !ok || !envKeyRe.MatchString(k) {
+				return bad(fmt.Sprintf("entry %q must look like KEY=value", e), "occ config env remove "+k)
+			}
+		}
+	case "users":
+		for _, u := range c.Users {
+			if !ValidUsername(u) {
+				return bad(fmt.Sprintf("user %q is not a valid username (lowercase letters, digits, _ and -, at most 32, not starting with a digit or -)", u), "occ user remove "+u)
+			}
+		}
+	case "image_source":
+		if c.ImageSource != SourcePrebuilt && c.ImageSource != SourceBuild {
+			return bad(fmt.Sprintf("must be %s or %s, got %q", SourcePrebuilt, SourceBuild, c.ImageSource), "occ config set image_source prebuilt")
+		}
+	case "update_check":
+		switch c.UpdateCheck {
+		case UpdateCheckAlways, UpdateCheckOnce, UpdateCheckNever:
+		default:
+			return bad(fmt.Sprintf("must be always, once or never, got %q", c.UpdateCheck), "occ config set update_check always")
+		}
+	case "mounts":
+		for _, m := range c.Mounts {
+			if _, err := ParseMount(m); err != nil {
+				return bad(err.Error(), fmt.Sprintf("occ config set mounts %q", strings.Join(without(c.Mounts, m), ",")))
+			}
+		}
+	case "image_repositories":
+		if len(c.ImageRepositories) == 0 {
+			return bad("at least one repository is needed", "occ config set image_repositories "+strings.Join(DefaultImageRepositories, ","))
+		}
+		for _, r := range c.ImageRepositories {
+			if err := ValidateRepository(r); err != nil {
+				return bad(err.Error(), "occ config set image_repositories "+strings.Join(DefaultImageRepositories, ","))
+			}
+		}
+	case "image_tag":
+		if !tagRe.MatchString(c.ImageTag) {
+			return bad(fmt.Sprintf("%q is not a valid image tag", c.ImageTag), "occ config set image_tag latest")
+		}
+	case "image_digest":
+		if c.ImageDigest != "" {
+			if err := ValidateDigest(c.ImageDigest); err != nil {
+				return bad(err.Error(), `occ config set image_digest ""`)
+			}
+		}
+	case "insecure_registries":
+		for _, h := range c.InsecureRegistries {
+			if !hostPortRe.MatchString(h) {
+				return bad(fmt.Sprintf("%q must be a registry host, optionally with a port (e.g. registry.local:5000)", h), `occ config set insecure_registries ""`)
+			}
+		}
+	case "containerd_address":
+		if c.ContainerdAddr != "" {
+			if err := validateSocketAddress(c.ContainerdAddr, false); err != nil {
+				return bad(err.Error(), `occ config set containerd_address ""`)
+			}
+		}
+	case "containerd_namespace":
+		if err := identifiers.Validate(c.ContainerdNamespace); err != nil {
+			return bad(fmt.Sprintf("%q is not a valid containerd namespace", c.ContainerdNamespace), "occ config set containerd_namespace opencode-cloud")
+		}
+	case "snapshotter":
+		if err := identifiers.Validate(c.Snapshotter); err != nil {
+			return bad(fmt.Sprintf("%q is not a valid snapshotter name", c.Snapshotter), "occ config set snapshotter overlayfs")
+		}
+	case "buildkit_address":
+		if c.BuildkitAddr != "" {
+			if err := validateSocketAddress(c.BuildkitAddr, true); err != nil {
+				return bad(err.Error(), `occ config set buildkit_address ""`)
+			}
+		}
+	case "network_mode":
+		if c.NetworkMode != NetworkCNI && c.NetworkMode != NetworkHost {
+			return bad(fmt.Sprintf("must be cni or host, got %q", c.NetworkMode), "occ config set network_mode cni")
+		}
+	case "cni_plugin_dirs":
+		if len(c.CNIPluginDirs) == 0 {
+			return bad("at least one directory is needed", "occ config set cni_plugin_dirs "+strings.Join(DefaultCNIPluginDirs, ","))
+		}
+		for _, d := range c.CNIPluginDirs {
+			if !filepath.IsAbs(d) {
+				return bad(fmt.Sprintf("%q must be an absolute path", d), "occ config set cni_plugin_dirs "+strings.Join(DefaultCNIPluginDirs, ","))
+			}
+		}
+	}
+	return nil
+}
+
+func without(list []string, drop string) []string {
+	var out []string
+	for _, s := range list {
+		if s != drop {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ParseBindAddress parses a bind address: an IPv4 or IPv6 address, an IPv6
+// address in brackets, or "localhost" (127.0.0.1).
+func ParseBindAddress(s string) (net.IP, error) {
+	v := strings.TrimSpace(s)
+	if strings.EqualFold(v, "localhost") {
+		return net.IPv4(127, 0, 0, 1), nil
+	}
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+	ip := net.ParseIP(v)
+	if ip == nil {
+		return nil, fmt.Errorf("invalid IP address %q: use 127.0.0.1, ::1, 0.0.0.0, :: or localhost", s)
+	}
+	return ip, nil
+}
+
+// IsExposed reports whether binding to addr exposes the service beyond this
+// host (an unspecified address such as 0.0.0.0 or ::, or any non-loopback IP).
+func IsExposed(addr string) bool {
+	ip, err := ParseBindAddress(addr)
+	return err != nil || !ip.IsLoopback()
+}
+
+// ValidateRepository checks an image repository reference such as
+// ghcr.io/prizz/opencode-cloud-sandbox (no tag, no digest).
+func ValidateRepository(r string) error {
+	if strings.ContainsAny(r, "@") {
+		return fmt.Errorf("repository %q must not carry a digest (use image_digest)", r)
+	}
+	if i := strings.LastIndex(r, ":"); i > strings.LastIndex(r, "/") {
+		return fmt.Errorf("repository %q must not carry a tag (use image_tag)", r)
+	}
+	if _, err := name.NewRepository(r); err != nil {
+		return fmt.Errorf("repository %q is not a valid image repository: %v", r, err)
+	}
+	return nil
+}
+
+// ValidateDigest checks a sha256 digest pin such as sha256:<64 hex>.
+func ValidateDigest(d string) error {
+	dg, err := digest.Parse(d)
+	if err != nil || dg.Algorithm() != digest.SHA256 {
+		return fmt.Errorf("%q is not a sha256 digest (expected sha256: followed by 64 lowercase hex digits)", d)
+	}
+	return nil
+}
+
+func validateSocketAddress(a string, allowTCP bool) error {
+	if filepath.IsAbs(a) {
+		return nil
+	}
+	u, err := url.Parse(a)
+	if err != nil {
+		return fmt.Errorf("%q is not a socket path or address: %v", a, err)
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Path == "" || !filepath.IsAbs(u.Path) {
+			return fmt.Errorf("%q must name an absolute socket path (unix:///path/to.sock)", a)
+		}
+		return nil
+	case "tcp":
+		if !allowTCP {
+			break
+		}
+		if _, p, err := net.SplitHostPort(u.Host); err != nil || p == "" {
+			return fmt.Errorf("%q must be tcp://host:port", a)
+		} else if _, err := strconv.Atoi(p); err != nil {
+			return fmt.Errorf("%q has a bad port", a)
+		}
+		return nil
+	}
+	if allowTCP {
+		return fmt.Errorf("%q must be an absolute socket path, unix:///path or tcp://host:port", a)
+	}
+	return fmt.Errorf("%q must be an absolute socket path or unix:///path", a)
+}

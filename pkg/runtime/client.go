@@ -1,0 +1,72 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+)
+
+// DefaultConnectTimeout bounds how long Connect waits for containerd.
+const DefaultConnectTimeout = 10 * time.Second
+
+// Client is a containerd connection scoped to occ's namespace and snapshotter.
+type Client struct {
+	*containerd.Client
+	Address     string
+	Namespace   string
+	Snapshotter string
+}
+
+// Connect dials containerd at address (a socket path or unix:// URL), checks
+// that it answers, and scopes the client to namespace. Errors say what to
+// check: the socket, the daemon, permissions.
+func Connect(ctx context.Context, address, namespace, snapshotter string) (*Client, error) {
+	path := strings.TrimPrefix(address, "unix://")
+	if st, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
+				"containerd is not running at %s (no socket there): start containerd, or point occ at its socket with `occ config set containerd_address PATH` or $CONTAINERD_ADDRESS; `occ doctor` checks the setup", path))
+		}
+		return nil, fmt.Errorf("containerd socket %s: %w", path, err)
+	} else if st.Mode()&fs.ModeSocket == 0 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s is not a socket; containerd_address must name containerd's gRPC socket (usually /run/containerd/containerd.sock)", path))
+	}
+	c, err := containerd.New(path,
+		containerd.WithDefaultNamespace(namespace),
+		containerd.WithTimeout(DefaultConnectTimeout))
+	if err != nil {
+		return nil, connectError(path, err)
+	}
+	vctx, cancel := context.WithTimeout(namespaces.WithNamespace(ctx, namespace), DefaultConnectTimeout)
+	defer cancel()
+	if _, err := c.Version(vctx); err != nil {
+		c.Close()
+		return nil, connectError(path, err)
+	}
+	return &Client{Client: c, Address: path, Namespace: namespace, Snapshotter: snapshotter}, nil
+}
+
+func connectError(path string, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "permission denied"):
+		return fmt.Errorf("cannot connect to containerd at %s: permission denied (run occ as root, or as a user allowed to use that socket): %w", path, errdefs.ErrPermissionDenied)
+	case strings.Contains(msg, "unknown service"):
+		return fmt.Errorf("%s answers but is not containerd's gRPC socket (check containerd_address): %w", path, err)
+	}
+	return fmt.Errorf("cannot connect to containerd at %s (is containerd running and is this its socket? `occ doctor` checks the setup): %w", path, err)
+}
+
+// WithNamespace returns ctx scoped to the client's namespace, for the core
+// services (content, images, leases) that take the namespace from ctx.
+func (c *Client) WithNamespace(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, c.Namespace)
+}
