@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencode-cloud/occ/pkg/meta"
@@ -30,7 +32,11 @@ func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
 		return nil, err
 	}
 	if g.ConfigPath != "" {
-		paths.ConfigFile = g.ConfigPath
+		abs, err := filepath.Abs(g.ConfigPath)
+		if err != nil {
+			return nil, fmt.Errorf("--config %s: %w", g.ConfigPath, err)
+		}
+		paths.ConfigFile = abs
 	}
 	interactive := !g.Quiet && isTerminal(in) && isTerminal(errOut)
 	color := !g.NoColor && os.Getenv("NO_COLOR") == "" && isTerminal(errOut)

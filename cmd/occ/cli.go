@@ -7,7 +7,7 @@ type Globals struct {
 	Verbose    int              `short:"v" type:"counter" help:"Print more detail (repeat for even more)."`
 	Quiet      bool             `short:"q" help:"Print only errors; prompts become errors."`
 	NoColor    bool             `name:"no-color" help:"Disable colored output (also honours $NO_COLOR)."`
-	ConfigPath string           `name:"config" env:"OCC_CONFIG" type:"path" placeholder:"PATH" help:"Config file to use (default: $XDG_CONFIG_HOME/opencode-cloud/config.json)."`
+	ConfigPath string           `name:"config" env:"OCC_CONFIG" placeholder:"PATH" help:"Config file to use (default: $XDG_CONFIG_HOME/opencode-cloud/config.json)."`
 	Version    kong.VersionFlag `help:"Print occ's version and commit, then exit."`
 }
 

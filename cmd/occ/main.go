@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,41 +14,47 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run parses args, runs the chosen command and returns the exit code.
-func run(args []string) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cli CLI
+	exited, exitStatus := false, 0
 	parser, err := kong.New(&cli,
 		kong.Name("occ"),
 		kong.Description("Run the opencode AI coding agent as a persistent, authenticated web service in a sandbox container on containerd, no Docker daemon needed."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, Summary: true}),
 		kong.Vars{"version": fmt.Sprintf("occ %s (commit %s)", meta.Version, meta.Commit)},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exited, exitStatus = true, code }),
 	)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "occ: internal error building the command line:", err)
+		fmt.Fprintln(stderr, "occ: internal error building the command line:", err)
 		return 1
 	}
 	kctx, err := parser.Parse(args)
+	if exited { // --help or --version
+		return exitStatus
+	}
 	if err != nil {
 		var pe *kong.ParseError
 		if errors.As(err, &pe) {
-			fmt.Fprintf(os.Stderr, "occ: %v\n", err)
+			fmt.Fprintf(stderr, "occ: %v\n", err)
 			_ = pe.Context.PrintUsage(true)
 			return pe.ExitCode()
 		}
-		fmt.Fprintf(os.Stderr, "occ: %v\n", err)
+		fmt.Fprintf(stderr, "occ: %v\n", err)
 		return 2
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	app, err := NewApp(&cli.Globals, os.Stdin, os.Stdout, os.Stderr)
+	app, err := NewApp(&cli.Globals, stdin, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
+		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))

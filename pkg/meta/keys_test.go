@@ -1,0 +1,152 @@
+package meta
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLookupKeyAliases(t *testing.T) {
+	tests := map[string]string{
+		"port": "opencode_web_port", "PORT": "opencode_web_port", "host": "bind_address", "hostname": "bind",
+		"username": "auth_username", "password": "auth_password", "env": "container_env", "proxy": "trust_proxy",
+		"allow_unauth": "allow_unauthenticated_network", "unauth_network": "allow_unauthenticated_network",
+		"rate_attempts": "rate_limit_attempts", "rate_window": "rate_limit_window_seconds",
+		"rate_limit_window": "rate_limit_window_seconds", "cockpit": "cockpit_enabled",
+		"image-source": "image_source", "update_check": "update_check",
+	}
+	for in, want := range tests {
+		k, err := LookupKey(in)
+		if err != nil || k.Name != want {
+			t.Errorf("LookupKey(%q) = %q, %v; want %q", in, k.Name, err, want)
+		}
+	}
+	if _, err := LookupKey("imge_source"); err == nil || !strings.Contains(err.Error(), `did you mean "image_source"`) {
+		t.Errorf("no suggestion: %v", err)
+	}
+}
+
+func TestEveryFieldHasAKey(t *testing.T) {
+	if len(Keys) != len(jsonKeys) {
+		t.Fatalf("%d keys for %d fields", len(Keys), len(jsonKeys))
+	}
+	for i, k := range Keys {
+		if k.Name != jsonKeys[i] {
+			t.Fatalf("Keys[%d] = %s, field %s: keep them in file order", i, k.Name, jsonKeys[i])
+		}
+	}
+}
+
+func TestSetGet(t *testing.T) {
+	tests := []struct {
+		key, value string
+		want       string // Get after Set; "" with wantErr
+		wantErr    string
+	}{
+		{"image_source", "build", "build", ""},
+		{"image_source", "nonsense", "", "must be prebuilt or build"},
+		{"update_check", "once", "once", ""},
+		{"update_check", "weekly", "", "always, once or never"},
+		{"port", "3100", "3100", ""},
+		{"port", "80", "", "1024"},
+		{"port", "abc", "", "whole number"},
+		{"auto_restart", "no", "false", ""},
+		{"auto_restart", "maybe", "", "true or false"},
+		{"bind_address", "0.0.0.0", "0.0.0.0", ""},
+		{"bind_address", "999.1.1.1", "", "invalid IP address"},
+		{"image_repositories", "127.0.0.1:5001/a/b, ghcr.io/c/d", "127.0.0.1:5001/a/b,ghcr.io/c/d", ""},
+		{"image_repositories", "", "", "at least one"},
+		{"image_digest", "sha256:" + strings.Repeat("b", 64), "sha256:" + strings.Repeat("b", 64), ""},
+		{"image_digest", "", "", ""},
+		{"image_digest", "latest", "", "not a sha256 digest"},
+		{"mounts", "/srv:/home/opencoder/workspace:ro", "/srv:/home/opencoder/workspace:ro", ""},
+		{"network_mode", "host", "host", ""},
+		{"boot_mode", "daemon", "", "user or system"},
+		{"users", "bob", "", "occ user add"},
+		{"env", "A=b", "", "occ config env"},
+		{"version", "2", "", "cannot be set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.value, func(t *testing.T) {
+			c := DefaultConfig()
+			before, _ := c.Marshal()
+			k, err := LookupKey(tt.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Set(k, tt.value)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				after, _ := c.Marshal()
+				if string(before) != string(after) {
+					t.Fatal("a failed Set changed the config")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Get(k); got != tt.want {
+				t.Fatalf("Get = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretIsMasked(t *testing.T) {
+	c := DefaultConfig()
+	k, _ := LookupKey("password")
+	if err := c.Set(k, "hunter2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Get(k); got != masked {
+		t.Fatalf("Get(password) = %q", got)
+	}
+}
+
+func TestEnv(t *testing.T) {
+	c := DefaultConfig()
+	for _, kv := range []string{"A=1", "B=2", "A=3"} {
+		if err := c.SetEnv(kv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(c.ContainerEnv, " "); got != "A=3 B=2" {
+		t.Fatalf("env = %q", got)
+	}
+	if err := c.SetEnv("no-equals"); err == nil {
+		t.Fatal("accepted a pair without =")
+	}
+	if err := c.RemoveEnv("A"); err != nil || strings.Join(c.ContainerEnv, " ") != "B=2" {
+		t.Fatalf("remove: %v %v", err, c.ContainerEnv)
+	}
+	if err := c.RemoveEnv("A"); err == nil {
+		t.Fatal("removing a missing key succeeded")
+	}
+}
+
+func TestParseMount(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Mount
+		wantErr bool
+	}{
+		{in: "/a:/b", want: Mount{Source: "/a", Target: "/b"}},
+		{in: "/a/:/b/c/:ro", want: Mount{Source: "/a", Target: "/b/c", ReadOnly: true}},
+		{in: "/a:/b:rw", want: Mount{Source: "/a", Target: "/b"}},
+		{in: "a:/b", wantErr: true},
+		{in: "/a:b", wantErr: true},
+		{in: "/a", wantErr: true},
+		{in: "/a:/b:ro:x", wantErr: true},
+		{in: "/a:/b:rx", wantErr: true},
+		{in: "/a/../etc:/b", wantErr: true},
+		{in: "/a:/", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseMount(tt.in)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			t.Errorf("ParseMount(%q) = %+v, %v", tt.in, got, err)
+		}
+	}
+}
