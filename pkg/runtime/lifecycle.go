@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/runtime/restart"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
@@ -215,6 +216,10 @@ func (s *Sandbox) Start(ctx context.Context) error {
 		meta.LabelContainerCNIConfig: "",
 		meta.LabelContainerCNIArgs:   "",
 		meta.LabelContainerCNIID:     "",
+		// While the task starts the restart monitor must ignore the
+		// container: a "stopped" status left by the last stop would make
+		// it kill the new task. The status is set again once started.
+		restart.StatusLabel: "",
 	}
 	var net *cniState
 	if labels[meta.LabelContainerNetworkMode] != meta.NetworkHost {

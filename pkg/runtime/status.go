@@ -230,4 +230,4 @@ func (s *Sandbox) Differences(ctx context.Context) ([]string, error) {
 }
 
 func splitHostPort(a string) (string, string, error) { return net.SplitHostPort(a) }
-func parseIP(s string) net.IP                      { return net.ParseIP(s) }
+func parseIP(s string) net.IP                        { return net.ParseIP(s) }
