@@ -31,7 +31,7 @@ type rtEnv struct {
 	registry   string
 }
 
-func rtTestbed(t *testing.T) rtEnv {
+func rtTestbed(t testing.TB) rtEnv {
 	t.Helper()
 	get := func(k string) string {
 		v := os.Getenv(k)
@@ -52,7 +52,7 @@ var (
 // rtAppImage builds the test sandbox image once per run: the static Go
 // server from testdata/runtime_app layered on the seeded busybox, pushed to
 // the testbed registry. It returns the reference.
-func rtAppImage(t *testing.T, e rtEnv) string {
+func rtAppImage(t testing.TB, e rtEnv) string {
 	t.Helper()
 	rtImageOnce.Do(func() { rtImageRef, rtImageErr = buildRTAppImage(e) })
 	if rtImageErr != nil {
@@ -134,7 +134,7 @@ func buildRTAppImage(e rtEnv) (string, error) {
 
 // rtPull pulls ref into containerd (classic Pull, plain HTTP to the
 // testbed registry) and names it localName.
-func rtPull(ctx context.Context, t *testing.T, c *containerd.Client, ref, localName string) containerd.Image {
+func rtPull(ctx context.Context, t testing.TB, c *containerd.Client, ref, localName string) containerd.Image {
 	t.Helper()
 	resolver := docker.NewResolver(docker.ResolverOptions{
 		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts)),

@@ -39,7 +39,7 @@ var rtNetSeq atomic.Int32
 // rtFixture is one sandbox under test with its own data dir, run dir, CNI
 // bridge and subnet.
 type rtFixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	client  *runtime.Client
 	cfg     *meta.Config
@@ -50,7 +50,7 @@ type rtFixture struct {
 	sb      *runtime.Sandbox
 }
 
-func newRTFixture(t *testing.T, mutate func(*meta.Config)) *rtFixture {
+func newRTFixture(t testing.TB, mutate func(*meta.Config)) *rtFixture {
 	t.Helper()
 	e := rtTestbed(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -146,7 +146,7 @@ func (f *rtFixture) url(path string) string {
 	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(f.cfg.OpencodeWebPort)) + path
 }
 
-func rtFreePort(t *testing.T) int {
+func rtFreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -156,7 +156,7 @@ func rtFreePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func rtGet(t *testing.T, url string) string {
+func rtGet(t testing.TB, url string) string {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
@@ -173,7 +173,7 @@ func rtGet(t *testing.T, url string) string {
 
 // rtOtherHostIP returns a non-loopback IPv4 address of this host, adding a
 // dummy interface with a TEST-NET address when there is none.
-func rtOtherHostIP(t *testing.T) string {
+func rtOtherHostIP(t testing.TB) string {
 	t.Helper()
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
@@ -198,7 +198,7 @@ func rtOtherHostIP(t *testing.T) string {
 }
 
 // rtIptablesChains lists the iptables chains of every table.
-func rtIptablesChains(t *testing.T) map[string]bool {
+func rtIptablesChains(t testing.TB) map[string]bool {
 	t.Helper()
 	out, err := exec.Command("iptables-save").Output()
 	if err != nil {
@@ -213,7 +213,7 @@ func rtIptablesChains(t *testing.T) map[string]bool {
 	return chains
 }
 
-func rtIptablesText(t *testing.T) string {
+func rtIptablesText(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("iptables-save").Output()
 	if err != nil {
@@ -240,7 +240,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func rtEventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+func rtEventually(t testing.TB, what string, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -441,7 +441,7 @@ func TestRuntimeSandboxLifecycle(t *testing.T) {
 // rtAssertNoNetworkLeftovers checks that nothing of the container's network
 // is left: no netns file, no IPAM lease, no libcni cache entry, no
 // iptables chain or rule of its own.
-func rtAssertNoNetworkLeftovers(t *testing.T, f *rtFixture, chainsBefore map[string]bool) {
+func rtAssertNoNetworkLeftovers(t testing.TB, f *rtFixture, chainsBefore map[string]bool) {
 	t.Helper()
 	if ents, err := os.ReadDir(filepath.Join(f.runDir, "netns")); err == nil && len(ents) > 0 {
 		t.Errorf("netns files left: %v", ents)

@@ -109,7 +109,7 @@ func setupNetwork(ctx context.Context, st *cniState, pluginDirs []string, runDir
 			st.NetNS = ""
 		}
 	}()
-	if _, err := c.SetupSerially(ctx, st.ID, st.NetNS, gocni.WithCapabilityPortMap(st.Ports)); err != nil {
+	if _, err := c.Setup(ctx, st.ID, st.NetNS, gocni.WithCapabilityPortMap(st.Ports)); err != nil {
 		return fmt.Errorf("CNI network setup (bridge, portmap, firewall) failed: %w; check that iptables is installed and the plugins in cni_plugin_dirs work, or use network_mode host", err)
 	}
 	return nil
