@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/runtime/restart"
 	"github.com/containerd/errdefs"
 
@@ -618,4 +619,60 @@ func TestRuntimeRestartMonitorRestartsCrash(t *testing.T) {
 	if err := f.sb.WaitReady(f.ctx, runtime.ReadyOptions{}); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
+}
+
+// After a reboot the task and the network namespace are gone while the
+// container record (and its labels) remain; the next Start must release
+// the old CNI state and come up in a new namespace.
+func TestRuntimeStartRepairsVanishedNetwork(t *testing.T) {
+	f := newRTFixture(t, nil)
+	chainsBefore := rtIptablesChains(t)
+	f.start()
+	ctx := f.client.WithNamespace(f.ctx)
+	c, err := f.client.LoadContainer(ctx, f.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldNS := labels[meta.LabelContainerNetNS]
+	if oldNS == "" {
+		t.Fatal("no netns label after start")
+	}
+	// Simulate the reboot: keep the restart monitor out of it, kill and
+	// delete the task behind occ's back, and drop the namespace mount.
+	if _, err := c.SetLabels(ctx, map[string]string{restart.StatusLabel: ""}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Unmount(oldNS, syscall.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(oldNS); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := f.sb.Start(f.ctx); err != nil {
+		t.Fatalf("start after the namespace vanished: %v", err)
+	}
+	if err := f.sb.WaitReady(f.ctx, runtime.ReadyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rtGet(t, f.url("/"))
+	labels, _ = c.Labels(ctx)
+	if labels[meta.LabelContainerNetNS] == oldNS || labels[meta.LabelContainerNetNS] == "" {
+		t.Fatalf("netns label %q (old %q)", labels[meta.LabelContainerNetNS], oldNS)
+	}
+	if err := f.sb.Remove(f.ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	rtAssertNoNetworkLeftovers(t, f, chainsBefore)
 }

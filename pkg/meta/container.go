@@ -16,6 +16,7 @@ const (
 	LabelContainerCNIConfig   = LabelPrefix + "container.cni-conflist" // the conflist used for ADD, reused for DEL
 	LabelContainerCNIArgs     = LabelPrefix + "container.cni-portmap"  // JSON port mappings used for ADD
 	LabelContainerCNIID       = LabelPrefix + "container.cni-id"       // the CNI container ID used for ADD
+	LabelContainerIPs         = LabelPrefix + "container.ips"          // the container's bridge addresses from ADD, comma-joined
 	LabelContainerStartedAt   = LabelPrefix + "container.started-at"
 	LabelContainerExitCode    = LabelPrefix + "container.exit-code"
 	LabelContainerExitedAt    = LabelPrefix + "container.exited-at"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -216,6 +217,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 		meta.LabelContainerCNIConfig: "",
 		meta.LabelContainerCNIArgs:   "",
 		meta.LabelContainerCNIID:     "",
+		meta.LabelContainerIPs:       "",
 		// While the task starts the restart monitor must ignore the
 		// container: a "stopped" status left by the last stop would make
 		// it kill the new task. The status is set again once started.
@@ -242,6 +244,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 		update[meta.LabelContainerCNIConfig] = string(net.Conflist)
 		update[meta.LabelContainerCNIArgs] = string(ports)
 		update[meta.LabelContainerCNIID] = net.ID
+		update[meta.LabelContainerIPs] = strings.Join(net.IPs, ",")
 	}
 	cleanupNet := func() {
 		if net != nil {
@@ -391,6 +394,7 @@ func (s *Sandbox) Stop(ctx context.Context, timeout time.Duration) (StopResult, 
 		meta.LabelContainerCNIConfig: "",
 		meta.LabelContainerCNIArgs:   "",
 		meta.LabelContainerCNIID:     "",
+		meta.LabelContainerIPs:       "",
 	}
 	if s.client.HasRestartMonitor(ctx) {
 		for k, v := range restartStoppedLabels() {
@@ -411,6 +415,9 @@ func cniStateFromLabels(l map[string]string) cniState {
 	}
 	if p := l[meta.LabelContainerCNIArgs]; p != "" {
 		_ = json.Unmarshal([]byte(p), &st.Ports)
+	}
+	if ips := l[meta.LabelContainerIPs]; ips != "" {
+		st.IPs = strings.Split(ips, ",")
 	}
 	return st
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/netns"
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
+	cniip "github.com/containernetworking/plugins/pkg/ip"
 )
 
 // cniConflist renders occ's CNI network: a bridge of its own with host-local
@@ -53,7 +54,12 @@ type cniState struct {
 	NetNS    string
 	Conflist []byte
 	Ports    []gocni.PortMapping
+	IPs      []string // the container's addresses on the bridge, from ADD
 }
+
+// cniIfName is the container-side interface of occ's network (go-cni names
+// the first network prefix+0).
+const cniIfName = "eth0"
 
 func newCNI(pluginDirs []string, conflist []byte) (gocni.CNI, error) {
 	var dirs []string
@@ -109,8 +115,14 @@ func setupNetwork(ctx context.Context, st *cniState, pluginDirs []string, runDir
 			st.NetNS = ""
 		}
 	}()
-	if _, err := c.Setup(ctx, st.ID, st.NetNS, gocni.WithCapabilityPortMap(st.Ports)); err != nil {
+	res, err := c.Setup(ctx, st.ID, st.NetNS, gocni.WithCapabilityPortMap(st.Ports))
+	if err != nil {
 		return fmt.Errorf("CNI network setup (bridge, portmap, firewall) failed: %w; check that iptables is installed and the plugins in cni_plugin_dirs work, or use network_mode host", err)
+	}
+	if ifc := res.Interfaces[cniIfName]; ifc != nil {
+		for _, ipc := range ifc.IPConfigs {
+			st.IPs = append(st.IPs, ipc.IP.String())
+		}
 	}
 	return nil
 }
@@ -129,11 +141,19 @@ func teardownNetwork(ctx context.Context, st cniState, pluginDirs []string) erro
 			path := st.NetNS
 			if path != "" {
 				if closed, _ := netns.LoadNetNS(path).Closed(); closed {
-					path = "" // DEL without a namespace still releases IPAM and iptables state
+					path = "" // DEL without a namespace still releases IPAM and portmap state
 				}
 			}
 			if err := c.Remove(ctx, st.ID, path, gocni.WithCapabilityPortMap(st.Ports)); err != nil {
 				errs = append(errs, fmt.Errorf("CNI teardown: %w", err))
+			}
+			if path == "" {
+				// Without a namespace the bridge plugin cannot find the
+				// container's address and skips its masquerade rule and
+				// chain; remove them the way the plugin would.
+				if err := teardownIPMasq(st); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
@@ -143,6 +163,34 @@ func teardownNetwork(ctx context.Context, st cniState, pluginDirs []string) erro
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// teardownIPMasq removes the bridge plugin's per-container masquerade rule
+// and chain (iptables or nftables) for the addresses recorded at ADD.
+func teardownIPMasq(st cniState) error {
+	var conf struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(st.Conflist, &conf); err != nil || conf.Name == "" {
+		return nil
+	}
+	var ipns []*net.IPNet
+	for _, s := range st.IPs {
+		if ip := net.ParseIP(s); ip != nil {
+			bits := 32
+			if ip.To4() == nil {
+				bits = 128
+			}
+			ipns = append(ipns, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+		}
+	}
+	if len(ipns) == 0 {
+		return nil
+	}
+	if err := cniip.TeardownIPMasqForNetworks(ipns, conf.Name, cniIfName, st.ID); err != nil {
+		return fmt.Errorf("remove the masquerade rules of %s: %w", st.ID, err)
+	}
+	return nil
 }
 
 // PortInUseError says the published port is taken, with the next free one.
