@@ -309,6 +309,28 @@ func TestRuntimeSandboxLifecycle(t *testing.T) {
 		if d, err := f.sb.Differences(f.ctx); err != nil || len(d) != 0 {
 			t.Fatalf("differences = %v, %v", d, err)
 		}
+		other := *f.cfg
+		other.OpencodeWebPort++
+		other.Mounts = nil
+		sb, err := runtime.NewSandbox(f.client, runtime.SpecOptions{Config: &other, Paths: f.paths, Image: rtLocalImage, Name: f.name, RunDir: f.runDir, Network: f.netOpts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := sb.Differences(f.ctx)
+		if err != nil || len(d) != 2 || !strings.HasPrefix(d[0], "published on") || !strings.HasPrefix(d[1], "mounts") {
+			t.Fatalf("differences after a config change = %q, %v", d, err)
+		}
+	})
+	t.Run("create again", func(t *testing.T) {
+		if err := f.sb.Create(f.ctx); !errdefs.IsAlreadyExists(err) {
+			t.Fatalf("second create: %v", err)
+		}
+		if created, err := f.sb.Ensure(f.ctx); err != nil || created {
+			t.Fatalf("ensure = %v, %v", created, err)
+		}
+		if err := f.sb.Start(f.ctx); err != nil {
+			t.Fatalf("start while running: %v", err)
+		}
 	})
 	t.Run("env order image, container_env, occ", func(t *testing.T) {
 		out, _, code := f.exec("", "env")
@@ -421,6 +443,12 @@ func TestRuntimeSandboxLifecycle(t *testing.T) {
 		if st.Labels[restart.StatusLabel] != "stopped" || st.Labels[restart.ExplicitlyStoppedLabel] != "true" {
 			t.Fatalf("restart labels after stop = %v", st.Labels)
 		}
+	}
+	if _, err := later.Exec(f.ctx, runtime.ExecOptions{Args: []string{"true"}}); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("exec in a stopped container: %v", err)
+	}
+	if res, err := later.Stop(f.ctx, time.Second); err != nil || res.WasRunning {
+		t.Fatalf("second stop = %+v, %v", res, err)
 	}
 	var after bytes.Buffer
 	if err := later.Logs(f.ctx, runtime.LogOptions{}, &after); err != nil || !strings.Contains(after.String(), "request "+marker) {
@@ -553,6 +581,13 @@ func TestRuntimeMissingMountRefusedBeforeCreate(t *testing.T) {
 	if _, err := os.Stat(f.paths.VolumesDir()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("volumes were created before the mount was checked: %v", err)
 	}
+	noImage, err := runtime.NewSandbox(f.client, runtime.SpecOptions{Config: meta.DefaultConfig(), Paths: f.paths, Image: "opencode-cloud.local/sandbox:absent", Name: f.name, RunDir: f.runDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := noImage.Create(f.ctx); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "pull or build") {
+		t.Fatalf("create without the image: %v", err)
+	}
 	sn := f.client.SnapshotService("overlayfs")
 	if _, err := sn.Stat(f.client.WithNamespace(f.ctx), f.name+"-snapshot"); err == nil {
 		t.Fatal("a snapshot was created")
@@ -590,6 +625,11 @@ func TestRuntimeHostNetwork(t *testing.T) {
 	if err != nil || st.NetworkMode != meta.NetworkHost || st.State != runtime.StateRunning {
 		t.Fatalf("status %+v %v", st, err)
 	}
+	addr := net.JoinHostPort(rtOtherHostIP(t), strconv.Itoa(f.cfg.OpencodeWebPort))
+	if conn, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("host network: the port answers on %s although bind_address is 127.0.0.1", addr)
+	}
 	if _, err := f.sb.Stop(f.ctx, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -618,6 +658,26 @@ func TestRuntimeRestartMonitorRestartsCrash(t *testing.T) {
 	})
 	if err := f.sb.WaitReady(f.ctx, runtime.ReadyOptions{}); err != nil {
 		t.Fatalf("after restart: %v", err)
+	}
+	// An explicit stop is not undone by the monitor: wait out more than
+	// one of its 10 s reconcile rounds.
+	if _, err := f.sb.Stop(f.ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(12 * time.Second)
+	if st, err := f.sb.Status(f.ctx); err != nil || st.State != runtime.StateStopped {
+		t.Fatalf("after an explicit stop and a monitor round: %+v, %v", st, err)
+	}
+}
+
+// The control for the loopback-only checks: with bind_address 0.0.0.0 the
+// same port does answer on the host's other address.
+func TestRuntimeWildcardBindAnswersOnOtherAddress(t *testing.T) {
+	f := newRTFixture(t, func(c *meta.Config) { c.BindAddress = "0.0.0.0" })
+	f.start()
+	url := "http://" + net.JoinHostPort(rtOtherHostIP(t), strconv.Itoa(f.cfg.OpencodeWebPort)) + "/"
+	if got := rtGet(t, url); !strings.Contains(got, "hello from /") {
+		t.Fatalf("GET %s = %q", url, got)
 	}
 }
 
