@@ -4,4 +4,32 @@
 //
 // It uses only containerd's classic client APIs (no Transfer service), so it
 // works against containerd 1.6, 1.7 and 2.x.
+//
+// The sandbox (Sandbox, made by NewSandbox from SpecOptions) keeps no state
+// in memory that a later occ process would need: everything lives in
+// containerd as labels on the container record (meta.LabelContainer*) or on
+// disk under the data dir, so `occ stop` in one process undoes what
+// `occ start` did in another.
+//
+//   - Volumes: upstream's seven named volumes are host directories under
+//     Paths.VolumesDir(), bind-mounted at the same paths; a configured mount
+//     on the same target replaces the volume. Mounts are validated before
+//     anything is created; removing or recreating never touches volume data.
+//   - Networking (network_mode cni): each start creates a network namespace
+//     (containerd's pkg/netns) under RunDir/netns and runs CNI ADD through
+//     go-cni with occ's own conflist (bridge + host-local IPAM under the data
+//     dir + portmap with hostIP=bind_address + firewall). The conflist, the
+//     port mappings, the namespace path and the container's address are
+//     stored in labels; stop runs CNI DEL with exactly those and removes the
+//     namespace. A namespace that vanished (reboot) is handled on the next
+//     start: DEL without it, plus the bridge plugin's masquerade rule.
+//     network_mode host shares the host's namespace and tells the server to
+//     listen on bind_address:port directly.
+//   - Logs: the shim appends stdout and stderr to one file (a file:// log
+//     URI); occ bounds it whenever it touches the container (see MaxLogSize).
+//   - Restart: with containerd's restart monitor plugin present, a started
+//     container carries restart labels (policy unless-stopped) so it comes
+//     back after a crash or a reboot; stop marks it explicitly stopped.
+//   - Volatile state (netns files, exec FIFOs, runc state) lives in RunDir,
+//     never in /run/containerd.
 package runtime

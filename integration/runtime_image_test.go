@@ -1,0 +1,159 @@
+//go:build integration
+
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	containerd "github.com/containerd/containerd/v2/client"
+)
+
+// rtEnv is what the runtime tests need from the testbed.
+type rtEnv struct {
+	containerd string
+	registry   string
+}
+
+func rtTestbed(t testing.TB) rtEnv {
+	t.Helper()
+	get := func(k string) string {
+		v := os.Getenv(k)
+		if v == "" {
+			t.Fatalf("%s is not set: run `hack/testbed up && eval \"$(hack/testbed env)\"` first (as root)", k)
+		}
+		return v
+	}
+	return rtEnv{containerd: get("CONTAINERD_ADDRESS"), registry: get("OCC_TEST_REGISTRY")}
+}
+
+var (
+	rtImageOnce sync.Once
+	rtImageRef  string
+	rtImageErr  error
+)
+
+// rtAppImage builds the test sandbox image once per run: the static Go
+// server from testdata/runtime_app layered on the seeded busybox, pushed to
+// the testbed registry. It returns the reference.
+func rtAppImage(t testing.TB, e rtEnv) string {
+	t.Helper()
+	rtImageOnce.Do(func() { rtImageRef, rtImageErr = buildRTAppImage(e) })
+	if rtImageErr != nil {
+		t.Fatalf("build the test image: %v", rtImageErr)
+	}
+	return rtImageRef
+}
+
+func buildRTAppImage(e rtEnv) (string, error) {
+	dir, err := os.MkdirTemp("", "occ-rt-app-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "app")
+	_, self, _, _ := goruntime.Caller(0)
+	src := filepath.Join(filepath.Dir(self), "testdata", "runtime_app")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build test app: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "app", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
+		return "", err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return "", err
+	}
+	if err := tw.Close(); err != nil {
+		return "", err
+	}
+	layerBytes := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerBytes)), nil })
+	if err != nil {
+		return "", err
+	}
+	baseRef, err := name.ParseReference(e.registry+"/test/busybox:latest", name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	base, err := remote.Image(baseRef)
+	if err != nil {
+		return "", fmt.Errorf("fetch the seeded busybox: %w", err)
+	}
+	img, err := mutate.AppendLayers(base, layer)
+	if err != nil {
+		return "", err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cfg := cf.Config
+	cfg.Entrypoint = []string{"/app"}
+	cfg.Cmd = nil
+	cfg.Env = append(cfg.Env, "FROM_IMAGE=image", "SHARED=image")
+	cfg.ExposedPorts = map[string]struct{}{"3000/tcp": {}}
+	img, err = mutate.Config(img, cfg)
+	if err != nil {
+		return "", err
+	}
+	ref := e.registry + "/test/runtime-app:latest"
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(r, img); err != nil {
+		return "", fmt.Errorf("push test image: %w", err)
+	}
+	return ref, nil
+}
+
+// rtPull pulls ref into containerd (classic Pull, plain HTTP to the
+// testbed registry) and names it localName.
+func rtPull(ctx context.Context, t testing.TB, c *containerd.Client, ref, localName string) containerd.Image {
+	t.Helper()
+	resolver := docker.NewResolver(docker.ResolverOptions{
+		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts)),
+	})
+	img, err := c.Pull(ctx, ref, containerd.WithResolver(resolver), containerd.WithPullUnpack)
+	if err != nil {
+		t.Fatalf("pull %s: %v", ref, err)
+	}
+	is := c.ImageService()
+	rec := img.Metadata()
+	rec.Name = localName
+	if _, err := is.Create(ctx, rec); err != nil {
+		if _, err := is.Update(ctx, rec); err != nil {
+			t.Fatalf("name image %s: %v", localName, err)
+		}
+	}
+	out, err := c.GetImage(ctx, localName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,184 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// ContainerPort is the port the sandbox serves on inside its network namespace.
+const ContainerPort = 3000
+
+// DefaultStopTimeout is how long Stop waits after SIGTERM before SIGKILL.
+const DefaultStopTimeout = 30 * time.Second
+
+// Default CNI network: occ's own bridge and subnet, so it never shares
+// addresses or IPAM state with another runtime's network.
+const (
+	DefaultNetworkName = "opencode-cloud"
+	DefaultBridge      = "occ0"
+	DefaultSubnet      = "10.213.77.0/24"
+)
+
+// SpecOptions are the inputs of the sandbox container. Config and Paths are
+// required; the rest default sensibly.
+type SpecOptions struct {
+	Config *meta.Config
+	Paths  meta.Paths
+
+	// Image is the local image record to run (default meta.CurrentImageName).
+	// It must already exist in containerd (pulled or built).
+	Image string
+	// Name is the container ID (default meta.ContainerName).
+	Name string
+	// RunDir holds volatile state that must not survive a reboot: network
+	// namespace files, client FIFOs and runc's state. Default: DefaultRunDir.
+	RunDir string
+	// Network overrides the CNI bridge network (name, bridge, subnet).
+	Network NetworkOptions
+	// ExtraEnv is appended after everything else (tests, future features).
+	ExtraEnv []string
+}
+
+// NetworkOptions name occ's CNI network.
+type NetworkOptions struct {
+	Name   string // CNI network name (default DefaultNetworkName)
+	Bridge string // Linux bridge name (default DefaultBridge)
+	Subnet string // IPv4 subnet for host-local IPAM (default DefaultSubnet)
+}
+
+// DefaultRunDir is where volatile state goes: /run/opencode-cloud for root,
+// $XDG_RUNTIME_DIR/opencode-cloud for other users, else <data dir>/run.
+func DefaultRunDir(p meta.Paths) string {
+	if os.Geteuid() == 0 {
+		return "/run/" + meta.AppName
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		return filepath.Join(d, meta.AppName)
+	}
+	return filepath.Join(p.DataDir, "run")
+}
+
+// Sandbox is occ's handle on the sandbox container. It holds no state of its
+// own beyond its options: everything a later occ process needs lives in
+// containerd (container labels) and on disk.
+type Sandbox struct {
+	client *Client
+	opts   SpecOptions
+	name   string
+}
+
+// NewSandbox validates the options and returns a handle. It does not touch
+// containerd.
+func NewSandbox(c *Client, opts SpecOptions) (*Sandbox, error) {
+	if c == nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("runtime: no containerd client")
+	}
+	if opts.Config == nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("runtime: no config")
+	}
+	if opts.Paths.DataDir == "" {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("runtime: no data directory")
+	}
+	if opts.Image == "" {
+		opts.Image = meta.CurrentImageName
+	}
+	if opts.Name == "" {
+		opts.Name = meta.ContainerName
+	}
+	if opts.RunDir == "" {
+		opts.RunDir = DefaultRunDir(opts.Paths)
+	}
+	if opts.Network.Name == "" {
+		opts.Network.Name = DefaultNetworkName
+	}
+	if opts.Network.Bridge == "" {
+		opts.Network.Bridge = DefaultBridge
+	}
+	if opts.Network.Subnet == "" {
+		opts.Network.Subnet = DefaultSubnet
+	}
+	return &Sandbox{client: c, opts: opts, name: opts.Name}, nil
+}
+
+// Name is the container ID.
+func (s *Sandbox) Name() string { return s.name }
+
+// LogPath is the file the shim writes the container's stdout and stderr to.
+func (s *Sandbox) LogPath() string {
+	return filepath.Join(s.opts.Paths.LogsDir(), s.name+".log")
+}
+
+// networkMode is cni unless the config says host.
+func (s *Sandbox) networkMode() string {
+	if s.opts.Config.NetworkMode == meta.NetworkHost {
+		return meta.NetworkHost
+	}
+	return meta.NetworkCNI
+}
+
+// bindAddress is the configured host address (default 127.0.0.1).
+func (s *Sandbox) bindAddress() string {
+	if a := s.opts.Config.BindAddress; a != "" {
+		return a
+	}
+	return "127.0.0.1"
+}
+
+func (s *Sandbox) port() int {
+	if p := s.opts.Config.OpencodeWebPort; p > 0 {
+		return p
+	}
+	return 3000
+}
+
+// PublishedAddress is bind_address:opencode_web_port as configured.
+func (s *Sandbox) PublishedAddress() string {
+	return net.JoinHostPort(s.bindAddress(), strconv.Itoa(s.port()))
+}
+
+// ProbeAddress is the address to connect to for readiness and health: the
+// published one, with a wildcard bind address replaced by loopback.
+func ProbeAddress(published string) string {
+	host, port, err := net.SplitHostPort(published)
+	if err != nil {
+		return published
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (s *Sandbox) ctx(ctx context.Context) context.Context { return s.client.WithNamespace(ctx) }
+
+// container loads the container record; errdefs.ErrNotFound when missing.
+func (s *Sandbox) container(ctx context.Context) (containerd.Container, error) {
+	c, err := s.client.LoadContainer(s.ctx(ctx), s.name)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("container %s does not exist (run `occ start` to create it): %w", s.name, errdefs.ErrNotFound)
+		}
+		return nil, fmt.Errorf("load container %s: %w", s.name, err)
+	}
+	return c, nil
+}
+
+// Exists says whether the container record exists.
+func (s *Sandbox) Exists(ctx context.Context) (bool, error) {
+	_, err := s.container(ctx)
+	if errors.Is(err, errdefs.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

@@ -1,0 +1,204 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// WorkingDir is the sandbox's working directory (upstream's WORKDIR).
+const WorkingDir = "/home/opencoder/workspace"
+
+// xdgDefaults are added when neither the image nor container_env sets them.
+var xdgDefaults = []string{
+	"XDG_DATA_HOME=/home/opencoder/.local/share",
+	"XDG_STATE_HOME=/home/opencoder/.local/state",
+	"XDG_CONFIG_HOME=/home/opencoder/.config",
+	"XDG_CACHE_HOME=/home/opencoder/.cache",
+}
+
+// mergeEnv merges KEY=value lists; a later list overrides an earlier one
+// key by key, keeping the first position of each key.
+func mergeEnv(lists ...[]string) []string {
+	var out []string
+	idx := map[string]int{}
+	for _, l := range lists {
+		for _, kv := range l {
+			k, _, _ := strings.Cut(kv, "=")
+			if k == "" {
+				continue
+			}
+			if i, ok := idx[k]; ok {
+				out[i] = kv
+				continue
+			}
+			idx[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// addMissing returns the defaults whose key none of the lists sets.
+func addMissing(defaults []string, lists ...[]string) []string {
+	set := map[string]bool{}
+	for _, l := range lists {
+		for _, kv := range l {
+			k, _, _ := strings.Cut(kv, "=")
+			set[k] = true
+		}
+	}
+	var out []string
+	for _, kv := range defaults {
+		k, _, _ := strings.Cut(kv, "=")
+		if !set[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// occEnv is the env occ itself imposes last: where opencode must listen.
+func (s *Sandbox) occEnv() []string {
+	if s.networkMode() == meta.NetworkHost {
+		// No namespace of its own: the server listens on the host directly.
+		return []string{"OPENCODE_PORT=" + strconv.Itoa(s.port()), "OPENCODE_HOST=" + s.bindAddress()}
+	}
+	return []string{"OPENCODE_PORT=" + strconv.Itoa(ContainerPort), "OPENCODE_HOST=0.0.0.0"}
+}
+
+// withEnvOrder sets the process env to image env, then XDG defaults not
+// already set, then container_env, then occ's own. It must run after
+// oci.WithImageConfig (which put the image env in place).
+func (s *Sandbox) withEnvOrder() oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
+		imageEnv := sp.Process.Env
+		user := s.opts.Config.ContainerEnv
+		sp.Process.Env = mergeEnv(imageEnv, addMissing(xdgDefaults, imageEnv, user), user, s.occEnv(), s.opts.ExtraEnv)
+		return nil
+	}
+}
+
+// containerFiles writes the hosts, hostname and resolv.conf the container
+// sees in its own network namespace, under <data dir>/sandbox.
+func (s *Sandbox) containerFiles() (hosts, resolv, hostname string, err error) {
+	dir := filepath.Join(s.opts.Paths.DataDir, "sandbox")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	hosts = filepath.Join(dir, "hosts")
+	hostname = filepath.Join(dir, "hostname")
+	resolv = filepath.Join(dir, "resolv.conf")
+	h := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t%s\n", s.name)
+	if err := meta.WriteFileAtomic(hosts, []byte(h), 0o644); err != nil {
+		return "", "", "", err
+	}
+	if err := meta.WriteFileAtomic(hostname, []byte(s.name+"\n"), 0o644); err != nil {
+		return "", "", "", err
+	}
+	if err := meta.WriteFileAtomic(resolv, containerResolvConf(), 0o644); err != nil {
+		return "", "", "", err
+	}
+	return hosts, resolv, hostname, nil
+}
+
+// containerResolvConf is the host's resolv.conf without loopback name
+// servers (unreachable from the container's namespace). With systemd-resolved
+// the upstream servers come from /run/systemd/resolve/resolv.conf. When no
+// usable server is left, public resolvers are used, as Docker does.
+func containerResolvConf() []byte {
+	for _, p := range []string{"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		out, ok := filterResolvConf(data)
+		if ok {
+			return out
+		}
+	}
+	return []byte("nameserver 8.8.8.8\nnameserver 8.8.4.4\n")
+}
+
+func filterResolvConf(data []byte) ([]byte, bool) {
+	var b bytes.Buffer
+	servers := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if ip := net.ParseIP(f[1]); ip != nil && ip.IsLoopback() {
+				continue
+			}
+			servers++
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.Bytes(), servers > 0
+}
+
+// specOpts builds the OCI spec options for the container.
+func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOpts, error) {
+	opts := []oci.SpecOpts{
+		oci.WithDefaultSpec(),
+		oci.WithDefaultUnixDevices,
+		oci.WithImageConfig(image),
+		s.withEnvOrder(),
+		oci.WithHostname(s.name),
+		oci.WithProcessCwd(WorkingDir),
+		// The login gateway spawns sessions as other users.
+		oci.WithAddedCapabilities([]string{"CAP_SETUID", "CAP_SETGID"}),
+		oci.WithMounts(plan.OCIMounts()),
+	}
+	if s.networkMode() == meta.NetworkHost {
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+	} else {
+		hosts, resolv, hostname, err := s.containerFiles()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts,
+			// The path is filled in at each start; this placeholder only
+			// makes the spec ask for a network namespace to join.
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace}),
+			oci.WithMounts([]specs.Mount{
+				bindMount(hosts, "/etc/hosts", true),
+				bindMount(resolv, "/etc/resolv.conf", true),
+				bindMount(hostname, "/etc/hostname", true),
+			}))
+	}
+	return opts, nil
+}
+
+// withNetNSPath points the spec's network namespace at path.
+func withNetNSPath(path string) oci.SpecOpts {
+	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
+}
+
+// labels are occ's metadata on the container record.
+func (s *Sandbox) labels(image containerd.Image, plan MountPlan) map[string]string {
+	return map[string]string{
+		meta.ManagedByLabel:            meta.ManagedByValue,
+		meta.LabelContainerPublished:   s.PublishedAddress(),
+		meta.LabelContainerNetworkMode: s.networkMode(),
+		meta.LabelContainerLogPath:     s.LogPath(),
+		meta.LabelContainerMounts:      plan.BindsLabel(),
+		meta.LabelContainerImage:       image.Name(),
+		meta.LabelContainerImageDigest: image.Target().Digest.String(),
+		meta.LabelContainerCreatedBy:   meta.Version,
+	}
+}

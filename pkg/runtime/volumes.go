@@ -1,0 +1,151 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// Volume is one of upstream's named volumes, kept as a host directory under
+// Paths.VolumesDir()/<Name> and bind-mounted at Target.
+type Volume struct {
+	Name   string
+	Target string
+	UID    int
+	GID    int
+	Mode   fs.FileMode
+}
+
+// Owner of the sandbox's home-directory volumes: the image's opencoder user.
+const (
+	OpencoderUID = 1000
+	OpencoderGID = 1000
+)
+
+// Volumes are upstream's seven named volumes (same names, same container paths).
+var Volumes = []Volume{
+	{Name: "opencode-data", Target: "/home/opencoder/.local/share/opencode", UID: OpencoderUID, GID: OpencoderGID, Mode: 0o755},
+	{Name: "opencode-state", Target: "/home/opencoder/.local/state/opencode", UID: OpencoderUID, GID: OpencoderGID, Mode: 0o755},
+	{Name: "opencode-cache", Target: "/home/opencoder/.cache/opencode", UID: OpencoderUID, GID: OpencoderGID, Mode: 0o755},
+	{Name: "opencode-workspace", Target: "/home/opencoder/workspace", UID: OpencoderUID, GID: OpencoderGID, Mode: 0o755},
+	{Name: "opencode-config", Target: "/home/opencoder/.config/opencode", UID: OpencoderUID, GID: OpencoderGID, Mode: 0o755},
+	{Name: "opencode-users", Target: "/var/lib/opencode-users", UID: 0, GID: 0, Mode: 0o700},
+	{Name: "opencode-ssh", Target: "/home/opencoder/.ssh", UID: OpencoderUID, GID: OpencoderGID, Mode: 0o700},
+}
+
+// MountPlan is what the container will mount: the volumes that are not
+// replaced by a configured mount, then the configured mounts.
+type MountPlan struct {
+	Volumes []Volume     // to create under VolumesDir
+	Binds   []meta.Mount // configured, validated
+	VolDir  string
+}
+
+// PlanMounts parses and validates the configured mounts (absolute paths, an
+// existing host directory) and drops each volume a mount replaces. It
+// creates nothing, so a bad mount is refused before anything exists.
+func PlanMounts(cfg *meta.Config, volumesDir string) (MountPlan, error) {
+	plan := MountPlan{VolDir: volumesDir}
+	byTarget := map[string]int{}
+	for _, s := range cfg.Mounts {
+		m, err := meta.ParseMount(s)
+		if err != nil {
+			return MountPlan{}, errdefs.ErrInvalidArgument.WithMessage(err.Error() + " (fix it with `occ config set mounts …`)")
+		}
+		st, err := os.Stat(m.Source)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return MountPlan{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
+				"mount %s: host directory %s does not exist; create it, or remove the mount from `mounts` (occ config set mounts …)", m, m.Source))
+		case err != nil:
+			return MountPlan{}, fmt.Errorf("mount %s: cannot check host directory %s: %w", m, m.Source, err)
+		case !st.IsDir():
+			return MountPlan{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
+				"mount %s: %s is not a directory; only directories can be mounted", m, m.Source))
+		}
+		if i, dup := byTarget[m.Target]; dup {
+			plan.Binds[i] = m // last one wins, as upstream
+			continue
+		}
+		byTarget[m.Target] = len(plan.Binds)
+		plan.Binds = append(plan.Binds, m)
+	}
+	for _, v := range Volumes {
+		if _, replaced := byTarget[v.Target]; !replaced {
+			plan.Volumes = append(plan.Volumes, v)
+		}
+	}
+	return plan, nil
+}
+
+// Source is the host directory of a volume.
+func (p MountPlan) Source(v Volume) string { return filepath.Join(p.VolDir, v.Name) }
+
+// Prepare creates the volume directories that do not exist yet, with their
+// owner and mode. Existing directories (and their data) are left as they are.
+func (p MountPlan) Prepare() error {
+	if err := os.MkdirAll(p.VolDir, 0o755); err != nil {
+		return fmt.Errorf("create volumes directory %s: %w", p.VolDir, err)
+	}
+	for _, v := range p.Volumes {
+		dir := p.Source(v)
+		if st, err := os.Stat(dir); err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("volume %s: %s exists and is not a directory; move it away", v.Name, dir)
+			}
+			continue
+		}
+		if err := os.Mkdir(dir, v.Mode); err != nil {
+			return fmt.Errorf("create volume %s at %s: %w", v.Name, dir, err)
+		}
+		if err := os.Chmod(dir, v.Mode); err != nil { // umask-proof
+			return fmt.Errorf("volume %s: %w", v.Name, err)
+		}
+		if err := os.Lchown(dir, v.UID, v.GID); err != nil {
+			return fmt.Errorf("volume %s: set owner %d:%d on %s: %w (occ needs root to create volumes owned by the sandbox user)", v.Name, v.UID, v.GID, dir, err)
+		}
+	}
+	return nil
+}
+
+// OCIMounts renders the plan as OCI bind mounts, parents before children.
+func (p MountPlan) OCIMounts() []specs.Mount {
+	var out []specs.Mount
+	for _, v := range p.Volumes {
+		out = append(out, bindMount(p.Source(v), v.Target, false))
+	}
+	for _, m := range p.Binds {
+		out = append(out, bindMount(m.Source, m.Target, m.ReadOnly))
+	}
+	sort.SliceStable(out, func(i, j int) bool { return depth(out[i].Destination) < depth(out[j].Destination) })
+	return out
+}
+
+// BindsLabel renders the configured mounts for the container label.
+func (p MountPlan) BindsLabel() string {
+	s := make([]string, len(p.Binds))
+	for i, m := range p.Binds {
+		s[i] = m.String()
+	}
+	sort.Strings(s)
+	return strings.Join(s, ",")
+}
+
+func bindMount(src, dst string, ro bool) specs.Mount {
+	mode := "rw"
+	if ro {
+		mode = "ro"
+	}
+	return specs.Mount{Type: "bind", Source: src, Destination: dst, Options: []string{"rbind", "rprivate", mode}}
+}
+
+func depth(p string) int { return strings.Count(filepath.Clean(p), "/") }
