@@ -1,0 +1,397 @@
+package build
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/docker/cli/cli/config"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/opencode-cloud/occ/pkg/meta"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/tonistiigi/fsutil"
+)
+
+// SourceURL is the org.opencontainers.image.source annotation of built images.
+var SourceURL = "https://github.com/opencode-cloud/occ"
+
+// ImageStore is what a build needs from containerd. pkg/runtime's
+// (*Client).ImageStore() implements it.
+type ImageStore interface {
+	// Namespace is the containerd namespace images are recorded in.
+	Namespace() string
+	// Snapshotter is the snapshotter images are unpacked into.
+	Snapshotter() string
+	// ServerUUID identifies the containerd daemon, to tell whether a
+	// BuildKit containerd worker writes into the same one.
+	ServerUUID(ctx context.Context) (string, error)
+	// ImportOCIArchive streams an OCI image-layout tar into the content
+	// store and records the image the archive names under name.
+	ImportOCIArchive(ctx context.Context, name string, r io.Reader) (images.Image, error)
+	// Image returns the record called name.
+	Image(ctx context.Context, name string) (images.Image, error)
+	// Unpack unpacks the image called name into the snapshotter (a no-op
+	// when it already is).
+	Unpack(ctx context.Context, name string) error
+	// ImageConfig reads the image config of the image called name.
+	ImageConfig(ctx context.Context, name string) (ocispec.Image, error)
+	// Promote points the record `to` at the target of `from` with exactly
+	// labels, creating or updating it in one step (`from` stays).
+	Promote(ctx context.Context, from, to string, labels map[string]string) (images.Image, error)
+	// DeleteImage deletes a record; a missing one is not an error.
+	DeleteImage(ctx context.Context, name string) error
+}
+
+// Options is one build.
+type Options struct {
+	// Context is the build context; nil builds the embedded sandbox context.
+	Context *Context
+	// NoCache rebuilds every step (BuildKit's no-cache).
+	NoCache bool
+	// BuildArgs are the user's --build-arg values (ParseBuildArgs).
+	BuildArgs map[string]string
+	// BaseImage overrides the BASE_IMAGE build argument.
+	BaseImage string
+	// SourceDateEpoch, when set, makes timestamps reproducible: it is
+	// passed as SOURCE_DATE_EPOCH and layer timestamps are rewritten.
+	// Default: $SOURCE_DATE_EPOCH when that is set.
+	SourceDateEpoch *int64
+	// CacheImports / CacheExports: ParseCacheImports / ParseCacheExports.
+	CacheImports, CacheExports []client.CacheOptionsEntry
+	// Name is the record the image lands in (default meta.CurrentImageName).
+	Name string
+	// StateFile, when set, is the image-state file written after the
+	// record exists (the previous entry in it is kept).
+	StateFile string
+
+	// Progress receives BuildKit's progress display; nil shows nothing.
+	Progress io.Writer
+	// ProgressMode is ProgressAuto (default), ProgressTTY, ProgressPlain,
+	// ProgressQuiet or ProgressJSON.
+	ProgressMode string
+	// OnStatus, when set, sees every status update (tests, benchmarks).
+	OnStatus func(*client.SolveStatus)
+	// Logf, when set, receives occ's own notes about the build (which path
+	// it takes, and why).
+	Logf func(format string, a ...any)
+}
+
+// Result is a finished build.
+type Result struct {
+	// Image is the record, under Options.Name, with the provenance labels.
+	Image images.Image
+	// Digest is the digest BuildKit reported (containerimage.digest); the
+	// record's target has the same digest.
+	Digest     digest.Digest
+	Provenance meta.Provenance
+	// Direct is true when a containerd worker exported straight into
+	// occ's namespace; false when the image came as an OCI archive.
+	Direct   bool
+	Worker   WorkerInfo
+	Steps    []Step
+	Warnings []client.VertexWarning
+	Duration time.Duration
+}
+
+// Build builds the image with BuildKit and records it in containerd. The
+// image is exported under a temporary name and only at the end, once its
+// digest is checked and it is unpacked, does Options.Name point at it, in
+// one update with the provenance labels; then the state file is written. A
+// build that fails or is cancelled leaves the previous record and state
+// untouched and removes the temporary record.
+func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Result, error) {
+	start := time.Now()
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if meta.Version == "" || meta.Version == "dev" {
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("this occ has no release version (%q), so the image's %s label would be meaningless; build occ with -ldflags -X github.com/opencode-cloud/occ/pkg/meta.Version=…", meta.Version, meta.ImageVersionLabel))
+	}
+	name := opts.Name
+	if name == "" {
+		name = meta.CurrentImageName
+	}
+	bctx := opts.Context
+	if bctx == nil {
+		bctx = EmbeddedContext()
+	}
+	ctxDigest, err := bctx.Digest()
+	if err != nil {
+		return nil, err
+	}
+
+	epoch := opts.SourceDateEpoch
+	if epoch == nil {
+		if v, ok := opts.BuildArgs[ArgSourceDateEpoch]; ok {
+			n, err := parseEpoch(v)
+			if err != nil {
+				return nil, err
+			}
+			epoch = &n
+		} else if v := os.Getenv(ArgSourceDateEpoch); v != "" {
+			n, err := parseEpoch(v)
+			if err != nil {
+				return nil, fmt.Errorf("$%s: %w", ArgSourceDateEpoch, err)
+			}
+			epoch = &n
+		}
+	}
+	created := start.UTC()
+	if epoch != nil {
+		created = time.Unix(*epoch, 0).UTC()
+	}
+
+	frontendAttrs := map[string]string{"filename": "Dockerfile"}
+	for k, v := range opts.BuildArgs {
+		frontendAttrs["build-arg:"+k] = v
+	}
+	frontendAttrs["build-arg:"+ArgVersion] = meta.Version
+	if opts.BaseImage != "" {
+		frontendAttrs["build-arg:"+ArgBaseImage] = opts.BaseImage
+	}
+	if epoch != nil {
+		frontendAttrs["build-arg:"+ArgSourceDateEpoch] = strconv.FormatInt(*epoch, 10)
+	}
+	if opts.NoCache {
+		frontendAttrs["no-cache"] = ""
+	}
+
+	direct, why := canExportDirect(ctx, d.Worker, store)
+	logf("BuildKit %s at %s, %s worker: %s", d.Version, d.Address, d.Worker.Kind, why)
+
+	tmpName := meta.LocalImageRepo + ":build-" + randomID()
+	exportAttrs := map[string]string{
+		"name": tmpName,
+		"annotation." + ocispec.AnnotationCreated:  created.Format(time.RFC3339),
+		"annotation." + ocispec.AnnotationVersion:  meta.Version,
+		"annotation." + ocispec.AnnotationRevision: meta.Commit,
+		"annotation." + ocispec.AnnotationSource:   SourceURL,
+	}
+	if epoch != nil {
+		exportAttrs["rewrite-timestamp"] = "true"
+	}
+
+	// cleanup removes the temporary record, also when ctx is cancelled.
+	cleanup := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := store.DeleteImage(cctx, tmpName); err != nil {
+			logf("could not remove the temporary image record %s: %v", tmpName, err)
+		}
+	}
+
+	var export client.ExportEntry
+	var importDone chan importResult
+	var pw *io.PipeWriter
+	if direct {
+		export = client.ExportEntry{Type: client.ExporterImage, Attrs: exportAttrs}
+		if d.Worker.Snapshotter == store.Snapshotter() {
+			export.Attrs["unpack"] = "true"
+		}
+	} else {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		importDone = make(chan importResult, 1)
+		go func() {
+			img, err := store.ImportOCIArchive(ctx, tmpName, pr)
+			pr.CloseWithError(errOr(err, io.ErrClosedPipe))
+			importDone <- importResult{img, err}
+		}()
+		export = client.ExportEntry{Type: client.ExporterOCI, Attrs: exportAttrs,
+			Output: func(map[string]string) (io.WriteCloser, error) { return pw, nil }}
+	}
+
+	solveOpt := client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: frontendAttrs,
+		LocalMounts:   map[string]fsutil.FS{"context": bctx.FS, "dockerfile": bctx.FS},
+		Exports:       []client.ExportEntry{export},
+		CacheImports:  opts.CacheImports,
+		CacheExports:  opts.CacheExports,
+		Session:       []session.Attachable{dockerAuth()},
+	}
+
+	t := newTracker()
+	ch := make(chan *client.SolveStatus)
+	waitProgress, err := runProgress(ctx, ch, t, opts.Progress, opts.ProgressMode, opts.OnStatus)
+	if err != nil {
+		return nil, err
+	}
+	resp, solveErr := d.Solve(ctx, nil, solveOpt, ch) // closes ch
+	_ = waitProgress()
+
+	var imported images.Image
+	if !direct {
+		if solveErr != nil {
+			pw.CloseWithError(solveErr)
+		} else {
+			pw.Close()
+		}
+		r := <-importDone
+		imported = r.img
+		if solveErr == nil && r.err != nil {
+			cleanup()
+			if ctx.Err() != nil {
+				return nil, canceled(ctx)
+			}
+			return nil, fmt.Errorf("import the built image into containerd (namespace %s): %w", store.Namespace(), r.err)
+		}
+	}
+	if solveErr != nil {
+		cleanup()
+		if ctx.Err() != nil {
+			return nil, canceled(ctx)
+		}
+		return nil, solveFailure(solveErr, t)
+	}
+
+	// From here the image exists under tmpName; make sure it goes away
+	// unless it was promoted.
+	defer cleanup()
+
+	reported, err := digest.Parse(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
+	if err != nil {
+		return nil, fmt.Errorf("BuildKit reported no usable image digest (%q): %w", resp.ExporterResponse[exptypes.ExporterImageDigestKey], err)
+	}
+	rec := imported
+	if direct {
+		if rec, err = store.Image(ctx, tmpName); err != nil {
+			return nil, fmt.Errorf("BuildKit's containerd worker reported success but the image is not in namespace %s: %w", store.Namespace(), err)
+		}
+	}
+	if rec.Target.Digest != reported {
+		return nil, errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("the image recorded in containerd (%s) is not the one BuildKit built (%s); nothing was changed, build again", rec.Target.Digest, reported))
+	}
+	if err := store.Unpack(ctx, tmpName); err != nil {
+		if ctx.Err() != nil {
+			return nil, canceled(ctx)
+		}
+		return nil, fmt.Errorf("unpack the built image into snapshotter %s: %w", store.Snapshotter(), err)
+	}
+	cfg, err := store.ImageConfig(ctx, tmpName)
+	if err != nil {
+		return nil, fmt.Errorf("read the built image's config: %w", err)
+	}
+	if got := cfg.Config.Labels[meta.ImageVersionLabel]; got != meta.Version {
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("the built image's %s label is %q, not this occ's version %q: the Dockerfile must declare `ARG %s` and `LABEL %s=\"${%s}\"` (nothing was changed)",
+			meta.ImageVersionLabel, got, meta.Version, ArgVersion, meta.ImageVersionLabel, ArgVersion))
+	}
+
+	worker := WorkerOCI
+	if d.Worker.Kind == WorkerContainerd {
+		worker = WorkerContainerd
+	}
+	prov := meta.Provenance{
+		Source:         meta.SourceBuild,
+		ManifestDigest: reported.String(),
+		Platform:       platforms.Format(platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})),
+		AcquiredAt:     time.Now().UTC(),
+		ImageVersion:   cfg.Config.Labels[meta.ImageVersionLabel],
+		Build: &meta.BuildInfo{
+			BuildkitVersion: d.Version,
+			Worker:          worker,
+			ContextDigest:   ctxDigest.String(),
+			NoCache:         opts.NoCache,
+		},
+	}
+	if ctx.Err() != nil {
+		return nil, canceled(ctx)
+	}
+	img, err := store.Promote(ctx, tmpName, name, prov.Labels())
+	if err != nil {
+		return nil, fmt.Errorf("record the built image as %s: %w", name, err)
+	}
+
+	if opts.StateFile != "" {
+		if err := saveState(opts.StateFile, prov); err != nil {
+			return nil, fmt.Errorf("the image is recorded as %s, but %w", name, err)
+		}
+	}
+	return &Result{
+		Image: img, Digest: reported, Provenance: prov, Direct: direct, Worker: d.Worker,
+		Steps: t.Steps(), Warnings: t.warnings, Duration: time.Since(start),
+	}, nil
+}
+
+type importResult struct {
+	img images.Image
+	err error
+}
+
+// canExportDirect decides whether BuildKit's image exporter can write into
+// occ's namespace: a containerd worker, in the same namespace, on the same
+// containerd daemon.
+func canExportDirect(ctx context.Context, w WorkerInfo, store ImageStore) (bool, string) {
+	if w.Kind != WorkerContainerd {
+		return false, "the image comes back as an OCI archive and is imported into containerd"
+	}
+	if w.Namespace != store.Namespace() {
+		return false, fmt.Sprintf("its namespace is %q, not occ's %q, so the image comes back as an OCI archive (run buildkitd with --containerd-worker-namespace=%s to skip that)", w.Namespace, store.Namespace(), store.Namespace())
+	}
+	uuid, err := store.ServerUUID(ctx)
+	if err != nil || w.ContainerdUUID == "" || uuid != w.ContainerdUUID {
+		return false, "it uses another containerd daemon than occ, so the image comes back as an OCI archive"
+	}
+	return true, "exporting straight into containerd namespace " + store.Namespace()
+}
+
+func solveFailure(err error, t *tracker) error {
+	be := &BuildError{Err: err}
+	step, logs, ok := t.failed()
+	if ok {
+		be.Step = step.Name
+		be.Logs = logs
+	}
+	texts := append([]string{err.Error(), step.Error}, logs...)
+	be.Hint = hintFor(texts...)
+	return be
+}
+
+func canceled(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, err) {
+		err = errors.Join(err, cause)
+	}
+	return fmt.Errorf("build interrupted; the current sandbox image and image state were not changed: %w", err)
+}
+
+func saveState(path string, prov meta.Provenance) error {
+	st := &meta.ImageState{Provenance: prov}
+	if old, err := meta.LoadState(path); err == nil && old != nil {
+		st.Previous = old.Previous
+	}
+	return meta.SaveState(path, st)
+}
+
+func dockerAuth() session.Attachable {
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
+	})
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func errOr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}

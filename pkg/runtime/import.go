@@ -1,0 +1,163 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/errdefs"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// ImageStore is the containerd side of landing a locally produced image:
+// importing an OCI archive, unpacking, reading the config, and promoting a
+// temporary record to its final name. Everything runs in the client's
+// namespace. It satisfies pkg/build's ImageStore.
+type ImageStore struct {
+	c *Client
+}
+
+// ImageStore returns the image helpers bound to c's namespace and snapshotter.
+func (c *Client) ImageStore() *ImageStore { return &ImageStore{c: c} }
+
+// Namespace is the containerd namespace images are recorded in.
+func (s *ImageStore) Namespace() string { return s.c.Namespace }
+
+// Snapshotter is the snapshotter images are unpacked into.
+func (s *ImageStore) Snapshotter() string { return s.c.Snapshotter }
+
+// ServerUUID is the containerd daemon's UUID.
+func (s *ImageStore) ServerUUID(ctx context.Context) (string, error) {
+	info, err := s.c.Server(s.c.WithNamespace(ctx))
+	if err != nil {
+		return "", fmt.Errorf("containerd server info: %w", err)
+	}
+	return info.UUID, nil
+}
+
+// ImportOCIArchive streams an OCI image-layout tar (as BuildKit's oci
+// exporter writes it) into the content store with containerd's classic
+// importer, which keeps every digest as it is, and records the archive's
+// image under name. Content is held by a lease until the record exists.
+// The archive must name exactly one image for the client's platform.
+func (s *ImageStore) ImportOCIArchive(ctx context.Context, name string, r io.Reader) (images.Image, error) {
+	ctx = s.c.WithNamespace(ctx)
+	imgs, err := s.c.Import(ctx, r,
+		containerd.WithImageRefTranslator(func(string) string { return name }),
+		containerd.WithSkipDigestRef(func(string) bool { return true }))
+	if err != nil {
+		return images.Image{}, fmt.Errorf("import OCI archive: %w", err)
+	}
+	var found *images.Image
+	for i := range imgs {
+		if imgs[i].Name == name {
+			found = &imgs[i]
+		}
+	}
+	if found == nil {
+		return images.Image{}, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("the OCI archive names no image (imported %d records); cannot record it as %s", len(imgs), name))
+	}
+	return *found, nil
+}
+
+// Image returns the record called name.
+func (s *ImageStore) Image(ctx context.Context, name string) (images.Image, error) {
+	return s.c.ImageService().Get(s.c.WithNamespace(ctx), name)
+}
+
+// Unpack unpacks the image called name into the client's snapshotter,
+// unless it already is.
+func (s *ImageStore) Unpack(ctx context.Context, name string) error {
+	ctx = s.c.WithNamespace(ctx)
+	img, err := s.c.GetImage(ctx, name)
+	if err != nil {
+		return err
+	}
+	ok, err := img.IsUnpacked(ctx, s.c.Snapshotter)
+	if err != nil {
+		return fmt.Errorf("check whether %s is unpacked: %w", name, err)
+	}
+	if ok {
+		return nil
+	}
+	return img.Unpack(ctx, s.c.Snapshotter)
+}
+
+// ImageConfig reads the config of the image called name (for the client's platform).
+func (s *ImageStore) ImageConfig(ctx context.Context, name string) (ocispec.Image, error) {
+	ctx = s.c.WithNamespace(ctx)
+	img, err := s.c.GetImage(ctx, name)
+	if err != nil {
+		return ocispec.Image{}, err
+	}
+	desc, err := img.Config(ctx)
+	if err != nil {
+		return ocispec.Image{}, err
+	}
+	blob, err := content.ReadBlob(ctx, s.c.ContentStore(), desc)
+	if err != nil {
+		return ocispec.Image{}, err
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(blob, &cfg); err != nil {
+		return ocispec.Image{}, fmt.Errorf("decode image config %s: %w", desc.Digest, err)
+	}
+	return cfg, nil
+}
+
+// Promote points the record `to` at the target of `from`, with exactly the
+// given labels, in one update (or create); `from` is left for the caller to
+// delete. The name annotations the exporter put on the target are dropped.
+func (s *ImageStore) Promote(ctx context.Context, from, to string, labels map[string]string) (images.Image, error) {
+	ctx = s.c.WithNamespace(ctx)
+	is := s.c.ImageService()
+	src, err := is.Get(ctx, from)
+	if err != nil {
+		return images.Image{}, err
+	}
+	target := src.Target
+	if len(target.Annotations) > 0 {
+		a := make(map[string]string, len(target.Annotations))
+		for k, v := range target.Annotations {
+			if k != images.AnnotationImageName && k != ocispec.AnnotationRefName {
+				a[k] = v
+			}
+		}
+		if len(a) == 0 {
+			a = nil
+		}
+		target.Annotations = a
+	}
+	want := images.Image{Name: to, Target: target, Labels: labels}
+	var img images.Image
+	for attempt := 0; ; attempt++ {
+		img, err = is.Update(ctx, want, "target", "labels")
+		if err == nil {
+			break
+		}
+		if !errdefs.IsNotFound(err) {
+			return images.Image{}, err
+		}
+		img, err = is.Create(ctx, want)
+		if err == nil {
+			break
+		}
+		if !errdefs.IsAlreadyExists(err) || attempt > 2 {
+			return images.Image{}, err
+		}
+	}
+	return img, nil
+}
+
+// DeleteImage deletes the record called name; a missing one is fine.
+func (s *ImageStore) DeleteImage(ctx context.Context, name string) error {
+	err := s.c.ImageService().Delete(s.c.WithNamespace(ctx), name)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
