@@ -256,13 +256,16 @@ func TestContextDigest(t *testing.T) {
 		t.Errorf("embedded digest %s != on-disk %s", d, base)
 	}
 	changes := map[string]func(dir string){
-		"content":    func(d string) { os.WriteFile(filepath.Join(d, "files/a"), []byte("A"), 0o644) },
-		"new file":   func(d string) { os.WriteFile(filepath.Join(d, "files/c"), nil, 0o644) },
-		"rename":     func(d string) { os.Rename(filepath.Join(d, "files/b"), filepath.Join(d, "files/bb")) },
-		"exec bit":   func(d string) { os.Chmod(filepath.Join(d, "files/a"), 0o755) },
-		"empty dir":  func(d string) { os.Mkdir(filepath.Join(d, "files/dir"), 0o755) },
-		"symlink":    func(d string) { os.Symlink("a", filepath.Join(d, "files/link")) },
-		"moved data": func(d string) { os.WriteFile(filepath.Join(d, "files/a"), []byte("ab"), 0o644); os.WriteFile(filepath.Join(d, "files/b"), nil, 0o644) },
+		"content":   func(d string) { os.WriteFile(filepath.Join(d, "files/a"), []byte("A"), 0o644) },
+		"new file":  func(d string) { os.WriteFile(filepath.Join(d, "files/c"), nil, 0o644) },
+		"rename":    func(d string) { os.Rename(filepath.Join(d, "files/b"), filepath.Join(d, "files/bb")) },
+		"exec bit":  func(d string) { os.Chmod(filepath.Join(d, "files/a"), 0o755) },
+		"empty dir": func(d string) { os.Mkdir(filepath.Join(d, "files/dir"), 0o755) },
+		"symlink":   func(d string) { os.Symlink("a", filepath.Join(d, "files/link")) },
+		"moved data": func(d string) {
+			os.WriteFile(filepath.Join(d, "files/a"), []byte("ab"), 0o644)
+			os.WriteFile(filepath.Join(d, "files/b"), nil, 0o644)
+		},
 	}
 	for name, change := range changes {
 		t.Run(name, func(t *testing.T) {
