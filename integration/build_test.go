@@ -23,6 +23,7 @@ import (
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -30,6 +31,7 @@ import (
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // btEnv is the testbed as the build tests need it.
@@ -42,7 +44,8 @@ type btWorker struct {
 	name      string // containerd | oci
 	address   string
 	namespace string // occ's namespace for this worker's tests
-	direct    bool   // the image exporter writes straight into the namespace
+	archive   bool   // Options.OCIArchive
+	landing   build.Landing
 }
 
 func btSetup(t *testing.T) btEnv {
@@ -57,9 +60,12 @@ func btSetup(t *testing.T) btEnv {
 	e := btEnv{dir: get("OCC_TESTBED_DIR"), containerd: get("CONTAINERD_ADDRESS"), registry: get("OCC_TEST_REGISTRY")}
 	e.workers = []btWorker{
 		// The testbed's containerd worker records images in "opencode-cloud".
-		{name: "containerd", address: get("BUILDKIT_HOST"), namespace: "opencode-cloud", direct: true},
-		// The OCI worker's image comes back as an archive: use a namespace of its own.
-		{name: "oci", address: get("OCC_TEST_BUILDKIT_OCI"), namespace: "occ-it-build-oci", direct: false},
+		{name: "containerd", address: get("BUILDKIT_HOST"), namespace: "opencode-cloud", landing: build.LandDirect},
+		// The OCI worker writes into containerd's content store over the
+		// session, or streams an OCI archive into the importer; each in a
+		// namespace of its own.
+		{name: "oci", address: get("OCC_TEST_BUILDKIT_OCI"), namespace: "occ-it-build-oci", landing: build.LandContentStore},
+		{name: "oci-archive", address: get("OCC_TEST_BUILDKIT_OCI"), namespace: "occ-it-build-oci-archive", archive: true, landing: build.LandArchive},
 	}
 	return e
 }
@@ -249,8 +255,9 @@ func TestBuildLifecycle(t *testing.T) {
 			ctx := btContext(t, 5*time.Minute)
 			rt := btRuntime(t, ctx, e, w.namespace)
 			d := btDaemon(t, ctx, w.address)
-			if got := d.Worker.Kind; got != w.name {
-				t.Fatalf("worker kind = %q, want %q", got, w.name)
+			kind := strings.TrimSuffix(w.name, "-archive")
+			if got := d.Worker.Kind; got != kind {
+				t.Fatalf("worker kind = %q, want %q", got, kind)
 			}
 			store := rt.ImageStore()
 			name := btImageName(t)
@@ -265,7 +272,7 @@ func TestBuildLifecycle(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts := func(noCache bool, m *btExportedManifest, progress *bytes.Buffer) build.Options {
-				o := build.Options{Context: bctx, Name: name, StateFile: state, NoCache: noCache,
+				o := build.Options{Context: bctx, Name: name, StateFile: state, NoCache: noCache, OCIArchive: w.archive,
 					Progress: progress, ProgressMode: build.ProgressPlain, OnStatus: m.observe}
 				if progress == nil {
 					o.Progress = nil
@@ -280,8 +287,8 @@ func TestBuildLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatalf("first build: %v\nprogress:\n%s", err, plain1.String())
 			}
-			if res1.Direct != w.direct {
-				t.Errorf("Direct = %v, want %v", res1.Direct, w.direct)
+			if res1.Landing != w.landing || res1.Direct != (w.landing == build.LandDirect) {
+				t.Errorf("Landing = %q (direct %v), want %q", res1.Landing, res1.Direct, w.landing)
 			}
 			runs := btRunSteps(res1.Steps)
 			if len(runs) != 2 {
@@ -316,7 +323,7 @@ func TestBuildLifecycle(t *testing.T) {
 				t.Fatalf("record labels carry no build provenance: %v", rec.Labels)
 			}
 			ctxDigest, _ := bctx.Digest()
-			if prov.Build.Worker != w.name || prov.Build.BuildkitVersion != d.Version || prov.Build.BuildkitVersion == "" ||
+			if prov.Build.Worker != kind || prov.Build.BuildkitVersion != d.Version || prov.Build.BuildkitVersion == "" ||
 				prov.Build.ContextDigest != ctxDigest.String() || prov.Build.NoCache || prov.ImageVersion != meta.Version ||
 				prov.ManifestDigest != res1.Digest.String() || prov.AcquiredAt.IsZero() || prov.Platform != "linux/amd64" {
 				t.Errorf("provenance = %+v %+v", prov, *prov.Build)
@@ -343,11 +350,14 @@ func TestBuildLifecycle(t *testing.T) {
 			if err != nil || st == nil {
 				t.Fatalf("state after build: %v %v", st, err)
 			}
-			if st.ManifestDigest != res1.Digest.String() || st.Source != meta.SourceBuild || st.Build == nil || st.Build.Worker != w.name {
+			if st.ManifestDigest != res1.Digest.String() || st.Source != meta.SourceBuild || st.Build == nil || st.Build.Worker != kind {
 				t.Errorf("state = %+v", st)
 			}
 
-			// 2. The image runs under containerd.
+			// 2. The image survives containerd's GC (every blob is
+			// referenced from the record) and runs under containerd.
+			btCollectGarbage(t, ctx, rt)
+			btAssertComplete(t, ctx, rt, rec)
 			if got := btRun(t, ctx, e, rt, name, "sh", "-c", "cat /nonce /etc/occ-built /hello.txt"); got != nonce+"\nversion="+meta.Version+"\nhello from the context\n" {
 				t.Errorf("container output = %q", got)
 			}
@@ -391,7 +401,7 @@ func TestBuildLifecycle(t *testing.T) {
 			stateBefore := btReadFile(t, state)
 			failDir := btWriteContext(t, e.registry, fmt.Sprintf("RUN echo %s\nRUN echo boom-%s-output && echo second line && exit 3", nonce, nonce))
 			fctx, _ := build.DirContext(failDir)
-			_, err = build.Build(ctx, d, store, build.Options{Context: fctx, Name: name, StateFile: state})
+			_, err = build.Build(ctx, d, store, build.Options{Context: fctx, Name: name, StateFile: state, OCIArchive: w.archive})
 			var be *build.BuildError
 			if !errors.As(err, &be) {
 				t.Fatalf("failing build: error %v (%T), want *build.BuildError", err, err)
@@ -412,7 +422,7 @@ func TestBuildLifecycle(t *testing.T) {
 			sctx, _ := build.DirContext(slowDir)
 			cctx, cancel := context.WithCancel(ctx)
 			var once sync.Once
-			_, err = build.Build(cctx, d, store, build.Options{Context: sctx, Name: name, StateFile: state,
+			_, err = build.Build(cctx, d, store, build.Options{Context: sctx, Name: name, StateFile: state, OCIArchive: w.archive,
 				OnStatus: func(s *bkclient.SolveStatus) {
 					for _, v := range s.Vertexes {
 						if strings.Contains(v.Name, "sleep 60") && v.Started != nil {
@@ -431,7 +441,7 @@ func TestBuildLifecycle(t *testing.T) {
 			expDir := btWriteContext(t, e.registry, fmt.Sprintf("RUN echo %s > /nonce && head -c 4000000 /dev/urandom > /blob", btNonce()))
 			ectx, _ := build.DirContext(expDir)
 			cctx, cancel = context.WithCancel(ctx)
-			res, err := build.Build(cctx, d, store, build.Options{Context: ectx, Name: name, StateFile: state,
+			res, err := build.Build(cctx, d, store, build.Options{Context: ectx, Name: name, StateFile: state, OCIArchive: w.archive,
 				OnStatus: func(s *bkclient.SolveStatus) {
 					for _, v := range s.Vertexes {
 						if strings.HasPrefix(v.Name, "exporting to") && v.Started != nil {
@@ -472,6 +482,41 @@ func btAssertUntouched(t *testing.T, ctx context.Context, rt *runtime.Client, st
 	}
 	if left := btTempRecords(t, ctx, rt); len(left) != 0 {
 		t.Errorf("temporary records left: %v", left)
+	}
+}
+
+// btCollectGarbage runs containerd's GC now (deleting a lease synchronously does).
+func btCollectGarbage(t *testing.T, ctx context.Context, rt *runtime.Client) {
+	t.Helper()
+	ctx = rt.WithNamespace(ctx)
+	ls := rt.LeasesService()
+	l, err := ls.Create(ctx, leases.WithRandomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+}
+
+// btAssertComplete checks that every blob of the image is in the content store.
+func btAssertComplete(t *testing.T, ctx context.Context, rt *runtime.Client, rec images.Image) {
+	t.Helper()
+	ctx = rt.WithNamespace(ctx)
+	cs := rt.ContentStore()
+	n := 0
+	err := images.Walk(ctx, images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		if _, err := cs.Info(ctx, desc.Digest); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", desc.MediaType, desc.Digest, err)
+		}
+		n++
+		return images.Children(ctx, cs, desc)
+	}), rec.Target)
+	if err != nil {
+		t.Fatalf("image content after GC: %v", err)
+	}
+	if n < 3 {
+		t.Errorf("walked %d blobs, want manifest, config and layers", n)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/opencode-cloud/occ/pkg/build"
@@ -51,16 +52,28 @@ func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 
-	rt, err := runtime.Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
-	if err != nil {
-		return err
+	// Dial containerd and BuildKit side by side.
+	var rt *runtime.Client
+	var bk *build.Daemon
+	var rtErr, bkErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		rt, rtErr = runtime.Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
+	})
+	wg.Go(func() { bk, bkErr = build.Connect(ctx, cfg.BuildkitAddresses()) })
+	wg.Wait()
+	if rt != nil {
+		defer rt.Close()
 	}
-	defer rt.Close()
-	bk, err := build.Connect(ctx, cfg.BuildkitAddresses())
-	if err != nil {
-		return err
+	if bk != nil {
+		defer bk.Close()
 	}
-	defer bk.Close()
+	if rtErr != nil {
+		return rtErr
+	}
+	if bkErr != nil {
+		return bkErr
+	}
 
 	mode := c.Progress
 	if app.Globals.Quiet {
@@ -85,20 +98,13 @@ func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	cached, ran := 0, 0
-	for _, s := range res.Steps {
-		switch {
-		case s.Cached:
-			cached++
-		case s.Ran():
-			ran++
-		}
-	}
-	via := "imported from an OCI archive"
-	if res.Direct {
-		via = "exported straight into containerd"
-	}
-	app.UI.Successf("Built %s (%s, version %s) in %s: %d steps ran, %d cached; %s.",
+	ran, cached := build.CountSteps(res.Steps)
+	via := map[build.Landing]string{
+		build.LandDirect:       "exported by BuildKit's containerd worker straight into containerd",
+		build.LandContentStore: "written by BuildKit into containerd's content store",
+		build.LandArchive:      "imported into containerd from an OCI archive",
+	}[res.Landing]
+	app.UI.Successf("Built %s (%s, version %s) in %s: %d Dockerfile steps ran, %d cached; %s.",
 		res.Image.Name, res.Digest, res.Provenance.ImageVersion, res.Duration.Round(100*time.Millisecond), ran, cached, via)
 	app.UI.Printf("%s", res.Digest)
 	return nil

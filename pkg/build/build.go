@@ -3,7 +3,9 @@ package build
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
@@ -41,6 +44,12 @@ type ImageStore interface {
 	// ImportOCIArchive streams an OCI image-layout tar into the content
 	// store and records the image the archive names under name.
 	ImportOCIArchive(ctx context.Context, name string, r io.Reader) (images.Image, error)
+	// BeginIngest returns the content store, bound to the namespace, with
+	// everything written through it held by a lease until release.
+	BeginIngest(ctx context.Context) (cs content.Store, release func(context.Context) error, err error)
+	// RecordImage records name → target after labelling target's content
+	// for the GC (create or update).
+	RecordImage(ctx context.Context, name string, target ocispec.Descriptor) (images.Image, error)
 	// Image returns the record called name.
 	Image(ctx context.Context, name string) (images.Image, error)
 	// Unpack unpacks the image called name into the snapshotter (a no-op
@@ -73,6 +82,10 @@ type Options struct {
 	CacheImports, CacheExports []client.CacheOptionsEntry
 	// Name is the record the image lands in (default meta.CurrentImageName).
 	Name string
+	// OCIArchive makes a build on an OCI worker stream a tarball into
+	// containerd's importer instead of writing the blobs straight into
+	// containerd's content store (slower: every blob crosses twice).
+	OCIArchive bool
 	// StateFile, when set, is the image-state file written after the
 	// record exists (the previous entry in it is kept).
 	StateFile string
@@ -89,6 +102,22 @@ type Options struct {
 	Logf func(format string, a ...any)
 }
 
+// Landing is how a built image gets into containerd.
+type Landing string
+
+const (
+	// LandDirect: a containerd worker in occ's namespace exports the image
+	// record and unpacks it itself.
+	LandDirect Landing = "direct"
+	// LandContentStore: BuildKit's oci exporter writes the blobs into
+	// containerd's content store over the session (no tarball; blobs
+	// containerd has are skipped), then occ records and unpacks it.
+	LandContentStore Landing = "content-store"
+	// LandArchive: the oci exporter streams a tarball into containerd's
+	// importer (Options.OCIArchive).
+	LandArchive Landing = "oci-archive"
+)
+
 // Result is a finished build.
 type Result struct {
 	// Image is the record, under Options.Name, with the provenance labels.
@@ -97,8 +126,10 @@ type Result struct {
 	// record's target has the same digest.
 	Digest     digest.Digest
 	Provenance meta.Provenance
+	// Landing is how the image got into containerd.
+	Landing Landing
 	// Direct is true when a containerd worker exported straight into
-	// occ's namespace; false when the image came as an OCI archive.
+	// occ's namespace (Landing == LandDirect).
 	Direct   bool
 	Worker   WorkerInfo
 	Steps    []Step
@@ -194,15 +225,41 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		}
 	}
 
+	landing := LandDirect
+	switch {
+	case direct:
+	case opts.OCIArchive:
+		landing = LandArchive
+	default:
+		landing = LandContentStore
+	}
+
 	var export client.ExportEntry
 	var importDone chan importResult
 	var pw *io.PipeWriter
-	if direct {
+	var releaseIngest func(context.Context) error
+	switch landing {
+	case LandDirect:
 		export = client.ExportEntry{Type: client.ExporterImage, Attrs: exportAttrs}
 		if d.Worker.Snapshotter == store.Snapshotter() {
 			export.Attrs["unpack"] = "true"
 		}
-	} else {
+	case LandContentStore:
+		cs, release, err := store.BeginIngest(ctx)
+		if err != nil {
+			return nil, err
+		}
+		releaseIngest = release
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := releaseIngest(cctx); err != nil {
+				logf("could not release the containerd lease of this build (containerd collects it within %s): %v", "an hour", err)
+			}
+		}()
+		exportAttrs["tar"] = "false"
+		export = client.ExportEntry{Type: client.ExporterOCI, Attrs: exportAttrs, OutputStore: cs}
+	case LandArchive:
 		var pr *io.PipeReader
 		pr, pw = io.Pipe()
 		importDone = make(chan importResult, 1)
@@ -235,7 +292,7 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	_ = waitProgress()
 
 	var imported images.Image
-	if !direct {
+	if landing == LandArchive {
 		if solveErr != nil {
 			pw.CloseWithError(solveErr)
 		} else {
@@ -259,19 +316,33 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		return nil, solveFailure(solveErr, t)
 	}
 
-	// From here the image exists under tmpName; make sure it goes away
-	// unless it was promoted.
+	// From here the image may exist under tmpName; it goes away at the end
+	// whatever happens (once promoted, the final name holds the content).
 	defer cleanup()
 
 	reported, err := digest.Parse(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
 	if err != nil {
 		return nil, fmt.Errorf("BuildKit reported no usable image digest (%q): %w", resp.ExporterResponse[exptypes.ExporterImageDigestKey], err)
 	}
-	rec := imported
-	if direct {
+	var rec images.Image
+	switch landing {
+	case LandDirect:
 		if rec, err = store.Image(ctx, tmpName); err != nil {
 			return nil, fmt.Errorf("BuildKit's containerd worker reported success but the image is not in namespace %s: %w", store.Namespace(), err)
 		}
+	case LandContentStore:
+		desc, err := exportedDescriptor(resp.ExporterResponse)
+		if err != nil {
+			return nil, err
+		}
+		if rec, err = store.RecordImage(ctx, tmpName, desc); err != nil {
+			if ctx.Err() != nil {
+				return nil, canceled(ctx)
+			}
+			return nil, fmt.Errorf("record the built image in containerd (namespace %s): %w", store.Namespace(), err)
+		}
+	case LandArchive:
+		rec = imported
 	}
 	if rec.Target.Digest != reported {
 		return nil, errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("the image recorded in containerd (%s) is not the one BuildKit built (%s); nothing was changed, build again", rec.Target.Digest, reported))
@@ -322,9 +393,25 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		}
 	}
 	return &Result{
-		Image: img, Digest: reported, Provenance: prov, Direct: direct, Worker: d.Worker,
+		Image: img, Digest: reported, Provenance: prov, Landing: landing, Direct: direct, Worker: d.Worker,
 		Steps: t.Steps(), Warnings: t.warnings, Duration: time.Since(start),
 	}, nil
+}
+
+// exportedDescriptor decodes the exporter's containerimage.descriptor.
+func exportedDescriptor(resp map[string]string) (ocispec.Descriptor, error) {
+	var desc ocispec.Descriptor
+	raw, err := base64.StdEncoding.DecodeString(resp[exptypes.ExporterImageDescriptorKey])
+	if err == nil {
+		err = json.Unmarshal(raw, &desc)
+	}
+	if err == nil && desc.Digest == "" {
+		err = errors.New("empty descriptor")
+	}
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("BuildKit reported no usable image descriptor: %w", err)
+	}
+	return desc, nil
 }
 
 type importResult struct {
@@ -337,14 +424,14 @@ type importResult struct {
 // containerd daemon.
 func canExportDirect(ctx context.Context, w WorkerInfo, store ImageStore) (bool, string) {
 	if w.Kind != WorkerContainerd {
-		return false, "the image comes back as an OCI archive and is imported into containerd"
+		return false, "BuildKit writes the image into containerd's content store over its session and occ records it"
 	}
 	if w.Namespace != store.Namespace() {
-		return false, fmt.Sprintf("its namespace is %q, not occ's %q, so the image comes back as an OCI archive (run buildkitd with --containerd-worker-namespace=%s to skip that)", w.Namespace, store.Namespace(), store.Namespace())
+		return false, fmt.Sprintf("its namespace is %q, not occ's %q, so BuildKit writes the image into containerd's content store over its session and occ records it (run buildkitd with --containerd-worker-namespace=%s to export straight into it)", w.Namespace, store.Namespace(), store.Namespace())
 	}
 	uuid, err := store.ServerUUID(ctx)
 	if err != nil || w.ContainerdUUID == "" || uuid != w.ContainerdUUID {
-		return false, "it uses another containerd daemon than occ, so the image comes back as an OCI archive"
+		return false, "it uses another containerd daemon than occ, so BuildKit writes the image into occ's containerd over its session and occ records it"
 	}
 	return true, "exporting straight into containerd namespace " + store.Namespace()
 }

@@ -344,6 +344,23 @@ func TestTrackerFailedStepAndTail(t *testing.T) {
 	}
 }
 
+func TestCountSteps(t *testing.T) {
+	now := time.Now()
+	steps := []Step{
+		{Name: "[internal] load build definition from Dockerfile", Started: &now},
+		{Name: "[1/3] FROM r/busybox@sha256:abc", Started: &now, Cached: true},
+		{Name: "[2/3] RUN make", Started: &now},
+		{Name: "[stage-1 3/3] COPY --from=0 /a /a", Started: &now, Cached: true},
+		{Name: "[builder 2/4] RUN go build", Started: &now},
+		{Name: "[3/3] RUN never started"},
+		{Name: "exporting to image", Started: &now},
+	}
+	ran, cached := CountSteps(steps)
+	if ran != 2 || cached != 2 {
+		t.Errorf("ran %d cached %d, want 2 2", ran, cached)
+	}
+}
+
 func TestHints(t *testing.T) {
 	tests := []struct{ text, want string }{
 		{"write /var/lib/x: no space left on device", "disk is full"},
@@ -402,7 +419,7 @@ func TestCanExportDirect(t *testing.T) {
 		why  string
 	}{
 		{"containerd same ns and daemon", WorkerInfo{Kind: WorkerContainerd, Namespace: "opencode-cloud", ContainerdUUID: "u1"}, true, "straight into"},
-		{"oci worker", WorkerInfo{Kind: WorkerOCI}, false, "OCI archive"},
+		{"oci worker", WorkerInfo{Kind: WorkerOCI}, false, "content store"},
 		{"other namespace", WorkerInfo{Kind: WorkerContainerd, Namespace: "buildkit", ContainerdUUID: "u1"}, false, "--containerd-worker-namespace=opencode-cloud"},
 		{"other containerd", WorkerInfo{Kind: WorkerContainerd, Namespace: "opencode-cloud", ContainerdUUID: "u2"}, false, "another containerd"},
 		{"no uuid label", WorkerInfo{Kind: WorkerContainerd, Namespace: "opencode-cloud"}, false, "another containerd"},

@@ -140,8 +140,10 @@ func probe(ctx context.Context, addr string) (*Daemon, error) {
 	}
 	w := workers[0]
 	d := &Daemon{Client: c, Address: addr, Worker: workerFromLabels(w.ID, w.Labels), Version: w.BuildkitVersion.Version}
-	if info, err := c.Info(pctx); err == nil && info.BuildkitVersion.Version != "" {
-		d.Version = info.BuildkitVersion.Version
+	if d.Version == "" { // daemons older than v0.13 report it only in Info
+		if info, err := c.Info(pctx); err == nil {
+			d.Version = info.BuildkitVersion.Version
+		}
 	}
 	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,31 @@ type Step struct {
 
 // Ran reports whether the step executed (rather than coming from cache).
 func (s Step) Ran() bool { return !s.Cached && s.Started != nil }
+
+// stepRe matches the Dockerfile instruction steps: "[2/5] RUN …",
+// "[stage-1 3/7] COPY …".
+var stepRe = regexp.MustCompile(`^\[(?:[^\]]* )?\d+/\d+\] `)
+
+// Instruction reports whether the step is a Dockerfile instruction (not
+// BuildKit's own "[internal] …" or "exporting …" steps).
+func (s Step) Instruction() bool { return stepRe.MatchString(s.Name) }
+
+// CountSteps counts the Dockerfile instruction steps that ran and that came
+// from the cache.
+func CountSteps(steps []Step) (ran, cached int) {
+	for _, s := range steps {
+		if !s.Instruction() {
+			continue
+		}
+		switch {
+		case s.Cached:
+			cached++
+		case s.Ran():
+			ran++
+		}
+	}
+	return ran, cached
+}
 
 // tracker follows the status stream: steps in order, and the tail of each
 // step's output for error reports.

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -160,4 +164,95 @@ func (s *ImageStore) DeleteImage(ctx context.Context, name string) error {
 		return err
 	}
 	return nil
+}
+
+// IngestLeaseExpiry bounds how long content written by an ingest that never
+// finished (occ killed mid-build) is kept before containerd collects it.
+const IngestLeaseExpiry = time.Hour
+
+// BeginIngest returns the content store bound to the client's namespace,
+// with everything written through it held by a new lease, so that a
+// producer (BuildKit's oci exporter over its session) can write an image
+// straight in: blobs containerd already has are skipped by digest, and
+// nothing is wrapped in a tarball. Record the image with RecordImage, then
+// call release; content not recorded by then is left to the GC.
+func (s *ImageStore) BeginIngest(ctx context.Context) (content.Store, func(context.Context) error, error) {
+	ctx = s.c.WithNamespace(ctx)
+	lm := s.c.LeasesService()
+	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(IngestLeaseExpiry))
+	if err != nil {
+		return nil, nil, fmt.Errorf("create a containerd lease: %w", err)
+	}
+	release := func(ctx context.Context) error {
+		return lm.Delete(s.c.WithNamespace(ctx), l)
+	}
+	return &leasedStore{Store: s.c.ContentStore(), ns: s.c.Namespace, lease: l.ID}, release, nil
+}
+
+// RecordImage records name → target (create or update) after labelling the
+// target's children so that containerd's GC keeps them through the record.
+// The target's content must be in the store (written through BeginIngest).
+func (s *ImageStore) RecordImage(ctx context.Context, name string, target ocispec.Descriptor) (images.Image, error) {
+	ctx = s.c.WithNamespace(ctx)
+	cs := s.c.ContentStore()
+	if _, err := cs.Info(ctx, target.Digest); err != nil {
+		return images.Image{}, fmt.Errorf("image %s is not in containerd's content store: %w", target.Digest, err)
+	}
+	if err := images.Walk(ctx, images.SetChildrenLabels(cs, images.ChildrenHandler(cs)), target); err != nil {
+		return images.Image{}, fmt.Errorf("label the content of %s: %w", target.Digest, err)
+	}
+	is := s.c.ImageService()
+	img := images.Image{Name: name, Target: target}
+	rec, err := is.Update(ctx, img, "target")
+	if errdefs.IsNotFound(err) {
+		rec, err = is.Create(ctx, img)
+	}
+	return rec, err
+}
+
+// leasedStore scopes every call to a namespace and a lease: the calls come
+// from BuildKit's session with contexts that carry neither.
+type leasedStore struct {
+	content.Store
+	ns, lease string
+}
+
+func (l *leasedStore) scope(ctx context.Context) context.Context {
+	return leases.WithLease(namespaces.WithNamespace(ctx, l.ns), l.lease)
+}
+
+func (l *leasedStore) Info(ctx context.Context, d digest.Digest) (content.Info, error) {
+	return l.Store.Info(l.scope(ctx), d)
+}
+
+func (l *leasedStore) Update(ctx context.Context, info content.Info, fieldpaths ...string) (content.Info, error) {
+	return l.Store.Update(l.scope(ctx), info, fieldpaths...)
+}
+
+func (l *leasedStore) Walk(ctx context.Context, fn content.WalkFunc, filters ...string) error {
+	return l.Store.Walk(l.scope(ctx), fn, filters...)
+}
+
+func (l *leasedStore) Delete(ctx context.Context, d digest.Digest) error {
+	return l.Store.Delete(l.scope(ctx), d)
+}
+
+func (l *leasedStore) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	return l.Store.ReaderAt(l.scope(ctx), desc)
+}
+
+func (l *leasedStore) Status(ctx context.Context, ref string) (content.Status, error) {
+	return l.Store.Status(l.scope(ctx), ref)
+}
+
+func (l *leasedStore) ListStatuses(ctx context.Context, filters ...string) ([]content.Status, error) {
+	return l.Store.ListStatuses(l.scope(ctx), filters...)
+}
+
+func (l *leasedStore) Abort(ctx context.Context, ref string) error {
+	return l.Store.Abort(l.scope(ctx), ref)
+}
+
+func (l *leasedStore) Writer(ctx context.Context, opts ...content.WriterOpt) (content.Writer, error) {
+	return l.Store.Writer(l.scope(ctx), opts...)
 }
