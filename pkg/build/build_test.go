@@ -334,7 +334,7 @@ func TestTrackerFailedStepAndTail(t *testing.T) {
 		t.Fatalf("%T", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"build failed at step [2/3] RUN make: process", "last output of that step:", "    no newline", "were not changed"} {
+	for _, want := range []string{"build failed at step [2/3] RUN make: exit code: 2\n", "last output of that step:", "    no newline", "were not changed"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
 		}

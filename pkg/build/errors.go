@@ -18,7 +18,13 @@ type BuildError struct {
 func (e *BuildError) Error() string {
 	var b strings.Builder
 	if e.Step != "" {
-		fmt.Fprintf(&b, "build failed at step %s: %v", e.Step, cleanSolveError(e.Err))
+		msg := cleanSolveError(e.Err)
+		// "process "/bin/sh -c …" did not complete successfully: exit code: 7"
+		// repeats the step's command: keep the exit status.
+		if _, status, ok := strings.Cut(msg, "did not complete successfully: "); ok && strings.HasPrefix(msg, "process ") {
+			msg = status
+		}
+		fmt.Fprintf(&b, "build failed at step %s: %s", e.Step, msg)
 	} else {
 		fmt.Fprintf(&b, "build failed: %v", cleanSolveError(e.Err))
 	}
