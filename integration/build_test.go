@@ -541,6 +541,11 @@ func TestBuildEmbeddedContext(t *testing.T) {
 	store := rt.ImageStore()
 	name := btImageName(t)
 	t.Cleanup(func() { _ = store.DeleteImage(context.Background(), name) })
+	defer func(old time.Duration) { build.StaleAfter = old }(build.StaleAfter)
+	build.StaleAfter = 0
+	stale := meta.LocalImageRepo + ":build-stale-" + btNonce()
+	t.Cleanup(func() { _ = store.DeleteImage(context.Background(), stale) })
+
 	epoch := int64(1700000000)
 	var digests []string
 	for i := 0; i < 2; i++ {
@@ -549,10 +554,20 @@ func TestBuildEmbeddedContext(t *testing.T) {
 			t.Fatalf("build %d: %v", i, err)
 		}
 		digests = append(digests, res.Digest.String())
+		if i == 0 {
+			// A record left behind by a build that was killed half-way:
+			// the next build removes it.
+			if _, err := rt.ImageService().Create(rt.WithNamespace(ctx), images.Image{Name: stale, Target: res.Image.Target}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		want, _ := build.EmbeddedContext().Digest()
 		if res.Provenance.Build.ContextDigest != want.String() {
 			t.Errorf("context digest = %s, want %s", res.Provenance.Build.ContextDigest, want)
 		}
+	}
+	if _, err := store.Image(ctx, stale); !errdefs.IsNotFound(err) {
+		t.Errorf("stale build record %s not removed: %v", stale, err)
 	}
 	if digests[0] != digests[1] {
 		t.Errorf("SOURCE_DATE_EPOCH builds differ: %v", digests)

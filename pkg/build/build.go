@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -60,6 +61,8 @@ type ImageStore interface {
 	// Promote points the record `to` at the target of `from` with exactly
 	// labels, creating or updating it in one step (`from` stays).
 	Promote(ctx context.Context, from, to string, labels map[string]string) (images.Image, error)
+	// ListImages lists the records matching containerd filters.
+	ListImages(ctx context.Context, filters ...string) ([]images.Image, error)
 	// DeleteImage deletes a record; a missing one is not an error.
 	DeleteImage(ctx context.Context, name string) error
 }
@@ -204,7 +207,8 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	direct, why := canExportDirect(ctx, d.Worker, store)
 	logf("BuildKit %s at %s, %s worker: %s", d.Version, d.Address, d.Worker.Kind, why)
 
-	tmpName := meta.LocalImageRepo + ":build-" + randomID()
+	sweepStale(ctx, store, logf)
+	tmpName := tempPrefix + randomID()
 	exportAttrs := map[string]string{
 		"name": tmpName,
 		"annotation." + ocispec.AnnotationCreated:  created.Format(time.RFC3339),
@@ -412,6 +416,33 @@ func exportedDescriptor(resp map[string]string) (ocispec.Descriptor, error) {
 		return ocispec.Descriptor{}, fmt.Errorf("BuildKit reported no usable image descriptor: %w", err)
 	}
 	return desc, nil
+}
+
+// tempPrefix names the records a build lands in before it is promoted.
+const tempPrefix = meta.LocalImageRepo + ":build-"
+
+// StaleAfter is how old a temporary build record must be before a later
+// build removes it (one left behind by an occ that was killed).
+var StaleAfter = 10 * time.Minute
+
+// sweepStale removes temporary records that builds killed half-way left
+// behind, so that their content can be collected. Best effort.
+func sweepStale(ctx context.Context, store ImageStore, logf func(string, ...any)) {
+	imgs, err := store.ListImages(ctx, `name~="^`+tempPrefix+`"`)
+	if err != nil {
+		logf("could not list leftover build records: %v", err)
+		return
+	}
+	for _, img := range imgs {
+		if !strings.HasPrefix(img.Name, tempPrefix) || time.Since(img.UpdatedAt) < StaleAfter {
+			continue
+		}
+		if err := store.DeleteImage(ctx, img.Name); err != nil {
+			logf("could not remove the leftover build record %s: %v", img.Name, err)
+		} else {
+			logf("removed the leftover build record %s", img.Name)
+		}
+	}
 }
 
 type importResult struct {

@@ -157,6 +157,11 @@ func (s *ImageStore) Promote(ctx context.Context, from, to string, labels map[st
 	return img, nil
 }
 
+// ListImages lists the records matching the containerd filters (all when none).
+func (s *ImageStore) ListImages(ctx context.Context, filters ...string) ([]images.Image, error) {
+	return s.c.ImageService().List(s.c.WithNamespace(ctx), filters...)
+}
+
 // DeleteImage deletes the record called name; a missing one is fine.
 func (s *ImageStore) DeleteImage(ctx context.Context, name string) error {
 	err := s.c.ImageService().Delete(s.c.WithNamespace(ctx), name)
