@@ -157,8 +157,10 @@ func btRun(t *testing.T, ctx context.Context, e btEnv, rt *runtime.Client, name 
 			t.Errorf("delete container: %v", err)
 		}
 	}()
-	var out bytes.Buffer
-	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &out, &out), cio.WithFIFODir(filepath.Join(e.dir, "run", "fifo"))))
+	// The shim writes the output to a file: no FIFO copying to race with
+	// a process that exits at once.
+	logPath := filepath.Join(t.TempDir(), "out.log")
+	task, err := ctr.NewTask(ctx, cio.LogFile(logPath))
 	if err != nil {
 		t.Fatalf("create task: %v", err)
 	}
@@ -177,13 +179,14 @@ func btRun(t *testing.T, ctx context.Context, e btEnv, rt *runtime.Client, name 
 	select {
 	case st := <-exitCh:
 		if code, _, err := st.Result(); err != nil || code != 0 {
-			t.Fatalf("container exited with %d, %v; output:\n%s", code, err, out.String())
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("container exited with %d, %v; output:\n%s", code, err, out)
 		}
 	case <-ctx.Done():
 		t.Fatalf("container did not exit: %v", ctx.Err())
 	}
 	task.IO().Wait()
-	return out.String()
+	return string(btReadFile(t, logPath))
 }
 
 // btRunSteps are the Dockerfile RUN steps of a build.
