@@ -332,7 +332,7 @@ func TestBuildLifecycle(t *testing.T) {
 				t.Errorf("provenance = %+v %+v", prov, *prov.Build)
 			}
 			// OCI annotations on the manifest.
-			cfg, err := store.ImageConfig(ctx, name)
+			cfg, err := store.ImageConfig(ctx, rec.Target)
 			if err != nil {
 				t.Fatal(err)
 			}

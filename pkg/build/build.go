@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
@@ -42,25 +43,25 @@ type ImageStore interface {
 	// ServerUUID identifies the containerd daemon, to tell whether a
 	// BuildKit containerd worker writes into the same one.
 	ServerUUID(ctx context.Context) (string, error)
-	// ImportOCIArchive streams an OCI image-layout tar into the content
-	// store and records the image the archive names under name.
-	ImportOCIArchive(ctx context.Context, name string, r io.Reader) (images.Image, error)
 	// BeginIngest returns the content store, bound to the namespace, with
 	// everything written through it held by a lease until release.
 	BeginIngest(ctx context.Context) (cs content.Store, release func(context.Context) error, err error)
-	// RecordImage records name → target after labelling target's content
-	// for the GC (create or update).
-	RecordImage(ctx context.Context, name string, target ocispec.Descriptor) (images.Image, error)
+	// LabelContent labels target's content so that containerd's GC keeps
+	// all of it once a record points at target.
+	LabelContent(ctx context.Context, target ocispec.Descriptor) error
+	// ImportOCIArchive streams an OCI image-layout tar into the content
+	// store and records the image the archive names under name.
+	ImportOCIArchive(ctx context.Context, name string, r io.Reader) (images.Image, error)
 	// Image returns the record called name.
 	Image(ctx context.Context, name string) (images.Image, error)
-	// Unpack unpacks the image called name into the snapshotter (a no-op
-	// when it already is).
-	Unpack(ctx context.Context, name string) error
-	// ImageConfig reads the image config of the image called name.
-	ImageConfig(ctx context.Context, name string) (ocispec.Image, error)
-	// Promote points the record `to` at the target of `from` with exactly
-	// labels, creating or updating it in one step (`from` stays).
-	Promote(ctx context.Context, from, to string, labels map[string]string) (images.Image, error)
+	// Unpack unpacks the image target into the snapshotter (a no-op when
+	// it already is).
+	Unpack(ctx context.Context, target ocispec.Descriptor) error
+	// ImageConfig reads the image config of the image target.
+	ImageConfig(ctx context.Context, target ocispec.Descriptor) (ocispec.Image, error)
+	// SetImage points the record name at target with exactly labels,
+	// creating or updating it in one step.
+	SetImage(ctx context.Context, name string, target ocispec.Descriptor, labels map[string]string) (images.Image, error)
 	// ListImages lists the records matching containerd filters.
 	ListImages(ctx context.Context, filters ...string) ([]images.Image, error)
 	// DeleteImage deletes a record; a missing one is not an error.
@@ -207,7 +208,10 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	direct, why := canExportDirect(ctx, d.Worker, store)
 	logf("BuildKit %s at %s, %s worker: %s", d.Version, d.Address, d.Worker.Kind, why)
 
-	sweepStale(ctx, store, logf)
+	// Leftover temporary records are cleared while BuildKit works.
+	var sweep sync.WaitGroup
+	sweep.Go(func() { sweepStale(ctx, store, logf) })
+	defer sweep.Wait()
 	tmpName := tempPrefix + randomID()
 	exportAttrs := map[string]string{
 		"name": tmpName,
@@ -220,15 +224,6 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		exportAttrs["rewrite-timestamp"] = "true"
 	}
 
-	// cleanup removes the temporary record, also when ctx is cancelled.
-	cleanup := func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := store.DeleteImage(cctx, tmpName); err != nil {
-			logf("could not remove the temporary image record %s: %v", tmpName, err)
-		}
-	}
-
 	landing := LandDirect
 	switch {
 	case direct:
@@ -236,6 +231,19 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		landing = LandArchive
 	default:
 		landing = LandContentStore
+	}
+
+	// cleanup removes the temporary record (the content-store landing
+	// makes none), also when ctx is cancelled.
+	cleanup := func() {
+		if landing == LandContentStore {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := store.DeleteImage(cctx, tmpName); err != nil {
+			logf("could not remove the temporary image record %s: %v", tmpName, err)
+		}
 	}
 
 	var export client.ExportEntry
@@ -320,45 +328,56 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		return nil, solveFailure(solveErr, t)
 	}
 
-	// From here the image may exist under tmpName; it goes away at the end
-	// whatever happens (once promoted, the final name holds the content).
+	// From here the image may exist under tmpName; that record goes away
+	// at the end whatever happens (once the final name points at the
+	// image, it holds the content).
 	defer cleanup()
 
 	reported, err := digest.Parse(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
 	if err != nil {
 		return nil, fmt.Errorf("BuildKit reported no usable image digest (%q): %w", resp.ExporterResponse[exptypes.ExporterImageDigestKey], err)
 	}
-	var rec images.Image
+	var target ocispec.Descriptor
 	switch landing {
 	case LandDirect:
-		if rec, err = store.Image(ctx, tmpName); err != nil {
+		rec, err := store.Image(ctx, tmpName)
+		if err != nil {
 			return nil, fmt.Errorf("BuildKit's containerd worker reported success but the image is not in namespace %s: %w", store.Namespace(), err)
 		}
+		target = rec.Target
 	case LandContentStore:
-		desc, err := exportedDescriptor(resp.ExporterResponse)
-		if err != nil {
+		if target, err = exportedDescriptor(resp.ExporterResponse); err != nil {
 			return nil, err
 		}
-		if rec, err = store.RecordImage(ctx, tmpName, desc); err != nil {
+		if target.Digest == reported {
+			// Held by the lease until the final record points at it.
+			if err := store.LabelContent(ctx, target); err != nil {
+				if ctx.Err() != nil {
+					return nil, canceled(ctx)
+				}
+				return nil, fmt.Errorf("the built image is not complete in containerd (namespace %s): %w", store.Namespace(), err)
+			}
+		}
+	case LandArchive:
+		target = imported.Target
+	}
+	if target.Digest != reported {
+		return nil, errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("the image that landed in containerd (%s) is not the one BuildKit built (%s); nothing was changed, build again", target.Digest, reported))
+	}
+	// A containerd worker on the same snapshotter has unpacked it already.
+	if export.Attrs["unpack"] != "true" {
+		if err := store.Unpack(ctx, target); err != nil {
 			if ctx.Err() != nil {
 				return nil, canceled(ctx)
 			}
-			return nil, fmt.Errorf("record the built image in containerd (namespace %s): %w", store.Namespace(), err)
+			return nil, fmt.Errorf("unpack the built image into snapshotter %s: %w", store.Snapshotter(), err)
 		}
-	case LandArchive:
-		rec = imported
 	}
-	if rec.Target.Digest != reported {
-		return nil, errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("the image recorded in containerd (%s) is not the one BuildKit built (%s); nothing was changed, build again", rec.Target.Digest, reported))
-	}
-	if err := store.Unpack(ctx, tmpName); err != nil {
+	cfg, err := store.ImageConfig(ctx, target)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, canceled(ctx)
 		}
-		return nil, fmt.Errorf("unpack the built image into snapshotter %s: %w", store.Snapshotter(), err)
-	}
-	cfg, err := store.ImageConfig(ctx, tmpName)
-	if err != nil {
 		return nil, fmt.Errorf("read the built image's config: %w", err)
 	}
 	if got := cfg.Config.Labels[meta.ImageVersionLabel]; got != meta.Version {
@@ -386,7 +405,7 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	if ctx.Err() != nil {
 		return nil, canceled(ctx)
 	}
-	img, err := store.Promote(ctx, tmpName, name, prov.Labels())
+	img, err := store.SetImage(ctx, name, target, prov.Labels())
 	if err != nil {
 		return nil, fmt.Errorf("record the built image as %s: %w", name, err)
 	}

@@ -18,8 +18,8 @@ import (
 )
 
 // ImageStore is the containerd side of landing a locally produced image:
-// importing an OCI archive, unpacking, reading the config, and promoting a
-// temporary record to its final name. Everything runs in the client's
+// writing its content under a lease or importing an OCI archive, unpacking,
+// reading the config, and pointing a record at it. Everything runs in the client's
 // namespace. It satisfies pkg/build's ImageStore.
 type ImageStore struct {
 	c *Client
@@ -73,17 +73,20 @@ func (s *ImageStore) Image(ctx context.Context, name string) (images.Image, erro
 	return s.c.ImageService().Get(s.c.WithNamespace(ctx), name)
 }
 
-// Unpack unpacks the image called name into the client's snapshotter,
-// unless it already is.
-func (s *ImageStore) Unpack(ctx context.Context, name string) error {
+// image wraps target as a client image for the client's platform (the
+// name is only for messages; no record is needed).
+func (s *ImageStore) image(target ocispec.Descriptor) containerd.Image {
+	return containerd.NewImage(s.c.Client, images.Image{Name: target.Digest.String(), Target: target})
+}
+
+// Unpack unpacks the image target into the client's snapshotter, unless it
+// already is. Its content must be held (by a record or a lease).
+func (s *ImageStore) Unpack(ctx context.Context, target ocispec.Descriptor) error {
 	ctx = s.c.WithNamespace(ctx)
-	img, err := s.c.GetImage(ctx, name)
-	if err != nil {
-		return err
-	}
+	img := s.image(target)
 	ok, err := img.IsUnpacked(ctx, s.c.Snapshotter)
 	if err != nil {
-		return fmt.Errorf("check whether %s is unpacked: %w", name, err)
+		return fmt.Errorf("check whether %s is unpacked: %w", target.Digest, err)
 	}
 	if ok {
 		return nil
@@ -91,14 +94,10 @@ func (s *ImageStore) Unpack(ctx context.Context, name string) error {
 	return img.Unpack(ctx, s.c.Snapshotter)
 }
 
-// ImageConfig reads the config of the image called name (for the client's platform).
-func (s *ImageStore) ImageConfig(ctx context.Context, name string) (ocispec.Image, error) {
+// ImageConfig reads the config of the image target (for the client's platform).
+func (s *ImageStore) ImageConfig(ctx context.Context, target ocispec.Descriptor) (ocispec.Image, error) {
 	ctx = s.c.WithNamespace(ctx)
-	img, err := s.c.GetImage(ctx, name)
-	if err != nil {
-		return ocispec.Image{}, err
-	}
-	desc, err := img.Config(ctx)
+	desc, err := s.image(target).Config(ctx)
 	if err != nil {
 		return ocispec.Image{}, err
 	}
@@ -113,17 +112,12 @@ func (s *ImageStore) ImageConfig(ctx context.Context, name string) (ocispec.Imag
 	return cfg, nil
 }
 
-// Promote points the record `to` at the target of `from`, with exactly the
-// given labels, in one update (or create); `from` is left for the caller to
-// delete. The name annotations the exporter put on the target are dropped.
-func (s *ImageStore) Promote(ctx context.Context, from, to string, labels map[string]string) (images.Image, error) {
+// SetImage points the record name at target with exactly labels, in one
+// update (or create). The name annotations an exporter or importer put on
+// the target are dropped.
+func (s *ImageStore) SetImage(ctx context.Context, name string, target ocispec.Descriptor, labels map[string]string) (images.Image, error) {
 	ctx = s.c.WithNamespace(ctx)
 	is := s.c.ImageService()
-	src, err := is.Get(ctx, from)
-	if err != nil {
-		return images.Image{}, err
-	}
-	target := src.Target
 	if len(target.Annotations) > 0 {
 		a := make(map[string]string, len(target.Annotations))
 		for k, v := range target.Annotations {
@@ -136,8 +130,9 @@ func (s *ImageStore) Promote(ctx context.Context, from, to string, labels map[st
 		}
 		target.Annotations = a
 	}
-	want := images.Image{Name: to, Target: target, Labels: labels}
+	want := images.Image{Name: name, Target: target, Labels: labels}
 	var img images.Image
+	var err error
 	for attempt := 0; ; attempt++ {
 		img, err = is.Update(ctx, want, "target", "labels")
 		if err == nil {
@@ -179,8 +174,9 @@ const IngestLeaseExpiry = time.Hour
 // with everything written through it held by a new lease, so that a
 // producer (BuildKit's oci exporter over its session) can write an image
 // straight in: blobs containerd already has are skipped by digest, and
-// nothing is wrapped in a tarball. Record the image with RecordImage, then
-// call release; content not recorded by then is left to the GC.
+// nothing is wrapped in a tarball. Label it with LabelContent, point a
+// record at it with SetImage, then call release; content no record points
+// at by then is left to the GC.
 func (s *ImageStore) BeginIngest(ctx context.Context) (content.Store, func(context.Context) error, error) {
 	ctx = s.c.WithNamespace(ctx)
 	lm := s.c.LeasesService()
@@ -194,25 +190,17 @@ func (s *ImageStore) BeginIngest(ctx context.Context) (content.Store, func(conte
 	return &leasedStore{Store: s.c.ContentStore(), ns: s.c.Namespace, lease: l.ID}, release, nil
 }
 
-// RecordImage records name → target (create or update) after labelling the
-// target's children so that containerd's GC keeps them through the record.
-// The target's content must be in the store (written through BeginIngest).
-func (s *ImageStore) RecordImage(ctx context.Context, name string, target ocispec.Descriptor) (images.Image, error) {
+// LabelContent labels the children of target (and theirs) so that
+// containerd's GC keeps them through whatever record points at target, as
+// containerd's own pull and import do. The content must be in the store
+// (written through BeginIngest, still under its lease).
+func (s *ImageStore) LabelContent(ctx context.Context, target ocispec.Descriptor) error {
 	ctx = s.c.WithNamespace(ctx)
 	cs := s.c.ContentStore()
-	if _, err := cs.Info(ctx, target.Digest); err != nil {
-		return images.Image{}, fmt.Errorf("image %s is not in containerd's content store: %w", target.Digest, err)
-	}
 	if err := images.Walk(ctx, images.SetChildrenLabels(cs, images.ChildrenHandler(cs)), target); err != nil {
-		return images.Image{}, fmt.Errorf("label the content of %s: %w", target.Digest, err)
+		return fmt.Errorf("label the content of %s: %w", target.Digest, err)
 	}
-	is := s.c.ImageService()
-	img := images.Image{Name: name, Target: target}
-	rec, err := is.Update(ctx, img, "target")
-	if errdefs.IsNotFound(err) {
-		rec, err = is.Create(ctx, img)
-	}
-	return rec, err
+	return nil
 }
 
 // leasedStore scopes every call to a namespace and a lease: the calls come
