@@ -16,19 +16,20 @@
 //     directory) is sent over BuildKit's filesync session: no tarball.
 //     The dockerfile.v0 frontend gets OCC_VERSION (always meta.Version),
 //     BASE_IMAGE, SOURCE_DATE_EPOCH and the user's build args.
-//   - The image is exported under a temporary name
-//     (opencode-cloud.local/sandbox:build-<random>), in one of three ways
-//     (Landing): a containerd worker in occ's namespace on the same daemon
-//     exports and unpacks it itself (LandDirect); otherwise the oci
-//     exporter writes the blobs into containerd's content store over the
-//     session, under a lease, and occ records the image (LandContentStore);
+//   - The image lands in containerd in one of three ways (Landing): a
+//     containerd worker in occ's namespace on the same daemon exports it
+//     under a temporary name (opencode-cloud.local/sandbox:build-<random>)
+//     and unpacks it itself (LandDirect); otherwise BuildKit's oci exporter
+//     writes the blobs into containerd's content store over the session,
+//     under a lease, with no record at all until the end (LandContentStore);
 //     or, with Options.OCIArchive, the oci exporter's tarball is streamed
-//     through a pipe into containerd's importer (LandArchive).
-//   - The record's digest is checked against BuildKit's
-//     containerimage.digest, the image is unpacked, its version label is
-//     checked, and only then does the final name (meta.CurrentImageName)
-//     point at it, in one update together with the provenance labels. The
-//     state file is written after that. A failed or cancelled build leaves
-//     the previous record and the state as they were, and the temporary
-//     record is removed.
+//     through a pipe into containerd's importer under a temporary name
+//     (LandArchive).
+//   - The image's digest is checked against BuildKit's
+//     containerimage.digest, it is unpacked, its version label is checked,
+//     and only then does the final name (meta.CurrentImageName) point at
+//     it, in one update together with the provenance labels. The state file
+//     is written after that. A failed or cancelled build leaves the
+//     previous record and the state as they were; temporary records are
+//     removed (and ones left by a killed occ are swept by later builds).
 package build
