@@ -249,7 +249,6 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	var export client.ExportEntry
 	var importDone chan importResult
 	var pw *io.PipeWriter
-	var releaseIngest func(context.Context) error
 	switch landing {
 	case LandDirect:
 		export = client.ExportEntry{Type: client.ExporterImage, Attrs: exportAttrs}
@@ -261,12 +260,11 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		if err != nil {
 			return nil, err
 		}
-		releaseIngest = release
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			if err := releaseIngest(cctx); err != nil {
-				logf("could not release the containerd lease of this build (containerd collects it within %s): %v", "an hour", err)
+			if err := release(cctx); err != nil {
+				logf("could not release the containerd lease of this build (it expires by itself): %v", err)
 			}
 		}()
 		exportAttrs["tar"] = "false"
@@ -298,6 +296,10 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	ch := make(chan *client.SolveStatus)
 	waitProgress, err := runProgress(ctx, ch, t, opts.Progress, opts.ProgressMode, opts.OnStatus)
 	if err != nil {
+		if pw != nil {
+			pw.CloseWithError(err)
+			<-importDone
+		}
 		return nil, err
 	}
 	resp, solveErr := d.Solve(ctx, nil, solveOpt, ch) // closes ch
