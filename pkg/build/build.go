@@ -302,8 +302,10 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		}
 		return nil, err
 	}
+	solveStart := time.Now()
 	resp, solveErr := d.Solve(ctx, nil, solveOpt, ch) // closes ch
 	_ = waitProgress()
+	solveTime := time.Since(solveStart)
 
 	var imported images.Image
 	if landing == LandArchive {
@@ -411,6 +413,8 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("record the built image as %s: %w", name, err)
 	}
+	logf("BuildKit took %s; before it %s, after it %s (landing: %s)", solveTime.Round(time.Millisecond),
+		solveStart.Sub(start).Round(time.Millisecond), time.Since(solveStart.Add(solveTime)).Round(time.Millisecond), landing)
 
 	if opts.StateFile != "" {
 		if err := saveState(opts.StateFile, prov); err != nil {
