@@ -16,4 +16,5 @@ type CLI struct {
 	Globals
 
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
+	Image  ImageCmd  `cmd:"" help:"Pull, list and inspect the sandbox image."`
 }

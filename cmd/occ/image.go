@@ -1,0 +1,8 @@
+package main
+
+// ImageCmd groups the sandbox image subcommands.
+type ImageCmd struct {
+	Pull    ImagePullCmd    `cmd:"" help:"Pull the prebuilt sandbox image into containerd, digest-verified."`
+	Ls      ImageLsCmd      `cmd:"" aliases:"list" help:"List the local sandbox images and where they came from."`
+	Inspect ImageInspectCmd `cmd:"" help:"Show one local sandbox image's provenance."`
+}
