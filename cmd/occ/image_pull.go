@@ -68,9 +68,10 @@ func (c *ImagePullCmd) Run(ctx context.Context, app *App) error {
 func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.Client, src registry.Source, name string, opts ...registry.Option) (*registry.Result, error) {
 	ctx = client.WithNamespace(ctx)
 	pp := newPullProgress(app)
+	unpacker := client.Unpacker()
 	base := []registry.Option{
 		registry.WithInsecureRegistries(cfg.InsecureRegistries),
-		registry.WithUnpacker(client.Unpacker()),
+		registry.WithUnpacker(unpacker),
 		registry.WithProgress(pp.event),
 	}
 	if name == "" || name == meta.CurrentImageName {

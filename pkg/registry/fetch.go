@@ -26,8 +26,10 @@ import (
 // maxManifestSize bounds a manifest or index body.
 const maxManifestSize = 4 << 20
 
-// copyBufSize is the chunk written to the content store at a time.
-const copyBufSize = 1 << 20
+// chunkSize is what is written to the content store at a time. Each
+// write to containerd's content service is a round trip, so chunks are
+// filled before they are written.
+const chunkSize = 2 << 20
 
 var manifestAccept = strings.Join([]string{
 	ocispec.MediaTypeImageIndex,
@@ -36,7 +38,72 @@ var manifestAccept = strings.Join([]string{
 	images.MediaTypeDockerSchema2Manifest,
 }, ", ")
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// pipeCopy copies r to w in full chunks, reading the next chunk while the
+// previous one is written, so the download and the content store write
+// overlap. body is closed to stop the reader early on a write error. At
+// most three chunks are in use at once.
+func pipeCopy(w io.Writer, r io.Reader, body io.Closer) (n int64, err error) {
+	type chunk struct {
+		b   *[]byte
+		n   int
+		err error
+	}
+	ch := make(chan chunk, 1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for {
+			bp := chunkPool.Get().(*[]byte)
+			buf := *bp
+			m := 0
+			var err error
+			for m < len(buf) && err == nil {
+				var k int
+				k, err = r.Read(buf[m:])
+				m += k
+			}
+			select {
+			case ch <- chunk{bp, m, err}:
+			case <-stop:
+				chunkPool.Put(bp)
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		_ = body.Close()
+		<-done
+		for c := range ch {
+			chunkPool.Put(c.b)
+		}
+	}()
+	for c := range ch {
+		if c.n > 0 {
+			wn, werr := w.Write((*c.b)[:c.n])
+			n += int64(wn)
+			if werr != nil {
+				chunkPool.Put(c.b)
+				return n, werr
+			}
+		}
+		chunkPool.Put(c.b)
+		if c.err == io.EOF {
+			return n, nil
+		}
+		if c.err != nil {
+			return n, c.err
+		}
+	}
+	return n, nil
+}
 
 // repoClient talks to one repository.
 type repoClient struct {
@@ -355,10 +422,8 @@ func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer
 	if cl := resp.ContentLength; cl > remaining {
 		return fmt.Errorf("blob %s: the registry sends %d bytes, %d expected: %w", desc.Digest, cl+offset, desc.Size, ErrDigestMismatch)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
 	pw := &progressWriter{w: w, p: p, desc: desc, offset: offset}
-	n, err := io.CopyBuffer(pw, io.LimitReader(resp.Body, remaining+1), *bp)
+	n, err := pipeCopy(pw, io.LimitReader(resp.Body, remaining+1), resp.Body)
 	if n > remaining {
 		return fmt.Errorf("blob %s is larger than its descriptor's %d bytes: %w", desc.Digest, desc.Size, ErrDigestMismatch)
 	}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -15,7 +16,22 @@ import (
 // ImageUnpacker applies pulled layers to the client's snapshotter while
 // they are fetched (containerd's own unpacker, as `ctr pull` uses). It
 // satisfies registry.Unpacker without either package importing the other.
-type ImageUnpacker struct{ c *Client }
+type ImageUnpacker struct {
+	c *Client
+	// Parallel is how many layers may be applied at once (default: the
+	// number of CPUs, at least 2).
+	Parallel int
+}
+
+func (u *ImageUnpacker) parallel() int {
+	if u.Parallel > 0 {
+		return u.Parallel
+	}
+	if n := goruntime.NumCPU(); n > 2 {
+		return n
+	}
+	return 2
+}
 
 // Unpacker returns the client's ImageUnpacker.
 func (c *Client) Unpacker() *ImageUnpacker { return &ImageUnpacker{c: c} }
@@ -39,7 +55,10 @@ func (u *ImageUnpacker) Wrap(ctx context.Context, platform ocispec.Platform, lim
 			Applier:                 u.c.DiffService(),
 			SnapshotterCapabilities: caps,
 		}),
-		unpack.WithLimiter(semaphore.NewWeighted(int64(limit))))
+		unpack.WithLimiter(semaphore.NewWeighted(int64(limit))),
+		// With a snapshotter that can rebase (overlayfs, erofs) layers are
+		// applied in parallel as they arrive instead of one after the other.
+		unpack.WithUnpackLimiter(semaphore.NewWeighted(int64(u.parallel()))))
 	if err != nil {
 		return nil, nil, err
 	}
