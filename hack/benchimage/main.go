@@ -143,4 +143,3 @@ func writeLayer(path string, seed, mib int) error {
 	}
 	return os.Rename(tmp, path)
 }
-
