@@ -135,7 +135,8 @@ type pullProgress struct {
 	p        *mpb.Progress
 	bars     map[digest.Digest]*mpb.Bar
 	total    *mpb.Bar
-	size     int64 // bytes of blobs being fetched
+	size     int64 // bytes of blobs to fetch
+	known    bool  // size came from the manifest
 	offsets  map[digest.Digest]int64
 	done     int64
 	started  time.Time
@@ -174,8 +175,12 @@ func (pp *pullProgress) event(e registry.Event) {
 		pp.line(ui.Infof, "Retrying %s in %s (attempt %d): %v", what, e.Wait, e.Attempt+1, e.Err)
 	case registry.EventFallback:
 		pp.line(ui.Warnf, "%s failed: %v; trying %s", e.Reference, e.Err, e.Next)
+	case registry.EventManifest:
+		pp.size, pp.known = e.Size, true
 	case registry.EventBlobStart:
-		pp.size += e.Size
+		if !pp.known {
+			pp.size += e.Size
+		}
 		if pp.tty {
 			pp.startBars()
 			pp.total.SetTotal(pp.size, false)

@@ -346,7 +346,7 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 		if errdefs.IsAlreadyExists(err) {
 			return true, nil
 		}
-		return false, fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err)
+		return false, local(fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err))
 	}
 	defer w.Close()
 	abort := func() { _ = cs.Abort(context.WithoutCancel(ctx), ref) }
@@ -366,7 +366,7 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 		if errdefs.IsFailedPrecondition(err) {
 			return false, fmt.Errorf("blob %s failed verification (%v): %w", desc.Digest, err, ErrDigestMismatch)
 		}
-		return false, fmt.Errorf("storing blob %s: %w", desc.Digest, err)
+		return false, local(fmt.Errorf("storing blob %s: %w", desc.Digest, err))
 	}
 	return false, nil
 }

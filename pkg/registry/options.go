@@ -231,6 +231,9 @@ const (
 	EventResolved
 	// EventUpToDate: the image is already present and unpacked.
 	EventUpToDate
+	// EventManifest: the platform manifest (Digest) is read; Size is the
+	// total of its config and layers.
+	EventManifest
 	// EventBlobStart: a blob (Digest, Size, MediaType) is needed.
 	EventBlobStart
 	// EventBlobProgress: Offset bytes of the blob are in the store.

@@ -106,6 +106,13 @@ type localError struct{ err error }
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
+// remoteError is a blob the registry failed to serve, passed through the
+// unpacker so it is not mistaken for an unpack failure.
+type remoteError struct{ err error }
+
+func (e *remoteError) Error() string { return e.err.Error() }
+func (e *remoteError) Unwrap() error { return e.err }
+
 func local(err error) error {
 	if err == nil {
 		return nil
@@ -185,9 +192,12 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 				return nil, fmt.Errorf("manifest %s has no config: %w", d.Digest, errdefs.ErrInvalidArgument)
 			}
 			labels := map[string]string{"containerd.io/gc.ref.content.config": manifest.Config.Digest.String()}
+			total := manifest.Config.Size
 			for i, l := range manifest.Layers {
 				labels["containerd.io/gc.ref.content.l."+strconv.Itoa(i)] = l.Digest.String()
+				total += l.Size
 			}
+			p.emit(Event{Kind: EventManifest, Repository: repoStr, Reference: refStr, Digest: d.Digest, Size: total})
 			if err := writeManifest(ctx, p.stores.Content, d, body, labels); err != nil {
 				return nil, local(err)
 			}
@@ -199,7 +209,11 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 			p.emit(Event{Kind: EventBlobStart, Repository: repoStr, Digest: d.Digest, Size: d.Size, MediaType: d.MediaType})
 			reused, err := rc.fetchBlob(ctx, p, d)
 			if err != nil {
-				return nil, err
+				var le *localError
+				if errors.As(err, &le) {
+					return nil, err
+				}
+				return nil, &remoteError{err}
 			}
 			if reused {
 				p.reused.Add(d.Size)
@@ -225,7 +239,8 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 	}
 	if waitErr != nil {
 		var le *localError
-		if errors.As(waitErr, &le) || errors.Is(waitErr, ErrDigestMismatch) || isTransient(waitErr) || errdefs.IsNotFound(waitErr) || errdefs.IsUnauthorized(waitErr) {
+		var re *remoteError
+		if errors.As(waitErr, &le) || errors.As(waitErr, &re) {
 			return nil, waitErr
 		}
 		return nil, local(fmt.Errorf("unpacking into the snapshotter: %w", waitErr))

@@ -729,3 +729,65 @@ func TestMain(m *testing.M) {
 	_ = clog.SetLevel("error") // the local content store warns about fsverity
 	os.Exit(m.Run())
 }
+
+// fakeUnpacker records calls and fails the unpack when told to.
+type fakeUnpacker struct {
+	fail     error
+	unpacked bool
+	wraps    int
+}
+
+func (f *fakeUnpacker) Wrap(ctx context.Context, p ocispec.Platform, limit int) (func(images.Handler) images.Handler, func() error, error) {
+	f.wraps++
+	return func(h images.Handler) images.Handler { return h }, func() error {
+		if f.fail == nil {
+			f.unpacked = true
+		}
+		return f.fail
+	}, nil
+}
+
+func (f *fakeUnpacker) Unpacked(ctx context.Context, img images.Image, p ocispec.Platform) (bool, error) {
+	return f.unpacked, nil
+}
+
+func TestPullUnpack(t *testing.T) {
+	reg := newFaultRegistry(t)
+	repo := reg.push(t, "unpack:latest", testImage(t, "5.0.0"))
+	other := reg.push(t, "unpack2:latest", testImage(t, "5.0.0"))
+	e := newEnv(t)
+
+	// An unpack failure is containerd's, not the registry's: no fallback
+	// to the next repository, no record, no lease.
+	u := &fakeUnpacker{fail: errors.New("snapshotter exploded")}
+	rec := &recorder{}
+	_, err := e.pull(Source{Repositories: []string{repo, other}, Tag: "latest"}, rec, WithUnpacker(u))
+	if err == nil || !strings.Contains(err.Error(), "unpacking into the snapshotter: snapshotter exploded") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(rec.kinds(EventFallback)) != 0 || u.wraps != 1 {
+		t.Errorf("fell back after a local failure (%d wraps)", u.wraps)
+	}
+	e.assertClean(t, nil)
+
+	// Content present but not unpacked: the next pull unpacks again
+	// without downloading.
+	u.fail = nil
+	if _, err := e.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, WithUnpacker(u)); err != nil {
+		t.Fatal(err)
+	}
+	u.unpacked = false
+	reg.setFault(nil)
+	res, err := e.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, WithUnpacker(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.UpToDate || u.wraps != 3 || res.FetchedBytes != 0 {
+		t.Errorf("not-unpacked image: UpToDate=%v wraps=%d fetched=%d", res.UpToDate, u.wraps, res.FetchedBytes)
+	}
+	for _, r := range reg.requests() {
+		if strings.Contains(r, "/blobs/") {
+			t.Errorf("blob downloaded again: %s", r)
+		}
+	}
+}
