@@ -148,7 +148,7 @@ type httpsOnly struct {
 
 func (t *httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme == "http" && !t.allowed(r.URL.Host) {
-		return nil, errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf(
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf(
 			"refusing plain HTTP to %s: add it to insecure_registries (`occ config set insecure_registries %s`) if it really has no TLS", r.URL.Host, r.URL.Host))
 	}
 	return t.inner.RoundTrip(r)

@@ -791,3 +791,31 @@ func TestPullUnpack(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainHTTPGuard(t *testing.T) {
+	g := &httpsOnly{inner: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}), allowed: func(h string) bool { return h == "127.0.0.1:5000" }}
+	tests := []struct {
+		url     string
+		wantErr bool
+	}{
+		{"http://127.0.0.1:5000/v2/", false},
+		{"https://10.1.2.3:5000/v2/", false},
+		{"http://10.1.2.3:5000/v2/", true},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+		_, err := g.RoundTrip(req)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s: err = %v, wantErr %v", tc.url, err, tc.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), "insecure_registries") {
+			t.Errorf("%s: error does not say how to allow it: %v", tc.url, err)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
