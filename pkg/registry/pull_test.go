@@ -320,10 +320,15 @@ func TestPullIndexSkipsAttestation(t *testing.T) {
 	amdImg := testImage(t, "2.0.0")
 	armImg := testImage(t, "2.0.0-arm")
 	att, _ := random.Image(128, 1)
+	att2, _ := random.Image(128, 1)
 	idx := mutate.AppendManifests(empty.Index,
 		// The attestation comes first: a careless chooser would take it.
 		mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{
 			Platform:    &v1.Platform{OS: "unknown", Architecture: "unknown"},
+			Annotations: map[string]string{"vnd.docker.reference.type": "attestation-manifest"}}},
+		// An attestation that claims a real platform is still skipped.
+		mutate.IndexAddendum{Add: att2, Descriptor: v1.Descriptor{
+			Platform:    &v1.Platform{OS: "linux", Architecture: "amd64"},
 			Annotations: map[string]string{"vnd.docker.reference.type": "attestation-manifest"}}},
 		mutate.IndexAddendum{Add: armImg, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 		mutate.IndexAddendum{Add: amdImg, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
