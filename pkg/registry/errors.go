@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +88,12 @@ func hint(err error) string {
 		return "the registry is rate limiting: wait a while, or log in to get a higher limit"
 	case errdefs.IsNotImplemented(err):
 		return "pass --platform, or use `occ config set image_source build` to build the image locally"
+	case errdefs.IsFailedPrecondition(err):
+		return ""
+	case tlsFailure(err):
+		return "the registry's TLS certificate is not trusted: install its CA in the system trust store, or if it has no TLS at all list it in insecure_registries"
+	case unreachable(err):
+		return "check the registry address in image_repositories and the network connection"
 	case errors.As(err, &te):
 		return "the registry failed; retry later or put another repository first in image_repositories"
 	case isTransient(err):
@@ -178,9 +186,9 @@ func isTransient(err error) bool {
 		return false
 	}
 	// A repository nobody answers for is not waited on: the next one is
-	// tried at once.
-	var dnsErr *net.DNSError
-	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+	// tried at once. Neither is a TLS failure or a refused plain-HTTP
+	// request: they do not heal by themselves.
+	if unreachable(err) || errdefs.IsFailedPrecondition(err) || tlsFailure(err) {
 		return false
 	}
 	var se *httpStatusError
@@ -197,7 +205,7 @@ func isTransient(err error) bool {
 		return true
 	}
 	var ne net.Error
-	if errors.As(err, &ne) {
+	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
 	// http.Client wraps many transport failures in *url.Error with text only.
@@ -208,6 +216,24 @@ func isTransient(err error) bool {
 		}
 	}
 	return false
+}
+
+// unreachable is a registry that refuses connections or whose name does
+// not resolve.
+func unreachable(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) ||
+		strings.Contains(err.Error(), "connection refused")
+}
+
+func tlsFailure(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var rh tls.RecordHeaderError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &rh) ||
+		strings.Contains(err.Error(), "tls: ") || strings.Contains(err.Error(), "x509: ")
 }
 
 func retryAfter(err error) time.Duration {

@@ -2,11 +2,20 @@ package registry
 
 import (
 	"bytes"
+	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
+
+	"github.com/containerd/errdefs"
 )
 
 type closeRecorder struct{ closed bool }
@@ -58,5 +67,41 @@ func TestPipeCopy(t *testing.T) {
 				t.Errorf("body not closed")
 			}
 		})
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func TestIsTransient(t *testing.T) {
+	urlErr := func(err error) error { return &url.Error{Op: "Get", URL: "https://r.example/v2/", Err: err} }
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"reset", urlErr(&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), true},
+		{"unexpected EOF", fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true},
+		{"timeout", urlErr(timeoutErr{}), true},
+		{"truncated", &truncatedError{got: 1, want: 2}, true},
+		{"503", &httpStatusError{status: 503}, true},
+		{"429", &httpStatusError{status: 429}, true},
+		{"408", &httpStatusError{status: 408}, true},
+		{"404", &httpStatusError{status: 404}, false},
+		{"401", &httpStatusError{status: 401}, false},
+		{"refused", urlErr(&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), false},
+		{"no such host", urlErr(&net.DNSError{Err: "no such host", Name: "r.example", IsNotFound: true}), false},
+		{"bad certificate", urlErr(x509.UnknownAuthorityError{}), false},
+		{"plain HTTP refused", urlErr(errdefs.ErrFailedPrecondition.WithMessage("refusing plain HTTP")), false},
+		{"digest mismatch", fmt.Errorf("x: %w", ErrDigestMismatch), false},
+		{"canceled", urlErr(context.Canceled), false},
+	}
+	for _, tc := range tests {
+		if got := isTransient(tc.err); got != tc.want {
+			t.Errorf("%s: isTransient(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }
