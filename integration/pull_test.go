@@ -456,35 +456,41 @@ func tarLayer(t *testing.T, files map[string]string) v1.Layer {
 	return l
 }
 
-// TestPullLayersApplyInOrder checks that layers unpacked as they arrive
-// (in parallel where the snapshotter can rebase) still stack correctly:
-// later layers overwrite and white out earlier files.
+// TestPullLayersApplyInOrder checks that layers unpacked as they arrive,
+// in order or in parallel (Parallel > 1, on a snapshotter that can rebase),
+// still stack correctly: later layers overwrite and white out earlier files.
 func TestPullLayersApplyInOrder(t *testing.T) {
 	_, reg := testbed(t)
-	e := newPullEnv(t)
-	img := rebuild(t, busybox(t, reg), types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer, compression.GZip)
-	stamp := fmt.Sprint(time.Now().UnixNano()) // fresh layers: nothing reused
-	img, err := mutate.AppendLayers(img,
-		tarLayer(t, map[string]string{"data/a": "a1 " + stamp, "data/b": "b1 " + stamp, "data/c": "c1 " + stamp}),
-		tarLayer(t, map[string]string{"data/a": "a2 " + stamp, "data/.wh.b": ""}),
-		tarLayer(t, map[string]string{"data/c": "c3 " + stamp, "data/d": "d3 " + stamp}),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo := reg + "/it/pull-layers"
-	push(t, repo+":v1", img)
-	if _, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	id := fmt.Sprintf("occ-it-%d", time.Now().UnixNano())
-	out, err := exec.Command("ctr", "-a", e.client.Address, "-n", e.ns, "run", "--rm", meta.CurrentImageName, id,
-		"/bin/sh", "-c", "cat /data/a /data/c /data/d; ls /data").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ctr run: %v\n%s", err, out)
-	}
-	want := fmt.Sprintf("a2 %[1]sc3 %[1]sd3 %[1]sa\nc\nd\n", stamp)
-	if got := strings.ReplaceAll(string(out), "\r", ""); !strings.HasSuffix(got, want) {
-		t.Errorf("container sees:\n%q\nwant:\n%q", got, want)
+	for _, parallel := range []int{1, 3} {
+		t.Run(fmt.Sprintf("parallel=%d", parallel), func(t *testing.T) {
+			e := newPullEnv(t)
+			img := rebuild(t, busybox(t, reg), types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer, compression.GZip)
+			stamp := fmt.Sprint(time.Now().UnixNano()) // fresh layers: nothing reused
+			img, err := mutate.AppendLayers(img,
+				tarLayer(t, map[string]string{"data/a": "a1 " + stamp, "data/b": "b1 " + stamp, "data/c": "c1 " + stamp}),
+				tarLayer(t, map[string]string{"data/a": "a2 " + stamp, "data/.wh.b": ""}),
+				tarLayer(t, map[string]string{"data/c": "c3 " + stamp, "data/d": "d3 " + stamp}),
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo := reg + "/it/pull-layers"
+			push(t, repo+":"+stamp, img)
+			u := e.client.Unpacker()
+			u.Parallel = parallel
+			if _, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: stamp}, nil, registry.WithUnpacker(u)); err != nil {
+				t.Fatal(err)
+			}
+			id := fmt.Sprintf("occ-it-%d", time.Now().UnixNano())
+			out, err := exec.Command("ctr", "-a", e.client.Address, "-n", e.ns, "run", "--rm", meta.CurrentImageName, id,
+				"/bin/sh", "-c", "cat /data/a /data/c /data/d; ls /data").CombinedOutput()
+			if err != nil {
+				t.Fatalf("ctr run: %v\n%s", err, out)
+			}
+			want := fmt.Sprintf("a2 %[1]sc3 %[1]sd3 %[1]sa\nc\nd\n", stamp)
+			if got := strings.ReplaceAll(string(out), "\r", ""); !strings.HasSuffix(got, want) {
+				t.Errorf("container sees:\n%q\nwant:\n%q", got, want)
+			}
+		})
 	}
 }
