@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +81,11 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 		base = append(base, registry.WithName(name))
 	}
 	all := append(base, opts...)
-	app.UI.Infof("Pulling %s", src)
+	if refs := strings.Split(src.String(), ", "); len(refs) > 1 {
+		app.UI.Infof("Pulling %s (falling back to %s)", refs[0], strings.Join(refs[1:], ", "))
+	} else {
+		app.UI.Infof("Pulling %s", refs[0])
+	}
 	stores := registry.Stores{Content: client.ContentStore(), Images: client.ImageService(), Leases: client.LeasesService()}
 	res, err := registry.Pull(ctx, stores, src, all...)
 	pp.close(err == nil)
