@@ -16,5 +16,5 @@ type CLI struct {
 	Globals
 
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
-	Image  ImageCmd  `cmd:"" help:"Build and manage the sandbox image."`
+	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
 }
