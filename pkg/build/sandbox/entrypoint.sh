@@ -45,7 +45,8 @@ is_port() { [[ $1 =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)); }
 is_port "$GATEWAY_PORT" || die "OPENCODE_PORT must be a TCP port number, got '$GATEWAY_PORT'"
 is_port "$INTERNAL_PORT" || die "OPENCODE_INTERNAL_PORT must be a TCP port number, got '$INTERNAL_PORT'"
 [ "$GATEWAY_PORT" != "$INTERNAL_PORT" ] || die "OPENCODE_PORT and OPENCODE_INTERNAL_PORT are both $GATEWAY_PORT: give them different values"
-[[ $GATEWAY_ADDR =~ ^[0-9A-Za-z.:\[\]_-]+$ ]] || die "OPENCODE_HOST must be an address such as 0.0.0.0 or 127.0.0.1, got '$GATEWAY_ADDR'"
+addr_re='^[][0-9A-Za-z.:_-]+$'
+[[ $GATEWAY_ADDR =~ $addr_re ]] || die "OPENCODE_HOST must be an address such as 0.0.0.0 or 127.0.0.1, got '$GATEWAY_ADDR'"
 [[ $GATEWAY_ADDR == *:* && $GATEWAY_ADDR != \[* ]] && GATEWAY_ADDR="[$GATEWAY_ADDR]" # IPv6 for nginx's listen
 [[ $START_TIMEOUT =~ ^[0-9]+$ ]] || die "OPENCODE_START_TIMEOUT must be a whole number of seconds, got '$START_TIMEOUT'"
 [[ $LOGIN_RATE =~ ^[0-9]+$ ]] && ((LOGIN_RATE > 0)) || die "OPENCODE_CLOUD_LOGIN_RATE must be a positive number of attempts per minute, got '$LOGIN_RATE'"
@@ -113,6 +114,11 @@ on_signal() {
 }
 trap on_signal TERM INT
 
+# With host networking the ports are the host's: say so clearly when one is taken.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_taken "$INTERNAL_PORT" && die "port $INTERNAL_PORT (OPENCODE_INTERNAL_PORT, opencode's internal port) is already in use on 127.0.0.1: choose a free one"
+port_taken "$GATEWAY_PORT" && die "port $GATEWAY_PORT (OPENCODE_PORT, the gateway) is already in use on 127.0.0.1: stop what uses it or choose another port"
+
 cd "$WORKSPACE"
 log "starting opencode on 127.0.0.1:$INTERNAL_PORT"
 # The container's environment (API keys etc.) passes on; the gateway's settings do not.
@@ -141,9 +147,12 @@ until probe_opencode; do
 	fi
 	sleep 0.5
 done
+kill -0 "$oc_pid" 2>/dev/null || die "opencode exited right after it answered; its output is above"
 log "opencode is ready"
 
 # ---------------------------------------------------------------- gateway
+
+printf 'set $occ_auth_generation "%s";\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$RUNDIR/auth-generation.conf"
 
 per_minute=$LOGIN_RATE
 all_per_minute=$((LOGIN_RATE * 4))

@@ -20,7 +20,6 @@ set -uo pipefail
 USERS_DIR=${OPENCODE_USERS_DIR:-/var/lib/opencode-users}
 GROUP=opencode-users
 NAME_RE='^[a-z_][a-z0-9_-]{0,31}$'
-AUTH_CACHE=/run/opencode-cloud/auth-cache
 
 log() { printf '[opencode-cloud] users: %s\n' "$*"; }
 warn() { printf '[opencode-cloud] users: WARNING: %s\n' "$*" >&2; }
@@ -40,9 +39,27 @@ managed_users() {
 	getent passwd | awk -F: -v g="$gid" '$4 == g { print $1 }'
 }
 
-# Forget cached gateway logins so that a changed password, a lock or a removal counts at once.
+# children PID: the PIDs of PID's child processes, sorted (no procps in the image).
+children() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null | sort; }
+
+# Forget cached gateway logins so that a changed password, a lock or a removal counts at once: a
+# new generation in the cache key, and a graceful nginx reload that waits for the new workers.
 flush_auth_cache() {
-	[ -d "$AUTH_CACHE" ] && find "$AUTH_CACHE" -mindepth 1 -type f -delete 2>/dev/null
+	local gen=/run/opencode-cloud/auth-generation.conf pidfile=/run/opencode-cloud/nginx.pid master old new i
+	[ -d /run/opencode-cloud ] || return 0
+	printf 'set $occ_auth_generation "%s";\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$gen.tmp" &&
+		mv "$gen.tmp" "$gen"
+	master=$(cat "$pidfile" 2>/dev/null) || return 0
+	kill -0 "$master" 2>/dev/null || return 0
+	old=$(children "$master")
+	kill -HUP "$master" || return 0
+	for ((i = 0; i < 50; i++)); do
+		sleep 0.1
+		new=$(children "$master")
+		# Done when some worker is new (the old ones stop accepting at once and finish their requests).
+		[ -n "$(comm -13 <(echo "$old") <(echo "$new"))" ] && return 0
+	done
+	warn "nginx did not reload within 5s: cached logins may last up to ${OPENCODE_CLOUD_AUTH_CACHE:-10s}"
 	return 0
 }
 
