@@ -3,6 +3,7 @@ module github.com/opencode-cloud/occ
 go 1.26.8
 
 require (
+	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5
 	github.com/agnivade/levenshtein v1.2.2
 	github.com/alecthomas/kong v1.17.0
 	github.com/containerd/containerd/api v1.12.0
