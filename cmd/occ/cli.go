@@ -17,4 +17,5 @@ type CLI struct {
 
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
 	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
+	User   UserCmd   `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
 }
