@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,12 +92,17 @@ func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {
 		CacheImports: from,
 		CacheExports: to,
 		StateFile:    app.Paths.StateFile(),
+		ExtraCAFiles: cfg.BuildCAFiles,
 		Progress:     app.UI.Err,
 		ProgressMode: mode,
 		Logf:         app.UI.Verbosef,
 	})
 	if err != nil {
 		return err
+	}
+	if ca := res.ExtraCA; ca != nil && ca.Count > 0 {
+		app.UI.Infof("Passed %d extra CA certificate(s) from %s to the downloading steps (build secret %s; not stored in the image).",
+			ca.Count, strings.Join(ca.Files, ", "), build.ExtraCASecretID)
 	}
 	ran, cached := build.CountSteps(res.Steps)
 	via := map[build.Landing]string{

@@ -101,10 +101,21 @@ type Options struct {
 	ProgressMode string
 	// OnStatus, when set, sees every status update (tests, benchmarks).
 	OnStatus func(*client.SolveStatus)
+	// ExtraCAFiles are PEM files of CA certificates passed to the build as
+	// the extra_ca secret (the config's build_ca_files), for builds behind
+	// a TLS-intercepting proxy. Empty: the certificates under SystemCADir.
+	ExtraCAFiles []string
+	// SystemCADir is where extra CA certificates are looked for when
+	// ExtraCAFiles is empty (default meta.SystemExtraCADir; NoSystemCA
+	// looks nowhere).
+	SystemCADir string
 	// Logf, when set, receives occ's own notes about the build (which path
 	// it takes, and why).
 	Logf func(format string, a ...any)
 }
+
+// NoSystemCA as Options.SystemCADir passes no system CA certificates.
+const NoSystemCA = "-"
 
 // Landing is how a built image gets into containerd.
 type Landing string
@@ -139,6 +150,8 @@ type Result struct {
 	Steps    []Step
 	Warnings []client.VertexWarning
 	Duration time.Duration
+	// ExtraCA is what was passed as the extra_ca secret (nil: nothing).
+	ExtraCA *ExtraCA
 }
 
 // Build builds the image with BuildKit and records it in containerd. The
@@ -167,6 +180,28 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	ctxDigest, err := bctx.Digest()
 	if err != nil {
 		return nil, err
+	}
+	caDir := opts.SystemCADir
+	switch caDir {
+	case "":
+		caDir = meta.SystemExtraCADir
+	case NoSystemCA:
+		caDir = ""
+	}
+	extraCA, err := LoadExtraCA(opts.ExtraCAFiles, caDir)
+	if err != nil {
+		return nil, err
+	}
+	attachables := []session.Attachable{dockerAuth()}
+	if sec, err := extraCA.secrets(); err != nil {
+		return nil, err
+	} else if sec != nil {
+		attachables = append(attachables, sec)
+		logf("passing %d extra CA certificate(s) from %s to the build as secret %s (not stored in the image)",
+			extraCA.Count, strings.Join(extraCA.Files, ", "), ExtraCASecretID)
+	}
+	if extraCA != nil && len(extraCA.Skipped) > 0 {
+		logf("no CA certificate in %s: skipped", strings.Join(extraCA.Skipped, ", "))
 	}
 
 	epoch := opts.SourceDateEpoch
@@ -289,7 +324,7 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		Exports:       []client.ExportEntry{export},
 		CacheImports:  opts.CacheImports,
 		CacheExports:  opts.CacheExports,
-		Session:       []session.Attachable{dockerAuth()},
+		Session:       attachables,
 	}
 
 	t := newTracker()
@@ -423,7 +458,7 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	}
 	return &Result{
 		Image: img, Digest: reported, Provenance: prov, Landing: landing, Direct: direct, Worker: d.Worker,
-		Steps: t.Steps(), Warnings: t.warnings, Duration: time.Since(start),
+		Steps: t.Steps(), Warnings: t.warnings, Duration: time.Since(start), ExtraCA: extraCA,
 	}, nil
 }
 

@@ -86,6 +86,7 @@ type Config struct {
 	ContainerdNamespace string   `json:"containerd_namespace"`
 	Snapshotter         string   `json:"snapshotter"`
 	BuildkitAddr        string   `json:"buildkit_address,omitempty"` // empty: $BUILDKIT_HOST, else the default sockets
+	BuildCAFiles        []string `json:"build_ca_files"`             // empty: the system's extra CAs (build_ca.go)
 	NetworkMode         string   `json:"network_mode"`
 	CNIPluginDirs       []string `json:"cni_plugin_dirs"`
 }
@@ -115,6 +116,7 @@ func DefaultConfig() *Config {
 		ImageRepositories:      append([]string(nil), DefaultImageRepositories...),
 		ImageTag:               "latest",
 		InsecureRegistries:     []string{},
+		BuildCAFiles:           []string{},
 		ContainerdNamespace:    "opencode-cloud",
 		Snapshotter:            "overlayfs",
 		NetworkMode:            NetworkCNI,
@@ -271,7 +273,7 @@ func (c *Config) Marshal() ([]byte, error) {
 // normalized returns a copy with nil lists as empty lists, so the file shows [].
 func (c *Config) normalized() *Config {
 	n := *c
-	for _, l := range []*[]string{&n.ContainerEnv, &n.Users, &n.Mounts, &n.ImageRepositories, &n.InsecureRegistries, &n.CNIPluginDirs} {
+	for _, l := range []*[]string{&n.ContainerEnv, &n.Users, &n.Mounts, &n.ImageRepositories, &n.InsecureRegistries, &n.BuildCAFiles, &n.CNIPluginDirs} {
 		if *l == nil {
 			*l = []string{}
 		}

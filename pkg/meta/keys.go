@@ -50,6 +50,7 @@ var Keys = []Key{
 	{Name: "containerd_namespace", Settable: true, Help: "containerd namespace occ works in"},
 	{Name: "snapshotter", Settable: true, Help: "containerd snapshotter to unpack into"},
 	{Name: "buildkit_address", Settable: true, Help: "BuildKit address (empty: $BUILDKIT_HOST or the default sockets)"},
+	{Name: "build_ca_files", Settable: true, Help: "extra CA certificates (PEM files) for builds behind a TLS-intercepting proxy, comma-separated (empty: " + SystemExtraCADir + ")"},
 	{Name: "network_mode", Settable: true, Help: "cni (own network namespace) or host"},
 	{Name: "cni_plugin_dirs", Settable: true, Help: "where to look for CNI plugins, comma-separated"},
 }

@@ -180,6 +180,10 @@ func (c *Config) validateField(key string) *FieldError {
 				return bad(err.Error(), `occ config set buildkit_address ""`)
 			}
 		}
+	case "build_ca_files":
+		if problem := validateBuildCAFiles(c.BuildCAFiles); problem != "" {
+			return bad(problem, `occ config set build_ca_files ""`)
+		}
 	case "network_mode":
 		if c.NetworkMode != NetworkCNI && c.NetworkMode != NetworkHost {
 			return bad(fmt.Sprintf("must be cni or host, got %q", c.NetworkMode), "occ config set network_mode cni")
