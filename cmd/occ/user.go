@@ -145,8 +145,10 @@ func (s *userSession) apply(ctx context.Context, name, what string) error {
 	case runtime.StateRunning:
 	case runtime.StateMissing:
 		return later("is not created yet")
+	case runtime.StateCreated:
+		return later("is not running (created, not started)")
 	default:
-		return later("is " + string(st.State))
+		return later("is not running (" + string(st.State) + ")")
 	}
 	ectx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
