@@ -1,0 +1,354 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+// A password as people type them: quotes, shell metacharacters, ':', '\',
+// spaces and non-ASCII. It reaches PAM only as a hash occ made.
+const alicePassword = `p@ss "w0rd" it's $HOME $(id) ` + "`id`" + `; a:b \ ünï`
+
+type env struct {
+	t        *testing.T
+	ctx      context.Context
+	occ      string   // the occ binary
+	occEnv   []string // its environment: the throw-away config
+	registry string
+	base     string // the testbed's Debian base image
+	paths    meta.Paths
+}
+
+func need(t *testing.T, k string) string {
+	t.Helper()
+	v := os.Getenv(k)
+	if v == "" {
+		t.Fatalf("%s is not set: bring the testbed up and seed it (hack/testbed up && eval \"$(hack/testbed env)\" && hack/testbed-seed), or run make e2e", k)
+	}
+	return v
+}
+
+// setup builds occ and gives it a config of its own pointing at the testbed.
+func setup(t *testing.T) *env {
+	need(t, "CONTAINERD_ADDRESS")
+	need(t, "BUILDKIT_HOST")
+	need(t, "OCC_TESTBED_DIR")
+	e := &env{t: t, registry: need(t, "OCC_TEST_REGISTRY")}
+	e.base = e.registry + "/library/debian:bookworm"
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	t.Cleanup(cancel)
+	e.ctx = ctx
+
+	dir, err := os.MkdirTemp("", "occ-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if os.Getenv("OCC_E2E_KEEP") == "" {
+			_ = os.RemoveAll(dir)
+		}
+	})
+	e.occ = filepath.Join(dir, "occ")
+	build := exec.CommandContext(ctx, "go", "build", "-o", e.occ, "./cmd/occ")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/occ: %v\n%s", err, out)
+	}
+	// The same variables decide where this process and the occ binary
+	// look: meta.DefaultPaths reads them.
+	for k, v := range map[string]string{
+		"OCC_E2E_KEEP":    os.Getenv("OCC_E2E_KEEP"),
+		"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
+		"XDG_DATA_HOME":   filepath.Join(dir, "data"),
+		"XDG_STATE_HOME":  filepath.Join(dir, "state"),
+		"OCC_CONFIG":      "",
+		"NO_COLOR":        "1",
+	} {
+		t.Setenv(k, v)
+	}
+	e.occEnv = os.Environ()
+	p, err := meta.DefaultPaths()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.paths = p
+	return e
+}
+
+// run runs the occ binary with stdin and returns its exit code and output.
+func (e *env) run(stdin string, args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	cmd := exec.CommandContext(e.ctx, e.occ, args...)
+	cmd.Env = e.occEnv
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errb.String()
+	} else if err != nil {
+		e.t.Fatalf("occ %v: %v", args, err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+// must runs occ and fails the test unless it succeeds. User commands run
+// with -v, so that the log shows what the sandbox said when it applied them.
+func (e *env) must(stdin string, args ...string) (stdout, stderr string) {
+	e.t.Helper()
+	if args[0] == "user" {
+		args = append([]string{"-v"}, args...)
+	}
+	code, out, errOut := e.run(stdin, args...)
+	if code != 0 {
+		e.t.Fatalf("occ %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	if args[0] == "-v" {
+		e.t.Logf("occ %s:\n%s", strings.Join(args, " "), strings.TrimSpace(errOut))
+	}
+	return out, errOut
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type gateway struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+}
+
+// get requests path, with credentials when user is not empty, and returns
+// the status and body.
+func (g *gateway) get(path, user, password string) (int, http.Header, []byte) {
+	g.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, g.base+path, nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := g.hc.Do(req)
+	if err != nil {
+		g.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, resp.Header, body
+}
+
+func (g *gateway) expect(want int, what, path, user, password string) {
+	g.t.Helper()
+	if got, _, body := g.get(path, user, password); got != want {
+		g.t.Errorf("%s: GET %s answered %d, want %d; body: %.300s", what, path, got, want, body)
+	}
+}
+
+func TestSandboxEndToEnd(t *testing.T) {
+	e := setup(t)
+	port := freePort(t)
+	e.must("", "config", "set", "opencode_web_port", strconv.Itoa(port))
+	e.must("", "config", "set", "cni_plugin_dirs", "/usr/lib/cni,/opt/cni/bin")
+
+	// 1. Build the sandbox image with occ's own build code, on the
+	// testbed's Debian base (extra CA certificates, if this machine has
+	// any, go in as the extra_ca secret).
+	// OCC_E2E_BUILD_CACHE (make e2e sets it) keeps BuildKit's layer cache
+	// in a directory that outlives the testbed, so that a second run does
+	// not install Debian packages and opencode again.
+	buildArgs := []string{"image", "build", "--progress", "plain", "--build-arg", "BASE_IMAGE=" + e.base}
+	if dir := os.Getenv("OCC_E2E_BUILD_CACHE"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "index.json")); err == nil {
+			buildArgs = append(buildArgs, "--cache-from", "type=local,src="+dir)
+		}
+		buildArgs = append(buildArgs, "--cache-to", "type=local,dest="+dir+",mode=max")
+	}
+	start := time.Now()
+	_, buildErr := e.must("", buildArgs...)
+	t.Logf("occ image build: %s", time.Since(start).Round(time.Second))
+	if !strings.Contains(buildErr, "Built "+meta.CurrentImageName) {
+		t.Fatalf("occ image build did not report the image:\n%s", lastLines(buildErr, 30))
+	}
+
+	// 2. Run it with pkg/runtime as occ start will: the CNI network (a
+	// bridge and subnet of the test's own), published on a random
+	// 127.0.0.1 port.
+	cfg, _, err := meta.LoadConfig(e.paths.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := runtime.Connect(e.ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() }) // after the sandbox's cleanup below
+	runDir, err := os.MkdirTemp("", "occ-e2e-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := os.Getpid() % 200
+	sb, err := runtime.NewSandbox(client, runtime.SpecOptions{
+		Config: cfg, Paths: e.paths,
+		RunDir: runDir,
+		Network: runtime.NetworkOptions{Name: fmt.Sprintf("occ-e2e-%d", slot), Bridge: fmt.Sprintf("occe2e%d", slot),
+			Subnet: fmt.Sprintf("10.215.%d.0/24", slot)},
+		// No internet here: opencode must not wait for models.dev.
+		ExtraEnv: []string{"OPENCODE_CLOUD_OFFLINE=1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Remove(e.ctx, 5*time.Second); err != nil { // a leftover of an interrupted run
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if t.Failed() {
+			if lines, err := sb.LastLogLines(cctx, 60); err == nil {
+				t.Logf("sandbox log:\n%s", strings.Join(lines, "\n"))
+			}
+		}
+		if os.Getenv("OCC_E2E_KEEP") != "" {
+			t.Logf("OCC_E2E_KEEP: left the sandbox running; config %s, data %s, run dir %s", e.paths.ConfigFile, e.paths.DataDir, runDir)
+			return
+		}
+		if err := sb.Remove(cctx, 5*time.Second); err != nil {
+			t.Errorf("cleanup: remove the sandbox: %v", err)
+		}
+		_ = exec.Command("ip", "link", "del", fmt.Sprintf("occe2e%d", slot)).Run()
+		if err := os.RemoveAll(runDir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	startSandbox := func(what string) {
+		t.Helper()
+		t0 := time.Now()
+		if _, err := sb.Ensure(e.ctx); err != nil {
+			t.Fatalf("%s: create: %v", what, err)
+		}
+		if err := sb.Start(e.ctx); err != nil {
+			t.Fatalf("%s: start: %v", what, err)
+		}
+		if err := sb.WaitReady(e.ctx, runtime.ReadyOptions{Timeout: 3 * time.Minute}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s: ready in %s", what, time.Since(t0).Round(100*time.Millisecond))
+	}
+
+	// 3. The sandbox has no users yet; they can be added before it starts.
+	startSandbox("first start")
+	st, err := sb.Status(e.ctx)
+	if err != nil || st.State != runtime.StateRunning || st.NetworkMode != meta.NetworkCNI {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	// A new connection per request: a user change reloads the gateway, and
+	// what it promises is that new connections see the change at once (an
+	// idle keep-alive connection to an old nginx worker may still answer
+	// from the old worker's login cache for a moment).
+	g := &gateway{t: t, base: "http://" + runtime.ProbeAddress(st.Published), hc: &http.Client{
+		Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}}
+	if want := net.JoinHostPort("127.0.0.1", strconv.Itoa(port)); st.Published != want {
+		t.Fatalf("published on %s, want %s", st.Published, want)
+	}
+
+	code, _, body := g.get("/global/health", "", "")
+	var health struct {
+		Healthy bool `json:"healthy"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &health) != nil || !health.Healthy {
+		t.Fatalf("GET /global/health without credentials: %d %s", code, body)
+	}
+	code, hdr, _ := g.get("/", "", "")
+	if code != http.StatusUnauthorized || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("GET / without credentials: %d (WWW-Authenticate %q), want 401 asking for Basic", code, hdr.Get("WWW-Authenticate"))
+	}
+	g.expect(http.StatusUnauthorized, "no users yet", "/", "alice", alicePassword)
+
+	// 4. occ user add alice, the password on stdin: applied at once.
+	_, errOut := e.must(alicePassword+"\n", "user", "add", "alice")
+	if strings.Contains(errOut, "next starts") {
+		t.Errorf("user add with the sandbox running says it waits for the next start: %s", errOut)
+	}
+	g.expect(http.StatusOK, "alice after occ user add", "/", "alice", alicePassword)
+	g.expect(http.StatusUnauthorized, "alice with a wrong password", "/", "alice", alicePassword+"x")
+	g.expect(http.StatusUnauthorized, "a user without a record", "/", "mallory", alicePassword)
+
+	// 5. opencode itself answers through the gateway: its API, not a page.
+	code, hdr, body = g.get("/config", "alice", alicePassword)
+	var ocConfig map[string]any
+	if code != http.StatusOK || !strings.Contains(hdr.Get("Content-Type"), "json") || json.Unmarshal(body, &ocConfig) != nil {
+		t.Errorf("GET /config as alice: %d %q %.300s, want opencode's config as JSON", code, hdr.Get("Content-Type"), body)
+	}
+	code, _, body = g.get("/session", "alice", alicePassword)
+	var sessions []any
+	if code != http.StatusOK || json.Unmarshal(body, &sessions) != nil {
+		t.Errorf("GET /session as alice: %d %.300s, want a JSON array", code, body)
+	}
+
+	// 6. occ user disable: refused at once (the gateway's login cache is
+	// flushed); enable lets her in again.
+	e.must("", "user", "disable", "alice")
+	g.expect(http.StatusUnauthorized, "alice after occ user disable", "/", "alice", alicePassword)
+	if out, _ := e.must("", "user", "list"); !strings.Contains(out, "alice") || !strings.Contains(out, "disabled") {
+		t.Errorf("occ user list after disable:\n%s", out)
+	}
+	e.must("", "user", "enable", "alice")
+	g.expect(http.StatusOK, "alice after occ user enable", "/", "alice", alicePassword)
+
+	// 7. A recreate keeps alice; bob, added while the container is not
+	// running, can log in once it starts.
+	if err := sb.Recreate(e.ctx, 10*time.Second); err != nil {
+		t.Fatalf("recreate: %v", err)
+	}
+	if _, errOut := e.must("bob-secret\n", "user", "add", "bob"); !strings.Contains(errOut, "next starts") {
+		t.Errorf("user add with the sandbox stopped does not say it waits for the next start: %s", errOut)
+	}
+	startSandbox("start after recreate")
+	g.expect(http.StatusOK, "alice after a recreate", "/", "alice", alicePassword)
+	g.expect(http.StatusOK, "bob, added while the sandbox was not running", "/", "bob", "bob-secret")
+	g.expect(http.StatusOK, "opencode's API after a recreate", "/config", "alice", alicePassword)
+
+	// 8. occ user remove: gone at once; the config's list follows.
+	e.must("", "user", "remove", "bob", "--force")
+	g.expect(http.StatusUnauthorized, "bob after occ user remove", "/", "bob", "bob-secret")
+	if out, _ := e.must("", "config", "get", "users"); strings.TrimSpace(out) != "alice" {
+		t.Errorf("config users = %q, want alice", out)
+	}
+	if code, _, errOut := e.run("", "user", "remove", "alice"); code == 0 || !strings.Contains(errOut, "last user") {
+		t.Errorf("removing the last user without --force: exit %d, %s", code, errOut)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
