@@ -17,4 +17,9 @@ type CLI struct {
 
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
 	Image  ImageCmd  `cmd:"" help:"Build and manage the sandbox image."`
+
+	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
+	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
+	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
+	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows by default)."`
 }

@@ -59,6 +59,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(app); err != nil {
+		var es silentExit
+		if errors.As(err, &es) {
+			return es.code
+		}
 		app.UI.PrintError(err)
 		return exitCode(err)
 	}
