@@ -22,4 +22,7 @@ type CLI struct {
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
 	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
 	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows by default)."`
+
+	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`
+	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`
 }

@@ -79,7 +79,7 @@ func collectStatus(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.
 			RateLimitWindowSecs:  cfg.RateLimitWindowSeconds,
 		},
 	}
-	if installed, ok := serviceInstalled(cfg); ok {
+	if installed, err := newInstaller().Installed(cfg.BootMode); err == nil {
 		r.Installed = &installed
 	}
 	if st.Published != "" {
@@ -195,7 +195,3 @@ func splitHostPortStr(a string) (string, int, error) {
 	}
 	return host, n, nil
 }
-
-// serviceInstalled says whether occ's service unit exists; ok is false
-// when it cannot tell.
-var serviceInstalled = func(cfg *meta.Config) (installed, ok bool) { return false, false }
