@@ -16,7 +16,7 @@ type CLI struct {
 	Globals
 
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
-	Image  ImageCmd  `cmd:"" help:"Build and manage the sandbox image."`
+	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
 
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`

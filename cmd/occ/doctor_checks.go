@@ -24,6 +24,7 @@ import (
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencontainers/go-digest"
 )
 
 // checkStatus is the outcome of one doctor check.
@@ -322,7 +323,7 @@ func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 		cancel()
 		if err == nil {
 			anyOK = true
-			r.Status, r.Detail = checkOK, fmt.Sprintf("%s reachable (%s)", ref, shortDigest(desc.Digest.String()))
+			r.Status, r.Detail = checkOK, fmt.Sprintf("%s reachable (%s)", ref, shortDigest(digest.Digest(desc.Digest.String())))
 			out = append(out, r)
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencontainers/go-digest"
 )
 
 // statusReport is every fact `occ status` shows; --json prints it as is.
@@ -100,24 +101,12 @@ func (s *sourceFacts) imageSrc() string {
 		if s.Registry != "" {
 			out += " from " + s.Registry
 		}
-		if d := shortDigest(s.ManifestDigest); d != "" {
+		if d := shortDigest(digest.Digest(s.ManifestDigest)); d != "" {
 			out += " (" + d + ")"
 		}
 		return out
 	}
 	return s.Source
-}
-
-// shortDigest keeps the algorithm and 12 hex digits.
-func shortDigest(d string) string {
-	algo, hex, ok := strings.Cut(d, ":")
-	if !ok {
-		return d
-	}
-	if len(hex) > 12 {
-		hex = hex[:12]
-	}
-	return algo + ":" + hex
 }
 
 // formatUptime is upstream's: 45s, 5m 3s, 2h 5m, 3d 4h (zero tails dropped).

@@ -6,5 +6,39 @@
 // image with its provenance.
 //
 // It depends on pkg/meta and on containerd's core interfaces (content,
-// images, leases), never on pkg/build.
+// images, leases), never on pkg/build or on a client connection; unpacking
+// comes in through the small Unpacker interface (pkg/runtime implements it
+// with containerd's own unpacker).
+//
+// How a Pull goes:
+//
+//   - Resolution: Source.Repositories in order, each with Source.Tag, or
+//     with Source.Digest when set; then the digest is the authority and any
+//     repository may serve it, byte for byte. Credentials come from
+//     authn.DefaultKeychain (the Docker config and its credential helpers);
+//     plain HTTP is used only for loopback registries and those given with
+//     WithInsecureRegistries. From an index the best linux/<arch> entry is
+//     taken, never an attestation (unknown/unknown).
+//   - Requests: transient failures (timeouts, resets, EOF mid-body,
+//     408/429/5xx) are retried per request with backoff 1s, 2s, 4s (or the
+//     server's Retry-After), blobs resuming with Range where the registry
+//     supports it; 401/403/404 and digest mismatches are not retried on the
+//     same repository. A repository that fails for good is reported with an
+//     EventFallback and the next one is tried; PullError names every
+//     repository tried and why it failed.
+//   - Storage: everything is written under a containerd lease that is always
+//     deleted at the end. Blobs go into the content store with their
+//     expected digests (the store verifies them on commit), manifests and
+//     indexes with containerd's GC reference labels. Layers are fetched in
+//     parallel (WithConcurrency) and applied by the Unpacker as they land.
+//     Blobs already in the store are not downloaded; an image whose record
+//     already names the resolved digest and is unpacked costs one manifest
+//     request.
+//   - Record: only when everything is stored and unpacked is the local image
+//     record created or updated: WithName, by default meta.CurrentImageName
+//     ("opencode-cloud.local/sandbox:current"), whichever repository served
+//     it; `occ update` pulls to a staging name and keeps
+//     meta.PreviousImageName for rollback. The record carries
+//     meta.Provenance labels; WithStateFile then writes the image-state
+//     sidecar. On any failure no record is created or changed.
 package registry

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/registry"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+// ImageInspectCmd shows one local image's record and provenance.
+type ImageInspectCmd struct {
+	JSON bool   `name:"json" help:"Print JSON."`
+	Name string `arg:"" optional:"" placeholder:"NAME" help:"Local image name (default: the current sandbox image, opencode-cloud.local/sandbox:current)."`
+}
+
+// imageJSON is the JSON shape of `image ls --json` and `image inspect --json`.
+type imageJSON struct {
+	Name       string            `json:"name"`
+	Target     string            `json:"target_digest"`
+	MediaType  string            `json:"media_type"`
+	Size       int64             `json:"size"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	Provenance *meta.Provenance  `json:"provenance,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+}
+
+func toImageJSON(i registry.LocalImage) imageJSON {
+	out := imageJSON{Name: i.Name, Target: i.Image.Target.Digest.String(), MediaType: i.Image.Target.MediaType,
+		Size: i.Size, CreatedAt: i.Image.CreatedAt, UpdatedAt: i.Image.UpdatedAt, Labels: i.Image.Labels}
+	if i.HasProvenance {
+		p := i.Provenance
+		out.Provenance = &p
+	}
+	return out
+}
+
+func (c *ImageInspectCmd) Run(ctx context.Context, app *App) error {
+	cfg, _, err := app.LoadConfig()
+	if err != nil {
+		return err
+	}
+	client, err := runtime.Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	ctx = client.WithNamespace(ctx)
+	img, err := registry.Inspect(ctx, client.ContentStore(), client.ImageService(), c.Name)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		enc := json.NewEncoder(app.UI.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(toImageJSON(img))
+	}
+	p := img.Provenance
+	tw := tabwriter.NewWriter(app.UI.Out, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", app.UI.Bold(k), v)
+		}
+	}
+	row("Name", img.Name)
+	row("Target", fmt.Sprintf("%s (%s)", img.Image.Target.Digest, img.Image.Target.MediaType))
+	row("Size", humanBytes(img.Size))
+	if !img.HasProvenance {
+		row("Provenance", "none recorded (not pulled or built by occ)")
+	} else {
+		row("Source", p.Source)
+		row("Registry", p.Registry)
+		row("Repository", p.Repository)
+		row("Reference", p.Reference)
+		row("Index digest", p.IndexDigest)
+		row("Manifest digest", p.ManifestDigest)
+		row("Platform", p.Platform)
+		row("Image version", p.ImageVersion)
+		if !p.AcquiredAt.IsZero() {
+			row("Acquired", p.AcquiredAt.Local().Format(time.RFC3339))
+		}
+		if b := p.Build; b != nil {
+			row("BuildKit", b.BuildkitVersion)
+			row("Build worker", b.Worker)
+			row("Context digest", b.ContextDigest)
+			row("No cache", fmt.Sprint(b.NoCache))
+		}
+	}
+	if app.UI.Verbose > 0 {
+		keys := make([]string, 0, len(img.Image.Labels))
+		for k := range img.Image.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			row("Label "+k, img.Image.Labels[k])
+		}
+	}
+	return tw.Flush()
+}

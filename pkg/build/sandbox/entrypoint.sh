@@ -1,0 +1,217 @@
+#!/bin/bash
+# opencode-cloud-entrypoint: start the sandbox (run by tini -g as PID 1).
+#
+#  1. restore the login users from the records in /var/lib/opencode-users (opencode-cloud-users sync);
+#  2. start "opencode serve" as opencoder in /home/opencoder/workspace on 127.0.0.1:$OPENCODE_INTERNAL_PORT,
+#     protected by a random secret made for this start;
+#  3. once opencode answers, start the nginx gateway on $OPENCODE_HOST:$OPENCODE_PORT, which requires a
+#     PAM login for everything except GET /global/health and hands opencode the secret;
+#  4. wait: if either process ends the container ends (non-zero), and SIGTERM stops both.
+#
+# Environment (all optional):
+#   OPENCODE_PORT (or PORT)      gateway port, default 3000
+#   OPENCODE_HOST                gateway address, default 0.0.0.0
+#   OPENCODE_INTERNAL_PORT       opencode's loopback port, default 4096
+#   OPENCODE_START_TIMEOUT       seconds to wait for opencode to answer, default 120
+#   OPENCODE_CLOUD_OFFLINE=1     no model list download, LSP download or sharing (no internet)
+#   OPENCODE_CLOUD_ACCESS_LOG    "failures" (default) or "all"
+#   OPENCODE_CLOUD_LOGIN_RATE    credential checks per minute per client address, default 30
+#   OPENCODE_CLOUD_GATEWAY_WORKERS  nginx worker processes, default 4
+#   OPENCODE_CLOUD_AUTH_CACHE    how long a successful login is remembered, default 10s
+set -euo pipefail
+umask 022
+
+log() { printf '[opencode-cloud] %s\n' "$*"; }
+die() {
+	printf '[opencode-cloud] ERROR: %s\n' "$*" >&2
+	exit 1
+}
+
+RUNDIR=/run/opencode-cloud
+HOME_DIR=/home/opencoder
+WORKSPACE=$HOME_DIR/workspace
+VERSION=$(cat /etc/opencode-cloud-version 2>/dev/null || echo unknown)
+OPENCODE_VERSION=$(cat /etc/opencode-version 2>/dev/null || echo unknown)
+
+GATEWAY_PORT=${OPENCODE_PORT:-${PORT:-3000}}
+GATEWAY_ADDR=${OPENCODE_HOST:-0.0.0.0}
+INTERNAL_PORT=${OPENCODE_INTERNAL_PORT:-4096}
+START_TIMEOUT=${OPENCODE_START_TIMEOUT:-120}
+LOGIN_RATE=${OPENCODE_CLOUD_LOGIN_RATE:-30}
+WORKERS=${OPENCODE_CLOUD_GATEWAY_WORKERS:-4}
+AUTH_CACHE_TTL=${OPENCODE_CLOUD_AUTH_CACHE:-10s}
+
+is_port() { [[ $1 =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)); }
+is_port "$GATEWAY_PORT" || die "OPENCODE_PORT must be a TCP port number, got '$GATEWAY_PORT'"
+is_port "$INTERNAL_PORT" || die "OPENCODE_INTERNAL_PORT must be a TCP port number, got '$INTERNAL_PORT'"
+[ "$GATEWAY_PORT" != "$INTERNAL_PORT" ] || die "OPENCODE_PORT and OPENCODE_INTERNAL_PORT are both $GATEWAY_PORT: give them different values"
+addr_re='^[][0-9A-Za-z.:_-]+$'
+[[ $GATEWAY_ADDR =~ $addr_re ]] || die "OPENCODE_HOST must be an address such as 0.0.0.0 or 127.0.0.1, got '$GATEWAY_ADDR'"
+[[ $GATEWAY_ADDR == *:* && $GATEWAY_ADDR != \[* ]] && GATEWAY_ADDR="[$GATEWAY_ADDR]" # IPv6 for nginx's listen
+[[ $START_TIMEOUT =~ ^[0-9]+$ ]] || die "OPENCODE_START_TIMEOUT must be a whole number of seconds, got '$START_TIMEOUT'"
+[[ $LOGIN_RATE =~ ^[0-9]+$ ]] && ((LOGIN_RATE > 0)) || die "OPENCODE_CLOUD_LOGIN_RATE must be a positive number of attempts per minute, got '$LOGIN_RATE'"
+[[ $WORKERS =~ ^[0-9]+$ ]] && ((WORKERS > 0 && WORKERS <= 64)) || die "OPENCODE_CLOUD_GATEWAY_WORKERS must be 1..64, got '$WORKERS'"
+[[ $AUTH_CACHE_TTL =~ ^[0-9]+[sm]?$ ]] || die "OPENCODE_CLOUD_AUTH_CACHE must be a duration such as 10s, got '$AUTH_CACHE_TTL'"
+case ${OPENCODE_CLOUD_ACCESS_LOG:-failures} in
+all) ACCESS_LOG_IF=1 ;;
+failures) ACCESS_LOG_IF='$occ_log_failure' ;;
+*) die "OPENCODE_CLOUD_ACCESS_LOG must be 'failures' or 'all', got '$OPENCODE_CLOUD_ACCESS_LOG'" ;;
+esac
+
+log "opencode-cloud sandbox $VERSION (opencode $OPENCODE_VERSION)"
+
+# ---------------------------------------------------------------- directories
+
+rm -rf "$RUNDIR"
+install -d -m 0750 -o root -g www-data "$RUNDIR"
+install -d -m 0700 -o www-data -g www-data "$RUNDIR/auth-cache"
+# Volumes arrive root-owned when they are fresh: hand the top directories to opencoder.
+for d in "$WORKSPACE" "$HOME_DIR/.local" "$HOME_DIR/.local/share" "$HOME_DIR/.local/share/opencode" \
+	"$HOME_DIR/.local/state" "$HOME_DIR/.local/state/opencode" "$HOME_DIR/.cache" "$HOME_DIR/.cache/opencode" \
+	"$HOME_DIR/.config" "$HOME_DIR/.config/opencode" "$HOME_DIR/.ssh"; do
+	[ -d "$d" ] || install -d -o opencoder -g opencoder "$d"
+	[ "$(stat -c %U "$d")" = opencoder ] || chown opencoder:opencoder "$d"
+done
+chmod 0700 "$HOME_DIR/.ssh"
+
+# ---------------------------------------------------------------- users
+
+install -d -m 0700 /var/lib/opencode-users
+/usr/local/sbin/opencode-cloud-users sync || log "WARNING: some user records could not be applied (see above)"
+if [ -z "$(/usr/local/sbin/opencode-cloud-users list)" ]; then
+	log "no login users yet: everything except /global/health answers 401 until one is added (occ user add NAME)"
+fi
+
+# ---------------------------------------------------------------- opencode
+
+# A fresh secret for every start: opencode requires it, only the gateway's config holds it.
+secret=$(head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 48)
+cache_secret=$(head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 48)
+upstream_user=opencode-cloud-gateway
+upstream_auth=$(printf '%s:%s' "$upstream_user" "$secret" | base64 -w0)
+
+opencode_env=(
+	HOME="$HOME_DIR" USER=opencoder LOGNAME=opencoder SHELL=/bin/bash
+	XDG_DATA_HOME="$HOME_DIR/.local/share" XDG_STATE_HOME="$HOME_DIR/.local/state"
+	XDG_CONFIG_HOME="$HOME_DIR/.config" XDG_CACHE_HOME="$HOME_DIR/.cache"
+	OPENCODE_SERVER_USERNAME="$upstream_user" OPENCODE_SERVER_PASSWORD="$secret"
+)
+if [ "${OPENCODE_CLOUD_OFFLINE:-}" = 1 ]; then
+	opencode_env+=(OPENCODE_DISABLE_MODELS_FETCH=1 OPENCODE_DISABLE_LSP_DOWNLOAD=1 OPENCODE_DISABLE_SHARE=1)
+fi
+
+prefix() { sed -u "s/^/[opencode-cloud] $1: /"; }
+
+stopping=0
+oc_pid=
+ng_pid=
+on_signal() {
+	stopping=1
+	log "stopping"
+	[ -n "$ng_pid" ] && kill -TERM "$ng_pid" 2>/dev/null
+	[ -n "$oc_pid" ] && kill -TERM "$oc_pid" 2>/dev/null
+	return 0
+}
+trap on_signal TERM INT
+
+# With host networking the ports are the host's: say so clearly when one is taken.
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_taken "$INTERNAL_PORT" && die "port $INTERNAL_PORT (OPENCODE_INTERNAL_PORT, opencode's internal port) is already in use on 127.0.0.1: choose a free one"
+port_taken "$GATEWAY_PORT" && die "port $GATEWAY_PORT (OPENCODE_PORT, the gateway) is already in use on 127.0.0.1: stop what uses it or choose another port"
+
+cd "$WORKSPACE"
+log "starting opencode on 127.0.0.1:$INTERNAL_PORT"
+# The container's environment (API keys etc.) passes on; the gateway's settings do not.
+env -u OPENCODE_PORT -u PORT -u OPENCODE_HOST -u OPENCODE_INTERNAL_PORT "${opencode_env[@]}" \
+	setpriv --reuid=1000 --regid=1000 --init-groups --no-new-privs \
+	opencode serve --hostname 127.0.0.1 --port "$INTERNAL_PORT" > >(prefix opencode) 2>&1 </dev/null &
+oc_pid=$!
+
+# Readiness: the first request after opencode opens its port can hang for seconds, so every probe
+# has its own timeout. The secret goes to curl on stdin, not on its command line.
+probe_opencode() {
+	printf 'user = "%s:%s"\n' "$upstream_user" "$secret" |
+		curl -fsS -o /dev/null -m 3 -K - "http://127.0.0.1:$INTERNAL_PORT/global/health" 2>/dev/null
+}
+deadline=$((SECONDS + START_TIMEOUT))
+until probe_opencode; do
+	if ! kill -0 "$oc_pid" 2>/dev/null; then
+		rc=0
+		wait "$oc_pid" || rc=$?
+		((stopping)) && exit 0
+		die "opencode exited (status $rc) before it answered on 127.0.0.1:$INTERNAL_PORT; its output is above"
+	fi
+	if ((SECONDS >= deadline)); then
+		kill -TERM "$oc_pid" 2>/dev/null || true
+		die "opencode did not answer on 127.0.0.1:$INTERNAL_PORT within ${START_TIMEOUT}s (raise OPENCODE_START_TIMEOUT if the machine is slow); its output is above"
+	fi
+	sleep 0.5
+done
+kill -0 "$oc_pid" 2>/dev/null || die "opencode exited right after it answered; its output is above"
+log "opencode is ready"
+
+# ---------------------------------------------------------------- gateway
+
+printf 'set $occ_auth_generation "%s";\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$RUNDIR/auth-generation.conf"
+
+per_minute=$LOGIN_RATE
+all_per_minute=$((LOGIN_RATE * 4))
+(
+	umask 077
+	sed -e "s|@GATEWAY_ADDR@|$GATEWAY_ADDR|g" \
+		-e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
+		-e "s|@OPENCODE_PORT@|$INTERNAL_PORT|g" \
+		-e "s|@UPSTREAM_AUTH@|$upstream_auth|g" \
+		-e "s|@CACHE_SECRET@|$cache_secret|g" \
+		-e "s|@WORKERS@|$WORKERS|g" \
+		-e "s|@AUTH_CACHE_TTL@|$AUTH_CACHE_TTL|g" \
+		-e "s|@LOGIN_RATE@|${per_minute}r/m|g" \
+		-e "s|@LOGIN_RATE_ALL@|${all_per_minute}r/m|g" \
+		-e "s|@LOGIN_BURST@|10|g" \
+		-e "s|@LOGIN_BURST_ALL@|40|g" \
+		-e "s|@ACCESS_LOG_IF@|$ACCESS_LOG_IF|g" \
+		/etc/opencode-cloud/nginx.conf.template >"$RUNDIR/nginx.conf"
+)
+if ! out=$(nginx -t -q -c "$RUNDIR/nginx.conf" 2>&1); then
+	printf '%s\n' "$out" | prefix nginx >&2
+	kill -TERM "$oc_pid" 2>/dev/null || true
+	die "the gateway configuration is invalid (see above)"
+fi
+log "starting the gateway on $GATEWAY_ADDR:$GATEWAY_PORT"
+nginx -c "$RUNDIR/nginx.conf" -g 'daemon off;' > >(prefix nginx) 2>&1 </dev/null &
+ng_pid=$!
+
+probe_addr=$GATEWAY_ADDR
+case $probe_addr in 0.0.0.0) probe_addr=127.0.0.1 ;; '[::]') probe_addr='[::1]' ;; esac
+for _ in $(seq 1 100); do
+	curl -fsS -o /dev/null -m 3 "http://$probe_addr:$GATEWAY_PORT/global/health" 2>/dev/null && break
+	kill -0 "$ng_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if kill -0 "$ng_pid" 2>/dev/null; then
+	log "ready: http://$probe_addr:$GATEWAY_PORT (log in with a user added by 'occ user add')"
+fi
+
+# ---------------------------------------------------------------- wait
+
+rc=0
+while :; do
+	wait -n "$oc_pid" "$ng_pid" || rc=$?
+	((stopping)) && break
+	if ! kill -0 "$oc_pid" 2>/dev/null; then
+		log "ERROR: opencode exited (status $rc); stopping the gateway"
+		break
+	fi
+	if ! kill -0 "$ng_pid" 2>/dev/null; then
+		log "ERROR: the gateway (nginx) exited (status $rc); stopping opencode"
+		break
+	fi
+done
+kill -TERM "$oc_pid" "$ng_pid" 2>/dev/null || true
+wait "$oc_pid" 2>/dev/null || true
+wait "$ng_pid" 2>/dev/null || true
+if ((stopping)); then
+	log "stopped"
+	exit 0
+fi
+exit 1

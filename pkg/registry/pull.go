@@ -1,0 +1,411 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/opencode-cloud/occ/pkg/meta"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/semaphore"
+)
+
+// Result is a finished pull.
+type Result struct {
+	// Name is the local image record that now holds the image.
+	Name       string
+	Image      images.Image
+	Provenance meta.Provenance
+	// UpToDate is true when the image was already present and unpacked:
+	// one manifest request, nothing fetched, nothing changed.
+	UpToDate bool
+	// FetchedBytes were downloaded; ReusedBytes were already in the store.
+	FetchedBytes, ReusedBytes int64
+	Duration                  time.Duration
+}
+
+type puller struct {
+	o         *options
+	stores    Stores
+	repoLabel string
+	fetched   atomic.Int64
+	reused    atomic.Int64
+}
+
+func (p *puller) emit(e Event) {
+	if p.o.progress != nil {
+		p.o.progress(e)
+	}
+}
+
+// Pull resolves src across its repositories in order, verifies and stores
+// the chosen platform's image in containerd under a lease, unpacks it, and
+// creates or updates the local image record (default
+// meta.CurrentImageName) with provenance labels. On failure no record is
+// created or changed and the lease is deleted; the error names every
+// repository tried and why it failed.
+func Pull(ctx context.Context, stores Stores, src Source, opts ...Option) (*Result, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if stores.Content == nil || stores.Images == nil || stores.Leases == nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("registry.Pull needs a content store, an image store and a lease manager")
+	}
+	if len(src.Repositories) == 0 {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("no repository to pull from: set image_repositories (`occ config set image_repositories REPO[,REPO...]`)")
+	}
+	if src.Tag == "" && src.Digest == "" {
+		src.Tag = "latest"
+	}
+	start := o.now()
+	p := &puller{o: &o, stores: stores}
+
+	var failures []*RepoError
+	for i, repo := range src.Repositories {
+		repo = strings.TrimSpace(repo)
+		ref := src.ref(repo)
+		p.repoLabel = repo
+		res, err := p.pullFrom(ctx, repo, src)
+		if err == nil {
+			res.Duration = o.now().Sub(start)
+			res.FetchedBytes, res.ReusedBytes = p.fetched.Load(), p.reused.Load()
+			p.emit(Event{Kind: EventDone, Repository: repo, Reference: ref, Digest: res.Image.Target.Digest})
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("pull of %s interrupted: %w", ref, ctx.Err())
+		}
+		failures = append(failures, &RepoError{Repository: repo, Reference: ref, Err: err})
+		var local *localError
+		if errors.As(err, &local) {
+			// containerd itself failed: another repository will not help.
+			break
+		}
+		if i+1 < len(src.Repositories) {
+			p.emit(Event{Kind: EventFallback, Repository: repo, Reference: ref, Err: err, Next: src.ref(strings.TrimSpace(src.Repositories[i+1]))})
+		}
+	}
+	return nil, &PullError{Failures: failures}
+}
+
+// localError is a failure of containerd's stores, not of the registry.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// remoteError is a blob the registry failed to serve, passed through the
+// unpacker so it is not mistaken for an unpack failure.
+type remoteError struct{ err error }
+
+func (e *remoteError) Error() string { return e.err.Error() }
+func (e *remoteError) Unwrap() error { return e.err }
+
+func local(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &localError{err}
+}
+
+func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Result, error) {
+	o := p.o
+	refStr := src.ref(repoStr)
+	p.emit(Event{Kind: EventResolve, Repository: repoStr, Reference: refStr})
+	rc, err := p.newRepoClient(ctx, repoStr)
+	if err != nil {
+		return nil, err
+	}
+	ident := src.Tag
+	if src.Digest != "" {
+		ident = src.Digest.String()
+	}
+	top, topBody, err := rc.fetchManifest(ctx, p, ident, src.Digest)
+	if err != nil {
+		return nil, err
+	}
+
+	// Choose the platform manifest now (from the index bytes) so the
+	// already-present check and the events know it.
+	manifestDesc, platform, err := p.choose(top, topBody)
+	if err != nil {
+		return nil, err
+	}
+	p.emit(Event{Kind: EventResolved, Repository: repoStr, Reference: refStr, Digest: top.Digest, Manifest: manifestDesc.Digest, Platform: platforms.Format(platform)})
+
+	if res, ok := p.upToDate(ctx, top, platform); ok {
+		p.emit(Event{Kind: EventUpToDate, Repository: repoStr, Reference: refStr, Digest: top.Digest})
+		return res, nil
+	}
+
+	// Everything below happens under a lease that is always deleted: on
+	// success the image record holds the content, on failure GC takes it.
+	lease, err := p.stores.Leases.Create(ctx, leases.WithRandomID(), leases.WithExpiration(24*time.Hour),
+		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue))
+	if err != nil {
+		return nil, local(fmt.Errorf("creating a containerd lease: %w", err))
+	}
+	defer func() { _ = p.stores.Leases.Delete(context.WithoutCancel(ctx), lease) }()
+	ctx = leases.WithLease(ctx, lease.ID)
+
+	var manifest ocispec.Manifest
+	handler := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		switch {
+		case images.IsIndexType(d.MediaType):
+			labels := map[string]string{}
+			idx, err := parseIndex(topBody)
+			if err != nil {
+				return nil, err
+			}
+			for i, m := range idx.Manifests {
+				if m.Digest == manifestDesc.Digest {
+					labels["containerd.io/gc.ref.content.m."+strconv.Itoa(i)] = m.Digest.String()
+				}
+			}
+			if err := writeManifest(ctx, p.stores.Content, d, topBody, labels); err != nil {
+				return nil, local(err)
+			}
+			return []ocispec.Descriptor{manifestDesc}, nil
+		case images.IsManifestType(d.MediaType):
+			body := topBody
+			if d.Digest != top.Digest {
+				if body, err = rc.readLocalOrFetch(ctx, p, d); err != nil {
+					return nil, err
+				}
+			}
+			if err := json.Unmarshal(body, &manifest); err != nil {
+				return nil, fmt.Errorf("manifest %s is not valid JSON: %w", d.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
+			}
+			if manifest.Config.Digest == "" {
+				return nil, fmt.Errorf("manifest %s has no config: %w", d.Digest, errdefs.ErrInvalidArgument)
+			}
+			labels := map[string]string{"containerd.io/gc.ref.content.config": manifest.Config.Digest.String()}
+			total := manifest.Config.Size
+			for i, l := range manifest.Layers {
+				labels["containerd.io/gc.ref.content.l."+strconv.Itoa(i)] = l.Digest.String()
+				total += l.Size
+			}
+			p.emit(Event{Kind: EventManifest, Repository: repoStr, Reference: refStr, Digest: d.Digest, Size: total})
+			if err := writeManifest(ctx, p.stores.Content, d, body, labels); err != nil {
+				return nil, local(err)
+			}
+			return append([]ocispec.Descriptor{manifest.Config}, manifest.Layers...), nil
+		default:
+			if err := d.Digest.Validate(); err != nil {
+				return nil, fmt.Errorf("blob digest %q: %w", d.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
+			}
+			p.emit(Event{Kind: EventBlobStart, Repository: repoStr, Digest: d.Digest, Size: d.Size, MediaType: d.MediaType})
+			reused, err := rc.fetchBlob(ctx, p, d)
+			if err != nil {
+				var le *localError
+				if errors.As(err, &le) {
+					return nil, err
+				}
+				return nil, &remoteError{err}
+			}
+			if reused {
+				p.reused.Add(d.Size)
+			}
+			p.emit(Event{Kind: EventBlobDone, Repository: repoStr, Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Reused: reused})
+			return nil, nil
+		}
+	})
+
+	var h images.Handler = handler
+	wait := func() error { return nil }
+	if o.unpacker != nil {
+		wrap, w, err := o.unpacker.Wrap(ctx, platform, o.concurrency)
+		if err != nil {
+			return nil, local(fmt.Errorf("preparing the unpack: %w", err))
+		}
+		h, wait = wrap(handler), w
+	}
+	dispatchErr := images.Dispatch(ctx, h, semaphore.NewWeighted(int64(o.concurrency)), top)
+	waitErr := wait()
+	if dispatchErr != nil {
+		return nil, dispatchErr
+	}
+	if waitErr != nil {
+		var le *localError
+		var re *remoteError
+		if errors.As(waitErr, &le) || errors.As(waitErr, &re) {
+			return nil, waitErr
+		}
+		return nil, local(fmt.Errorf("unpacking into the snapshotter: %w", waitErr))
+	}
+
+	cfgBytes, err := content.ReadBlob(ctx, p.stores.Content, manifest.Config)
+	if err != nil {
+		return nil, local(fmt.Errorf("reading the image config: %w", err))
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
+		return nil, fmt.Errorf("image config %s is not valid JSON: %w", manifest.Config.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
+	}
+	if !images.IsIndexType(top.MediaType) {
+		// A single manifest carries its platform in the config.
+		cp := platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
+		if cfg.Architecture != "" && !platforms.Only(platform).Match(cp) {
+			return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s is a %s image, not %s", refStr, platforms.Format(cp), platforms.Format(platform)))
+		}
+		if cfg.Architecture != "" {
+			platform = cp
+		}
+	}
+
+	prov := meta.Provenance{
+		Source:         meta.SourcePrebuilt,
+		Registry:       rc.repo.RegistryStr(),
+		Repository:     repoStr,
+		Reference:      refStr,
+		ManifestDigest: manifestDesc.Digest.String(),
+		Platform:       platforms.Format(platform),
+		AcquiredAt:     o.now().UTC(),
+		ImageVersion:   cfg.Config.Labels[meta.ImageVersionLabel],
+	}
+	if images.IsIndexType(top.MediaType) {
+		prov.IndexDigest = top.Digest.String()
+	}
+	img, err := p.record(ctx, top, prov)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Name: o.name, Image: img, Provenance: prov}, nil
+}
+
+// record creates or updates the image record, then writes the state file.
+func (p *puller) record(ctx context.Context, target ocispec.Descriptor, prov meta.Provenance) (images.Image, error) {
+	img := images.Image{Name: p.o.name, Target: target, Labels: prov.Labels()}
+	created, err := p.stores.Images.Create(ctx, img)
+	if errdefs.IsAlreadyExists(err) {
+		created, err = p.stores.Images.Update(ctx, img, "target", "labels")
+	}
+	if err != nil {
+		return images.Image{}, local(fmt.Errorf("recording image %s: %w", p.o.name, err))
+	}
+	if err := p.saveState(prov); err != nil {
+		return created, local(err)
+	}
+	return created, nil
+}
+
+func (p *puller) saveState(prov meta.Provenance) error {
+	if p.o.stateFile == "" {
+		return nil
+	}
+	st, _ := meta.LoadState(p.o.stateFile) // unreadable: written anew
+	next := &meta.ImageState{Provenance: prov}
+	if st != nil {
+		next.Previous = st.Previous
+	}
+	if err := meta.SaveState(p.o.stateFile, next); err != nil {
+		return fmt.Errorf("the image is stored as %s, but %w", p.o.name, err)
+	}
+	return nil
+}
+
+// upToDate reports whether the record already names top, with its
+// platform's content present and unpacked.
+func (p *puller) upToDate(ctx context.Context, top ocispec.Descriptor, platform ocispec.Platform) (*Result, bool) {
+	img, err := p.stores.Images.Get(ctx, p.o.name)
+	if err != nil || img.Target.Digest != top.Digest {
+		return nil, false
+	}
+	prov, ok := meta.ProvenanceFromLabels(img.Labels)
+	if !ok || (prov.Platform != "" && prov.Platform != platforms.Format(platform)) {
+		return nil, false
+	}
+	m, err := images.Manifest(ctx, p.stores.Content, img.Target, platforms.Only(platform))
+	if err != nil {
+		return nil, false
+	}
+	for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		if _, err := p.stores.Content.Info(ctx, d.Digest); err != nil {
+			return nil, false
+		}
+	}
+	if p.o.unpacker != nil {
+		if ok, err := p.o.unpacker.Unpacked(ctx, img, platform); err != nil || !ok {
+			return nil, false
+		}
+	}
+	if err := p.saveState(prov); err != nil {
+		return nil, false
+	}
+	return &Result{Name: p.o.name, Image: img, Provenance: prov, UpToDate: true}, true
+}
+
+// choose picks the platform manifest: from an index, the best linux match
+// for the wanted platform that is not an attestation; a lone manifest is
+// taken as is (its config is checked later).
+func (p *puller) choose(top ocispec.Descriptor, body []byte) (ocispec.Descriptor, ocispec.Platform, error) {
+	want := p.o.platform
+	if !images.IsIndexType(top.MediaType) {
+		return top, want, nil
+	}
+	idx, err := parseIndex(body)
+	if err != nil {
+		return ocispec.Descriptor{}, want, err
+	}
+	d, err := choosePlatform(idx.Manifests, want)
+	if err != nil {
+		return ocispec.Descriptor{}, want, err
+	}
+	return d, platforms.Normalize(*d.Platform), nil
+}
+
+func parseIndex(body []byte) (ocispec.Index, error) {
+	var idx ocispec.Index
+	if err := json.Unmarshal(body, &idx); err != nil {
+		return idx, fmt.Errorf("index is not valid JSON: %w", errors.Join(errdefs.ErrInvalidArgument, err))
+	}
+	return idx, nil
+}
+
+// choosePlatform picks the best match for want among an index's entries,
+// never an attestation (unknown/unknown or a reference-type annotation)
+// nor a nested index.
+func choosePlatform(manifests []ocispec.Descriptor, want ocispec.Platform) (ocispec.Descriptor, error) {
+	m := platforms.Only(want)
+	var cands []ocispec.Descriptor
+	var have []string
+	for _, d := range manifests {
+		if d.Platform == nil || !images.IsManifestType(d.MediaType) && d.MediaType != "" {
+			continue
+		}
+		if d.Platform.OS == "unknown" || d.Platform.Architecture == "unknown" ||
+			d.Annotations["vnd.docker.reference.type"] != "" {
+			continue
+		}
+		have = append(have, platforms.Format(*d.Platform))
+		if m.Match(platforms.Normalize(*d.Platform)) {
+			cands = append(cands, d)
+		}
+	}
+	if len(cands) == 0 {
+		sort.Strings(have)
+		list := "none"
+		if len(have) > 0 {
+			list = strings.Join(have, ", ")
+		}
+		return ocispec.Descriptor{}, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf(
+			"the image has no %s variant (it has: %s)", platforms.Format(want), list))
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return m.Less(*cands[i].Platform, *cands[j].Platform) })
+	if cands[0].MediaType == "" {
+		cands[0].MediaType = ocispec.MediaTypeImageManifest
+	}
+	return cands[0], nil
+}
