@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -110,12 +112,23 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
+	// Every fixture starts without a sandbox image in the namespace, and
+	// leaves none behind.
+	dropImages := func(ctx context.Context) {
+		for _, n := range []string{meta.CurrentImageName, meta.PreviousImageName} {
+			if err := f.client.ImageService().Delete(f.client.WithNamespace(ctx), n); err != nil && !errdefs.IsNotFound(err) {
+				t.Errorf("delete image %s: %v", n, err)
+			}
+		}
+	}
+	dropImages(ctx)
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := f.sandbox().Remove(cctx, 2*time.Second); err != nil {
 			t.Errorf("cleanup: remove the sandbox: %v", err)
 		}
+		dropImages(cctx)
 		f.client.Close()
 		if err := os.RemoveAll(base); err != nil {
 			t.Errorf("cleanup: %v", err)

@@ -18,6 +18,7 @@ type CLI struct {
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
 	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
 
+	Start   StartCmd   `cmd:"" help:"Start the service: get the sandbox image if needed, create the container, wait until it answers."`
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
 	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
