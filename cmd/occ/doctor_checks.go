@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,7 +137,7 @@ func checkContainerd(ctx context.Context, cfg *meta.Config) []checkResult {
 		v.Status, v.Detail = checkFail, err.Error()
 	} else {
 		v.Status, v.Detail = checkOK, ver.Version
-		if major := majorMinor(ver.Version); major != "" && major < "1.6" && !strings.HasPrefix(major, "2") {
+		if tooOldContainerd(ver.Version) {
 			v.Status, v.Detail, v.Fix = checkFail, ver.Version+" is too old", "upgrade containerd to 1.6 or newer"
 		}
 	}
@@ -169,13 +170,20 @@ func checkContainerd(ctx context.Context, cfg *meta.Config) []checkResult {
 	return append(out, sn)
 }
 
-// majorMinor turns "v2.4.2" or "1.7.13-1" into "2.4" / "1.7".
-func majorMinor(v string) string {
+// tooOldContainerd says whether v ("v1.5.9", "1.7.13-1", "2.4.2+unknown")
+// is older than 1.6, the oldest containerd occ's runtime supports. An
+// unparsable version is given the benefit of the doubt.
+func tooOldContainerd(v string) bool {
 	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
 	if len(parts) < 2 {
-		return ""
+		return false
 	}
-	return parts[0] + "." + parts[1]
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return major < 1 || (major == 1 && minor < 6)
 }
 
 func checkRunc() checkResult {
@@ -300,7 +308,7 @@ func insecureHost(cfg *meta.Config, host string) bool {
 
 func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 	needed := cfg.ImageSource == meta.SourcePrebuilt
-	var out []checkResult
+	var out, bad []checkResult // bad: references that do not parse (always a failure)
 	anyOK := false
 	for _, repo := range cfg.ImageRepositories {
 		r := checkResult{Name: "registry " + repo}
@@ -315,7 +323,7 @@ func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 		pr, err := name.ParseReference(ref, opts...)
 		if err != nil {
 			r.Status, r.Detail, r.Fix = checkFail, err.Error(), "fix image_repositories / image_tag / image_digest"
-			out = append(out, r)
+			bad = append(bad, r)
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*checkTimeout)
@@ -330,21 +338,18 @@ func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 		r.Status, r.Detail, r.Fix = registryFailure(ref, pr.Context().RegistryStr(), err)
 		out = append(out, r)
 	}
-	if !anyOK && needed {
-		for i := range out {
-			if out[i].Status == checkWarn {
-				out[i].Status = checkFail
-			}
+	// One reachable repository is enough (the others are fallbacks), and
+	// none is needed unless images are pulled.
+	for i := range out {
+		switch {
+		case out[i].Status == checkOK:
+		case anyOK || !needed:
+			out[i].Status = checkWarn
+		default:
+			out[i].Status = checkFail
 		}
 	}
-	if anyOK || !needed {
-		for i := range out {
-			if out[i].Status == checkFail && !strings.Contains(out[i].Detail, "invalid") {
-				out[i].Status = checkWarn
-			}
-		}
-	}
-	return out
+	return append(out, bad...)
 }
 
 func registryHost(repo string) string {

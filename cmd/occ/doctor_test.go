@@ -87,10 +87,11 @@ func TestRegistryFailure(t *testing.T) {
 	}
 }
 
-func TestMajorMinor(t *testing.T) {
-	for in, want := range map[string]string{"v2.4.2": "2.4", "1.7.13-1": "1.7", "2.0.0+unknown": "2.0", "weird": ""} {
-		if got := majorMinor(in); got != want {
-			t.Errorf("%s: got %q", in, got)
+func TestTooOldContainerd(t *testing.T) {
+	for in, want := range map[string]bool{"v2.4.2": false, "1.7.13-1": false, "2.0.0+unknown": false, "1.6.0": false,
+		"v1.5.9": true, "1.10.1": false, "0.9": true, "weird": false} {
+		if got := tooOldContainerd(in); got != want {
+			t.Errorf("%s: got %v", in, got)
 		}
 	}
 }
