@@ -17,8 +17,10 @@ import (
 // There is no --timestamps: the container log is the raw stream containerd's
 // shim appends to a file (pkg/runtime), which records no time per line, and
 // stamping lines when occ reads them would print read times dressed up as
-// write times. See the report on issue 7 for the logging-binary design that
-// would record them.
+// write times. Recording them needs a process on the stream while the
+// container runs: a containerd logging binary (binary:// log URI, e.g. occ
+// itself) writing the same raw file plus a per-line offset/time index that
+// Logs would merge in.
 type LogsCmd struct {
 	Lines    string `short:"n" default:"50" placeholder:"N|all" help:"Number of lines to show from the end, or all."`
 	Follow   bool   `short:"f" xor:"follow" help:"Keep printing new lines (the default)."`
