@@ -17,4 +17,6 @@ type CLI struct {
 
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
 	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
+
+	LogDriver LogDriverCmd `cmd:"" name:"log-driver" hidden:"" help:"Internal: the sandbox's logging binary, run by containerd's shim."`
 }
