@@ -14,18 +14,15 @@ import (
 
 // LogsCmd prints the sandbox container's output, following it by default.
 //
-// There is no --timestamps: the container log is the raw stream containerd's
-// shim appends to a file (pkg/runtime), which records no time per line, and
-// stamping lines when occ reads them would print read times dressed up as
-// write times. Recording them needs a process on the stream while the
-// container runs: a containerd logging binary (binary:// log URI, e.g. occ
-// itself) writing the same raw file plus a per-line offset/time index that
-// Logs would merge in.
+// --timestamps shows when each line was written; the times are recorded by
+// occ's log driver (pkg/runtime), so a container started without it (by an
+// older occ) has none until it is restarted.
 type LogsCmd struct {
-	Lines    string `short:"n" default:"50" placeholder:"N|all" help:"Number of lines to show from the end, or all."`
-	Follow   bool   `short:"f" xor:"follow" help:"Keep printing new lines (the default)."`
-	NoFollow bool   `name:"no-follow" xor:"follow" help:"Print the lines and exit."`
-	Grep     string `placeholder:"TEXT" help:"Show only lines containing TEXT (a plain substring, not a regex)."`
+	Lines      string `short:"n" default:"50" placeholder:"N|all" help:"Number of lines to show from the end, or all."`
+	Follow     bool   `short:"f" xor:"follow" help:"Keep printing new lines (the default)."`
+	NoFollow   bool   `name:"no-follow" xor:"follow" help:"Print the lines and exit."`
+	Grep       string `placeholder:"TEXT" help:"Show only lines containing TEXT (a plain substring, not a regex)."`
+	Timestamps bool   `help:"Prefix each line with the time it was written (RFC 3339, UTC)."`
 }
 
 func (c *LogsCmd) Run(ctx context.Context, app *App) error {
@@ -54,7 +51,7 @@ func (c *LogsCmd) Run(ctx context.Context, app *App) error {
 		app.UI.Infof("Following logs (Ctrl+C to exit)...")
 	}
 	lw := &lineWriter{w: app.UI.Out, grep: c.Grep, color: app.UI.Color && !app.Globals.Quiet, ui: app.UI}
-	err = sb.Logs(ctx, runtime.LogOptions{Tail: tail, Follow: follow}, lw)
+	err = sb.Logs(ctx, runtime.LogOptions{Tail: tail, Follow: follow, Timestamps: c.Timestamps}, lw)
 	lw.Flush()
 	if err != nil {
 		return err

@@ -24,6 +24,14 @@ func (a *App) openSandbox(ctx context.Context, cfg *meta.Config) (*runtime.Clien
 		return nil, nil, err
 	}
 	opts := runtime.SpecOptions{Config: cfg, Paths: a.Paths}
+	// This binary is the container's logging binary (`occ log-driver`):
+	// timestamped lines, rotated while no occ runs.
+	if exe, err := os.Executable(); err == nil {
+		if p, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = p
+		}
+		opts.LogDriver = exe
+	}
 	if d := os.Getenv(runDirEnv); filepath.IsAbs(d) {
 		opts.RunDir = d
 	}
