@@ -10,9 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,36 +20,8 @@ import (
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
-// The command tests drive the real occ binary against the testbed. It is
-// built once, on first use, so suites that do not need it do not pay for it.
-var (
-	occBinOnce sync.Once
-	occBinPath string
-	occBinErr  error
-)
-
-func occBinary(t testing.TB) string {
-	t.Helper()
-	occBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "occ-bin-")
-		if err != nil {
-			occBinErr = err
-			return
-		}
-		_, self, _, _ := goruntime.Caller(0)
-		root := filepath.Dir(filepath.Dir(self))
-		occBinPath = filepath.Join(dir, "occ")
-		cmd := exec.Command("go", "build", "-o", occBinPath, "./cmd/occ")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			occBinErr = fmt.Errorf("go build ./cmd/occ: %v\n%s", err, out)
-		}
-	})
-	if occBinErr != nil {
-		t.Fatal(occBinErr)
-	}
-	return occBinPath
-}
+// The command tests drive the real occ binary (occBinary, built once per
+// run: runtime_logdriver_test.go) against the testbed.
 
 // cmdNamespace keeps the command tests' images and containers apart.
 const cmdNamespace = "occ-cmd-test"
@@ -160,9 +130,9 @@ func (f *cmdFixture) importImage(p meta.Provenance) {
 	}
 }
 
-// sandbox is a handle as the binary would make it.
+// sandbox is a handle as the binary would make it (occ as the log driver).
 func (f *cmdFixture) sandbox() *runtime.Sandbox {
-	sb, err := runtime.NewSandbox(f.client, runtime.SpecOptions{Config: f.cfg, Paths: f.paths, RunDir: f.runDir})
+	sb, err := runtime.NewSandbox(f.client, runtime.SpecOptions{Config: f.cfg, Paths: f.paths, RunDir: f.runDir, LogDriver: f.bin})
 	if err != nil {
 		f.t.Fatal(err)
 	}

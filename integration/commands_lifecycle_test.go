@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,10 @@ func TestCommandsLifecycle(t *testing.T) {
 	r = f.mustOK("logs", "--no-follow", "--grep", "stderr:")
 	if strings.TrimSpace(r.stdout) != "stderr: ready to serve" {
 		t.Errorf("logs --grep: %q", r.stdout)
+	}
+	r = f.mustOK("logs", "--no-follow", "--timestamps", "--grep", "stderr:")
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z stderr: ready to serve\n$`).MatchString(r.stdout) {
+		t.Errorf("logs --timestamps: %q", r.stdout)
 	}
 	if r := f.occ("logs", "-n", "zero"); r.code == 0 || !strings.Contains(r.stderr, "-n/--lines") {
 		t.Errorf("logs -n zero: %s", r)
