@@ -19,7 +19,7 @@ const runDirEnv = "OCC_RUN_DIR"
 // openSandbox dials containerd for cfg and returns a handle on the sandbox
 // container. The caller closes the client.
 func (a *App) openSandbox(ctx context.Context, cfg *meta.Config) (*runtime.Client, *runtime.Sandbox, error) {
-	rt, err := runtime.Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
+	rt, err := runtime.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
