@@ -59,7 +59,7 @@ func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {
 	var rtErr, bkErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		rt, rtErr = runtime.Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
+		rt, rtErr = runtime.ConnectConfig(ctx, cfg)
 	})
 	wg.Go(func() { bk, bkErr = build.Connect(ctx, cfg.BuildkitAddresses()) })
 	wg.Wait()

@@ -21,7 +21,7 @@ func (c *ImageLsCmd) Run(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	client, err := runtime.Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
+	client, err := runtime.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

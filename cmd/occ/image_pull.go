@@ -50,7 +50,7 @@ func (c *ImagePullCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	defer lock.Unlock()
-	client, err := runtime.Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
+	client, err := runtime.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

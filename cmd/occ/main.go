@@ -49,6 +49,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	// The shim runs the log driver with a bare environment (no $HOME): it
+	// needs nothing of App.
+	if cli.LogDriver.Path != "" && kctx.Command() == "log-driver <path>" {
+		return exitCodeOf(kctx.Run())
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -59,8 +65,20 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(app); err != nil {
+		var es silentExit
+		if errors.As(err, &es) {
+			return es.code
+		}
 		app.UI.PrintError(err)
 		return exitCode(err)
+	}
+	return 0
+}
+
+func exitCodeOf(err error) int {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "occ:", err)
+		return 1
 	}
 	return 0
 }

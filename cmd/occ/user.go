@@ -127,16 +127,12 @@ func (s *userSession) apply(ctx context.Context, name, what string) error {
 		ui.Infof("The sandbox %s: %s takes effect when it next starts (occ start).", why, what)
 		return nil
 	}
-	rt, err := runtime.Connect(ctx, s.cfg.ContainerdAddress(), s.cfg.ContainerdNamespace, s.cfg.Snapshotter)
+	rt, sb, err := s.app.openSandbox(ctx, s.cfg)
 	if err != nil {
 		ui.Verbosef("containerd: %v", err)
 		return later("cannot be checked (containerd is not reachable)")
 	}
 	defer rt.Close()
-	sb, err := runtime.NewSandbox(rt, runtime.SpecOptions{Config: s.cfg, Paths: s.app.Paths})
-	if err != nil {
-		return err
-	}
 	st, err := sb.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("the user record was saved, but the sandbox's state could not be read (restart it to apply the change: occ restart): %w", err)

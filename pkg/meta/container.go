@@ -8,6 +8,7 @@ const (
 	LabelContainerPublished   = LabelPrefix + "container.published"    // host:port the web port is published on
 	LabelContainerNetworkMode = LabelPrefix + "container.network-mode" // cni | host
 	LabelContainerLogPath     = LabelPrefix + "container.log-path"
+	LabelContainerLogFormat   = LabelPrefix + "container.log-format"   // how the running task's log is written (runtime.LogFormat*)
 	LabelContainerMounts      = LabelPrefix + "container.mounts"       // the configured bind mounts, comma-joined
 	LabelContainerImage       = LabelPrefix + "container.image"        // image name at create time
 	LabelContainerImageDigest = LabelPrefix + "container.image-digest" // image manifest digest at create time

@@ -12,6 +12,8 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // DefaultConnectTimeout bounds how long Connect waits for containerd.
@@ -69,4 +71,10 @@ func connectError(path string, err error) error {
 // services (content, images, leases) that take the namespace from ctx.
 func (c *Client) WithNamespace(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, c.Namespace)
+}
+
+// ConnectConfig connects to the containerd, namespace and snapshotter the
+// config names.
+func ConnectConfig(ctx context.Context, cfg *meta.Config) (*Client, error) {
+	return Connect(ctx, cfg.ContainerdAddress(), cfg.ContainerdNamespace, cfg.Snapshotter)
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/runtime/restart"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
 
@@ -211,8 +210,13 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	if err := rotateLog(logPath, MaxLogSize); err != nil {
 		return err
 	}
+	logIO, logURI, logFormat, err := s.logCreator(logPath)
+	if err != nil {
+		return err
+	}
 
 	update := map[string]string{
+		meta.LabelContainerLogFormat: logFormat,
 		meta.LabelContainerNetNS:     "",
 		meta.LabelContainerCNIConfig: "",
 		meta.LabelContainerCNIArgs:   "",
@@ -267,7 +271,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 		}
 	}
 
-	task, err := c.NewTask(ctx, cio.LogFile(logPath))
+	task, err := c.NewTask(ctx, logIO)
 	if err != nil {
 		cleanupNet()
 		return fmt.Errorf("create the container task: %w", err)
@@ -283,7 +287,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 		meta.LabelContainerExitedAt:  "",
 	}
 	if s.client.HasRestartMonitor(ctx) {
-		for k, v := range restartRunningLabels("file://" + logPath) {
+		for k, v := range restartRunningLabels(logURI) {
 			after[k] = v
 		}
 	}
@@ -404,7 +408,9 @@ func (s *Sandbox) Stop(ctx context.Context, timeout time.Duration) (StopResult, 
 	if err := updateLabels(ctx, c, final); err != nil {
 		return res, fmt.Errorf("record stop: %w", err)
 	}
-	_ = rotateLog(labels[meta.LabelContainerLogPath], MaxLogSize)
+	if labels[meta.LabelContainerLogFormat] != LogFormatStamped { // the log driver rotates its own file
+		_ = rotateLog(labels[meta.LabelContainerLogPath], MaxLogSize)
+	}
 	return res, nil
 }
 

@@ -74,7 +74,9 @@ func rotateLog(path string, max int64) error {
 type LogOptions struct {
 	Tail   int  // last N lines; 0 or less: everything
 	Follow bool // keep printing new lines until ctx ends or the container stops
-	// Timestamps is not supported: the shim's file:// log stores raw output.
+	// Timestamps prefixes each line with the time it was written (RFC 3339,
+	// UTC). Only logs written by occ's log driver carry times; for a raw log
+	// Logs returns an error saying so.
 	Timestamps bool
 	// PollInterval for Follow (default 200 ms).
 	PollInterval time.Duration
@@ -85,21 +87,33 @@ type LogOptions struct {
 // when ctx is done or, once the task is no longer running, after the last
 // lines were printed.
 func (s *Sandbox) Logs(ctx context.Context, opts LogOptions, w io.Writer) error {
-	if opts.Timestamps {
-		return errdefs.ErrNotImplemented.WithMessage("log timestamps are not recorded (the container log is the raw output written by containerd's shim)")
-	}
-	path := s.LogPath()
+	path, format := s.LogPath(), LogFormatRaw
 	if c, err := s.container(ctx); err == nil {
-		if l, err := c.Labels(s.ctx(ctx)); err == nil && l[meta.LabelContainerLogPath] != "" {
-			path = l[meta.LabelContainerLogPath]
+		if l, err := c.Labels(s.ctx(ctx)); err == nil {
+			if l[meta.LabelContainerLogPath] != "" {
+				path = l[meta.LabelContainerLogPath]
+			}
+			if l[meta.LabelContainerLogFormat] != "" {
+				format = l[meta.LabelContainerLogFormat]
+			}
 		}
 	}
-	_ = rotateLog(path, MaxLogSize)
 	var running func() bool
 	if opts.Follow {
 		running = func() bool { return s.taskRunning(ctx) }
 	}
-	return followFile(ctx, path, opts, w, running)
+	if format != LogFormatStamped {
+		if opts.Timestamps {
+			return errdefs.ErrNotImplemented.WithMessage("this container's log has no timestamps (it was started without occ's log driver); restart it with `occ restart` to record them")
+		}
+		_ = rotateLog(path, MaxLogSize)
+		return followFile(ctx, path, opts, w, running)
+	}
+	sw := &stampedWriter{w: w, timestamps: opts.Timestamps}
+	if err := followFile(ctx, path, opts, sw, running); err != nil {
+		return err
+	}
+	return sw.Flush()
 }
 
 func (s *Sandbox) taskRunning(ctx context.Context) bool {
@@ -169,6 +183,16 @@ func followFile(ctx context.Context, path string, opts LogOptions, w io.Writer, 
 				return err
 			}
 			off += n
+			// Renamed away by the log driver's rotation: the rest of the old
+			// file is printed above; go on with the new one.
+			if cur, err := os.Stat(path); err == nil && !os.SameFile(st, cur) {
+				if nf, err := os.Open(path); err == nil {
+					f.Close()
+					f, off = nf, 0
+					defer nf.Close()
+					continue
+				}
+			}
 		}
 		if !alive {
 			return nil

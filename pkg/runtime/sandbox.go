@@ -48,6 +48,11 @@ type SpecOptions struct {
 	Network NetworkOptions
 	// ExtraEnv is appended after everything else (tests, future features).
 	ExtraEnv []string
+	// LogDriver is the absolute path of the occ binary, which the shim runs
+	// as the container's logging binary (`occ log-driver PATH`): timestamped
+	// lines, rotated at MaxLogSize by the driver itself. Empty: the shim
+	// appends raw output to the log file, which occ caps only when it runs.
+	LogDriver string
 }
 
 // NetworkOptions name occ's CNI network.

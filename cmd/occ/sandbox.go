@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+// runDirEnv overrides where the sandbox's volatile state (runc state, netns
+// files, FIFOs) goes. It lets several occ instances with their own
+// containerd share one host (tests, side-by-side installs) without their
+// runc state colliding; normally unset.
+const runDirEnv = "OCC_RUN_DIR"
+
+// openSandbox dials containerd for cfg and returns a handle on the sandbox
+// container. The caller closes the client.
+func (a *App) openSandbox(ctx context.Context, cfg *meta.Config) (*runtime.Client, *runtime.Sandbox, error) {
+	rt, err := runtime.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := runtime.SpecOptions{Config: cfg, Paths: a.Paths}
+	// This binary is the container's logging binary (`occ log-driver`):
+	// timestamped lines, rotated while no occ runs.
+	if exe, err := os.Executable(); err == nil {
+		if p, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = p
+		}
+		opts.LogDriver = exe
+	}
+	if d := os.Getenv(runDirEnv); filepath.IsAbs(d) {
+		opts.RunDir = d
+	}
+	sb, err := runtime.NewSandbox(rt, opts)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	return rt, sb, nil
+}
+
+func splitHostPort(a string) (string, string, error) { return net.SplitHostPort(a) }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/service"
+)
+
+// newInstaller makes the service installer (tests swap in a fake systemctl).
+var newInstaller = func() *service.Installer { return &service.Installer{} }
+
+// serviceOptions are the unit's inputs for this occ and config: this
+// binary, this config file, this data directory.
+func serviceOptions(app *App, cfg *meta.Config) (service.Options, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return service.Options{}, err
+	}
+	if p, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = p
+	}
+	env := []string{"XDG_DATA_HOME=" + filepath.Dir(app.Paths.DataDir)}
+	if d := os.Getenv(runDirEnv); filepath.IsAbs(d) {
+		env = append(env, runDirEnv+"="+d)
+	}
+	return service.Options{
+		Mode:           cfg.BootMode,
+		Executable:     exe,
+		ConfigFile:     app.Paths.ConfigFile,
+		Env:            env,
+		User:           os.Getenv("OPENCODE_SERVICE_USER"),
+		AutoRestart:    cfg.AutoRestart,
+		RestartDelay:   cfg.RestartDelay,
+		RestartRetries: cfg.RestartRetries,
+		StopTimeout:    int(runtime.DefaultStopTimeout.Seconds()),
+	}, nil
+}
+
+func systemctlHint(mode string) string {
+	u := ""
+	if mode == service.ModeUser {
+		u = "--user "
+	}
+	return "systemctl " + u + "daemon-reload && systemctl " + u + "enable --now " + service.Name
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/opencode-cloud/occ/pkg/build"
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/registry"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+// Choose asks the user to pick one of options (numbered from 1) and returns
+// the number; Enter takes def. It needs a terminal.
+func (a *App) Choose(question string, options []string, def int) (int, error) {
+	if !a.Interactive {
+		return 0, errNeedsTTY(question, "the matching flag")
+	}
+	for i, o := range options {
+		fmt.Fprintf(a.UI.Err, "  [%d] %s\n", i+1, o)
+	}
+	rd := bufio.NewReader(a.In)
+	for {
+		fmt.Fprintf(a.UI.Err, "%s [%d]: ", question, def)
+		line, err := rd.ReadString('\n')
+		if err != nil && line == "" {
+			return 0, errdefs.ErrAborted.WithMessage(fmt.Sprintf("no answer to %q", question))
+		}
+		s := strings.TrimSpace(line)
+		if s == "" {
+			return def, nil
+		}
+		if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= len(options) {
+			return n, nil
+		}
+		fmt.Fprintf(a.UI.Err, "Please answer 1 to %d.\n", len(options))
+	}
+}
+
+// acquireImage pulls or builds the sandbox image as meta.CurrentImageName
+// (with its provenance and the image state). A failed pull offers a build
+// on a terminal; off one, the error says how to build instead.
+func acquireImage(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.Client, action imageAction) error {
+	if action != imagePull {
+		return buildSandboxImage(ctx, app, rt, action == imageBuildFull)
+	}
+	src, err := registry.SourceFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	_, pullErr := pullImage(ctx, app, cfg, rt, src, "")
+	if pullErr == nil || ctx.Err() != nil {
+		return pullErr
+	}
+	if !app.Interactive {
+		return fmt.Errorf("%w\nTo build the image from source instead: occ start --cached-rebuild-sandbox-image (or make it the default: occ config set image_source build)", pullErr)
+	}
+	app.UI.PrintError(fmt.Errorf("failed to pull the prebuilt image: %w", pullErr))
+	ok, err := app.Confirm("Build from source instead? (This takes 30-60 minutes)", true, "--cached-rebuild-sandbox-image")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return pullErr
+	}
+	return buildSandboxImage(ctx, app, rt, false)
+}
+
+// buildSandboxImage builds the embedded sandbox context with BuildKit into
+// containerd as the current image.
+func buildSandboxImage(ctx context.Context, app *App, rt *runtime.Client, noCache bool) error {
+	cfg, _, err := app.LoadConfig()
+	if err != nil {
+		return err
+	}
+	bk, err := build.Connect(ctx, cfg.BuildkitAddresses())
+	if err != nil {
+		return err
+	}
+	defer bk.Close()
+	kind := "cached"
+	if noCache {
+		kind = "full, no cache"
+	}
+	app.UI.Infof("Building the sandbox image from source (%s) with BuildKit %s (%s)...", kind, bk.Version, bk.Address)
+	mode := build.ProgressAuto
+	if app.Globals.Quiet {
+		mode = build.ProgressQuiet
+	}
+	res, err := build.Build(ctx, bk, rt.ImageStore(), build.Options{
+		NoCache:      noCache,
+		StateFile:    app.Paths.StateFile(),
+		Progress:     app.UI.Err,
+		ProgressMode: mode,
+		Logf:         app.UI.Verbosef,
+	})
+	if err != nil {
+		return err
+	}
+	app.UI.Successf("Built %s (%s) in %s", res.Image.Name, res.Digest, res.Duration.Round(100*time.Millisecond))
+	return nil
+}
+
+// versionCheck compares the image's version label with occ's, per
+// update_check: always asks on a mismatch, once asks once per (CLI
+// version, image digest) and remembers the answer, never skips. Off a
+// terminal a mismatch is a warning, shown at most once an hour. An answer
+// of pull or rebuild acquires the image (the container is then recreated
+// because its image digest differs).
+func versionCheck(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.Client) (acquired bool, err error) {
+	if cfg.UpdateCheck == meta.UpdateCheckNever {
+		return false, nil
+	}
+	img, err := rt.ImageService().Get(rt.WithNamespace(ctx), meta.CurrentImageName)
+	if err != nil {
+		return false, nil // nothing to compare (acquisition reports its own errors)
+	}
+	ic, err := rt.ImageStore().ImageConfig(ctx, img.Target)
+	if err != nil {
+		app.UI.Verbosef("read the image config for the version check: %v", err)
+		return false, nil
+	}
+	imageVer := ic.Config.Labels[meta.ImageVersionLabel]
+	if imageVer == "" || imageVer == "dev" || meta.VersionsMatch(meta.Version, imageVer) {
+		return false, nil // unlabelled and dev images are taken as compatible
+	}
+	dg := img.Target.Digest.String()
+	memPath := app.Paths.UpdateCheckFile()
+	mem := meta.LoadUpdateCheck(memPath)
+	answer, remembered := "", false
+	if cfg.UpdateCheck == meta.UpdateCheckOnce {
+		answer, remembered = mem.Answer(meta.Version, dg)
+	}
+	if !remembered {
+		if !app.Interactive {
+			if mem.ShouldWarn(time.Now()) {
+				app.UI.Warnf("the sandbox image is v%s but occ is v%s; update with `occ start --pull-sandbox-image` (or --cached-rebuild-sandbox-image), or skip this check with --ignore-version",
+					strings.TrimPrefix(imageVer, "v"), strings.TrimPrefix(meta.Version, "v"))
+				if err := mem.Save(memPath); err != nil {
+					app.UI.Verbosef("%v", err)
+				}
+			}
+			return false, nil
+		}
+		app.UI.Warnf("version mismatch: the sandbox image is v%s, occ is v%s.", strings.TrimPrefix(imageVer, "v"), strings.TrimPrefix(meta.Version, "v"))
+		n, err := app.Choose("What would you like to do?", []string{
+			"Pull the prebuilt image (recommended)",
+			"Rebuild the image from source",
+			"Continue with mismatched versions",
+		}, 1)
+		if err != nil {
+			return false, err
+		}
+		answer = []string{"", meta.UpdateAnswerPull, meta.UpdateAnswerRebuild, meta.UpdateAnswerContinue}[n]
+		if cfg.UpdateCheck == meta.UpdateCheckOnce {
+			mem.Remember(meta.Version, dg, answer, time.Now())
+			if err := mem.Save(memPath); err != nil {
+				app.UI.Warnf("%v", err)
+			}
+		}
+	}
+	switch answer {
+	case meta.UpdateAnswerPull:
+		return true, acquireImage(ctx, app, cfg, rt, imagePull)
+	case meta.UpdateAnswerRebuild:
+		return true, acquireImage(ctx, app, cfg, rt, imageBuildCached)
+	}
+	return false, nil
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+func TestImageSrc(t *testing.T) {
+	d := "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		p    meta.Provenance
+		want string
+	}{
+		{meta.Provenance{Source: "prebuilt", Registry: "ghcr.io", ManifestDigest: d}, "prebuilt from ghcr.io (sha256:0123456789ab)"},
+		{meta.Provenance{Source: "prebuilt", Registry: "docker.io"}, "prebuilt from docker.io"},
+		{meta.Provenance{Source: "prebuilt"}, "prebuilt"},
+		{meta.Provenance{Source: "build", Build: &meta.BuildInfo{BuildkitVersion: "v0.34.2"}}, "built from source (BuildKit v0.34.2, cached)"},
+		{meta.Provenance{Source: "build", Build: &meta.BuildInfo{BuildkitVersion: "v0.34.2", NoCache: true}}, "built from source (BuildKit v0.34.2, full)"},
+		{meta.Provenance{Source: "build"}, "built from source (BuildKit, cached)"},
+	}
+	for _, tt := range tests {
+		if got := sourceFromProvenance(tt.p).imageSrc(); got != tt.want {
+			t.Errorf("%+v: got %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}
+
+func TestFormatUptime(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0s"}, {45 * time.Second, "45s"}, {5*time.Minute + 3*time.Second, "5m 3s"}, {5 * time.Minute, "5m"},
+		{2*time.Hour + 5*time.Minute + 59*time.Second, "2h 5m"}, {2 * time.Hour, "2h"},
+		{3*24*time.Hour + 4*time.Hour + 30*time.Minute, "3d 4h"}, {-time.Second, "0s"},
+	}
+	for _, tt := range tests {
+		if got := formatUptime(tt.d); got != tt.want {
+			t.Errorf("%v: got %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.00 KiB", 1536 << 20: "1.50 GiB"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("%d: got %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestStatusRender(t *testing.T) {
+	started := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
+	yes, no := true, false
+	base := func() *statusReport {
+		return &statusReport{
+			State: "running", Installed: &yes, BootMode: "user", Config: "/c/config.json",
+			URL: "http://127.0.0.1:3000/", Health: "Healthy", StartedAt: &started, UptimeSecs: 7500,
+			Port: 3000, Network: "cni", Container: "opencode-cloud-sandbox", Pid: 42,
+			Image: meta.CurrentImageName, ImageDigest: "sha256:abc", CLIVersion: "1.2.3", ImageVersion: "1.2.3", VersionMatch: &yes,
+			Source:   &sourceFacts{Source: "prebuilt", Registry: "ghcr.io", ManifestDigest: "sha256:0123456789abcdef", AcquiredAt: &started},
+			Disk:     &diskFacts{ImagesBytes: 1 << 30, VolumesBytes: 2048},
+			Security: securityFacts{Binding: "127.0.0.1", Users: []string{"alice", "bob"}, RateLimitAttempts: 5, RateLimitWindowSecs: 60},
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(r *statusReport)
+		want   []string
+		absent []string
+	}{
+		{"running", nil, []string{
+			"State:          running\n", "Installed:      yes (starts on login)\n", "Config:         /c/config.json\n",
+			"\nOpenCode\n--------\n", "URL:            http://127.0.0.1:3000/\n", "Health:         Healthy\n",
+			"Uptime:         2h 5m (since 2026-11-27 20:00:00 UTC)\n", "Port:           3000 -> container:3000\n",
+			"Container:      opencode-cloud-sandbox (pid 42)\n", "Digest:         sha256:abc\n", "CLI:            v1.2.3\n",
+			"Image ver:      v1.2.3\n", "Image src:      prebuilt from ghcr.io (sha256:0123456789ab)\n",
+			"Acquired:       2026-11-27 20:00:00 UTC\n", "Images:         1.00 GiB\n", "Volumes:        2.00 KiB\n",
+			"Binding:        127.0.0.1 [LOCAL ONLY]\n", "Auth users:     alice, bob\n", "Trust proxy:    no\n",
+			"Rate limit:     5 attempts / 60s window\n",
+		}, []string{"Run 'occ start'", "Warning", "differs"}},
+		{"mismatch and exposed without users", func(r *statusReport) {
+			r.ImageVersion, r.VersionMatch = "1.2.0", &no
+			r.Security.Binding, r.Security.Exposed, r.Security.Users = "0.0.0.0", true, nil
+			r.Installed = &no
+			r.Network = "host"
+		}, []string{
+			"Image ver:      v1.2.0 (differs from CLI)\n", "Binding:        0.0.0.0 [NETWORK EXPOSED]\n",
+			"Auth users:     None configured\n", "Warning: Network exposed without authentication!\nAdd users: occ user add\n",
+			"Installed:      no\n", "Port:           3000 (host network)\n",
+		}, nil},
+		{"exposed, unauthenticated allowed", func(r *statusReport) {
+			r.Security.Binding, r.Security.Exposed, r.Security.Users, r.Security.AllowUnauthenticated = "::", true, nil, true
+		}, []string{"[NETWORK EXPOSED]"}, []string{"Warning"}},
+		{"stopped", func(r *statusReport) {
+			r.State, r.StartedAt, r.URL = "stopped", nil, ""
+			r.LastRun = &started
+			r.Installed = nil
+		}, []string{"State:          stopped\n", "Last run:       2026-11-27 20:00:00 UTC\n\nRun 'occ start' to start the service.\n"},
+			[]string{"OpenCode", "Health:", "Installed:"}},
+		{"built", func(r *statusReport) {
+			r.Source = &sourceFacts{Source: "build", BuildkitVersion: "v0.34.2", NoCache: true}
+			r.ImageVersion = ""
+		}, []string{"Image src:      built from source (BuildKit v0.34.2, full)\n"}, []string{"Image ver:", "Acquired:"}},
+		{"missing", func(r *statusReport) { r.State = "missing" },
+			[]string{"No service found.\n\nRun 'occ start' to start the service.\n"}, []string{"State:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := base()
+			if tt.mutate != nil {
+				tt.mutate(r)
+			}
+			var b bytes.Buffer
+			r.render(&b, NewUI(io.Discard, io.Discard, false, 0, false))
+			out := b.String()
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("missing %q in:\n%s", w, out)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("unexpected %q in:\n%s", a, out)
+				}
+			}
+		})
+	}
+}
+
+func TestParseTail(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int
+		wantErr bool
+	}{
+		{"50", 50, false}, {"all", 0, false}, {"ALL", 0, false}, {"1", 1, false},
+		{"0", 0, true}, {"-3", 0, true}, {"ten", 0, true}, {"", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseTail(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("%q: got %d, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	tests := []struct {
+		name   string
+		grep   string
+		writes []string
+		want   string
+	}{
+		{"passes lines", "", []string{"a\nb", "c\n", "tail"}, "a\nbc\ntail"},
+		{"grep across writes", "needle", []string{"hay\nsome nee", "dle here\nmore hay\n", "needle at end"}, "some needle here\nneedle at end"},
+		{"grep drops all", "x", []string{"a\nb\n"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			lw := &lineWriter{w: &b, grep: tt.grep}
+			for _, w := range tt.writes {
+				if _, err := lw.Write([]byte(w)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lw.Flush()
+			if b.String() != tt.want {
+				t.Errorf("got %q, want %q", b.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestStopMessage(t *testing.T) {
+	tests := []struct {
+		running, removed bool
+		res              runtime.StopResult
+		want             string
+	}{
+		{true, false, runtime.StopResult{}, "Service stopped"},
+		{true, false, runtime.StopResult{Killed: true}, "Service stopped (force killed after 30s timeout)"},
+		{true, true, runtime.StopResult{}, "Service stopped and container removed"},
+		{false, true, runtime.StopResult{}, "Service container removed"},
+	}
+	for _, tt := range tests {
+		if got := stopMessage(tt.running, tt.res, tt.removed, 30*time.Second); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}

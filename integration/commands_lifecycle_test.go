@@ -1,0 +1,176 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// TestCommandsLifecycle drives status, logs, stop, restart and stop --remove
+// through the real binary on a running sandbox.
+func TestCommandsLifecycle(t *testing.T) {
+	f := newCmdFixture(t, nil)
+	acquired := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
+	f.importImage(meta.Provenance{Source: meta.SourcePrebuilt, Registry: rtTestbed(t).registry,
+		Repository: rtTestbed(t).registry + "/test/runtime-app", ImageVersion: meta.Version, AcquiredAt: acquired})
+	f.startSandbox()
+
+	// status: the §5.1 layout with provenance and security.
+	r := f.mustOK("status")
+	wantContains(t, "status", r.stdout,
+		"State:          running\n",
+		"Health:         Healthy\n",
+		"URL:            http://127.0.0.1:",
+		"Image:          "+meta.CurrentImageName+"\n",
+		"Image src:      prebuilt from "+rtTestbed(t).registry+" (sha256:",
+		"Acquired:       2026-11-27 20:00:00 UTC\n",
+		"Image ver:      v"+meta.Version+"\n",
+		"Binding:        127.0.0.1 [LOCAL ONLY]\n",
+		"Auth users:     alice\n",
+		"Uptime:         ",
+	)
+	js := f.statusJSON()
+	if js["state"] != "running" || js["health"] != "Healthy" {
+		t.Errorf("status --json: %v", js)
+	}
+	if src, _ := js["source"].(map[string]any); src["source"] != "prebuilt" || !strings.HasPrefix(src["manifest_digest"].(string), "sha256:") {
+		t.Errorf("status --json source: %v", js["source"])
+	}
+	if r := f.occ("-q", "status"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("status -q while running: %s", r)
+	}
+
+	// logs: one-shot, grep, and the flag errors.
+	r = f.mustOK("logs", "--no-follow", "-n", "all")
+	wantContains(t, "logs", r.stdout, "listening on 127.0.0.1:", "stderr: ready to serve")
+	r = f.mustOK("logs", "--no-follow", "--grep", "stderr:")
+	if strings.TrimSpace(r.stdout) != "stderr: ready to serve" {
+		t.Errorf("logs --grep: %q", r.stdout)
+	}
+	r = f.mustOK("logs", "--no-follow", "--timestamps", "--grep", "stderr:")
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z stderr: ready to serve\n$`).MatchString(r.stdout) {
+		t.Errorf("logs --timestamps: %q", r.stdout)
+	}
+	if r := f.occ("logs", "-n", "zero"); r.code == 0 || !strings.Contains(r.stderr, "-n/--lines") {
+		t.Errorf("logs -n zero: %s", r)
+	}
+	if r := f.occ("logs", "-f", "--no-follow"); r.code == 0 {
+		t.Errorf("logs -f --no-follow accepted: %s", r)
+	}
+
+	// logs follows by default: a request shows up, and the stream ends
+	// with "Container stopped" when the container stops.
+	follow := f.command("logs", "-n", "1")
+	stdout, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ferr strings.Builder
+	follow.Stderr = &ferr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	rtGet(t, "http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort)+"/followed")
+	waitLine(t, lines, "request /followed")
+
+	// stop, idempotently.
+	r = f.mustOK("stop", "-t", "5")
+	wantContains(t, "stop", r.stderr, "Service stopped")
+	waitLine(t, lines, "got SIGTERM, exiting")
+	for range lines {
+	}
+	if err := follow.Wait(); err != nil {
+		t.Errorf("logs (following) exited with %v: %s", err, ferr.String())
+	}
+	wantContains(t, "logs (following) stderr", ferr.String(), "Following logs", "Container stopped")
+
+	r = f.mustOK("stop")
+	wantContains(t, "second stop", r.stderr, "Service is already stopped")
+	if r := f.occ("-q", "status"); r.code != 1 || r.stdout != "" {
+		t.Errorf("status -q while stopped: %s", r)
+	}
+	r = f.mustOK("status")
+	wantContains(t, "status (stopped)", r.stdout, "State:          stopped\n", "Last run:       ", "Run 'occ start' to start the service.")
+
+	// restart brings it back and waits for readiness.
+	r = f.mustOK("restart")
+	wantContains(t, "restart", r.stdout, "URL:        http://127.0.0.1:", "Container:  "+meta.ContainerName)
+	if got := rtGet(t, "http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort)+"/again"); !strings.Contains(got, "hello from /again") {
+		t.Errorf("after restart: %q", got)
+	}
+	// A changed port means recreating; without a terminal that needs --yes.
+	f.cfg.OpencodeWebPort = rtFreePort(t)
+	f.saveConfig()
+	if r := f.occ("restart"); r.code == 0 || !strings.Contains(r.stderr, "--yes") {
+		t.Errorf("restart with a changed port and no --yes: %s", r)
+	}
+	f.mustOK("restart", "--yes")
+	if got := rtGet(t, "http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort)+"/moved"); !strings.Contains(got, "hello from /moved") {
+		t.Errorf("after recreate: %q", got)
+	}
+
+	// stop --remove, then everything reports the container gone.
+	r = f.mustOK("stop", "--remove")
+	wantContains(t, "stop --remove", r.stderr, "Service stopped and container removed")
+	r = f.mustOK("stop", "--remove")
+	wantContains(t, "stop --remove again", r.stderr, "Service container is already removed")
+	r = f.mustOK("status")
+	wantContains(t, "status (missing)", r.stdout, "No service found.")
+	if r := f.occ("logs", "--no-follow"); r.code == 0 || !strings.Contains(r.stderr, "No container found. Run 'occ start' first.") {
+		t.Errorf("logs without a container: %s", r)
+	}
+	if r := f.occ("restart"); r.code == 0 || !strings.Contains(r.stderr, "occ start") {
+		t.Errorf("restart without a container: %s", r)
+	}
+}
+
+// TestCommandsStatusBuiltFromSource shows a built image's provenance.
+func TestCommandsStatusBuiltFromSource(t *testing.T) {
+	f := newCmdFixture(t, func(c *meta.Config) { c.BindAddress = "0.0.0.0"; c.Users = nil })
+	f.importImage(meta.Provenance{Source: meta.SourceBuild, ImageVersion: "0.0.1-other",
+		Build: &meta.BuildInfo{BuildkitVersion: "v0.34.2", Worker: "containerd", NoCache: true}})
+	f.startSandbox()
+	r := f.mustOK("status")
+	wantContains(t, "status", r.stdout,
+		"Image src:      built from source (BuildKit v0.34.2, full)\n",
+		"Image ver:      v0.0.1-other (differs from CLI)\n",
+		"Binding:        0.0.0.0 [NETWORK EXPOSED]\n",
+		"Auth users:     None configured\n",
+		"Warning: Network exposed without authentication!",
+	)
+}
+
+func waitLine(t *testing.T, lines <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("output ended before %q", want)
+			}
+			if strings.Contains(l, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no line with %q within 30s", want)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,104 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+var (
+	occBinOnce sync.Once
+	occBin     string
+	occBinErr  error
+)
+
+// occBinary builds the occ binary once per test run.
+func occBinary(t testing.TB) string {
+	t.Helper()
+	occBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "occ-bin-")
+		if err != nil {
+			occBinErr = err
+			return
+		}
+		occBin = filepath.Join(dir, "occ")
+		out, err := exec.Command("go", "build", "-o", occBin, "../cmd/occ").CombinedOutput()
+		if err != nil {
+			occBinErr = err
+			occBin = string(out)
+		}
+	})
+	if occBinErr != nil {
+		t.Fatalf("build occ: %v\n%s", occBinErr, occBin)
+	}
+	return occBin
+}
+
+// The sandbox's output goes through occ's log driver: timestamped lines,
+// followable, readable after the container stopped, and with --timestamps.
+func TestRuntimeLogDriver(t *testing.T) {
+	bin := occBinary(t)
+	f := newRTFixture(t, nil)
+	sb, err := runtime.NewSandbox(f.client, runtime.SpecOptions{
+		Config: f.cfg, Paths: f.paths, Image: rtLocalImage, Name: f.name, RunDir: f.runDir, Network: f.netOpts, LogDriver: bin,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sb = sb
+	f.start()
+
+	c, err := f.client.LoadContainer(f.client.WithNamespace(f.ctx), f.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _ := c.Labels(f.client.WithNamespace(f.ctx))
+	if labels[meta.LabelContainerLogFormat] != runtime.LogFormatStamped {
+		t.Fatalf("log format label = %q", labels[meta.LabelContainerLogFormat])
+	}
+	logPath := labels[meta.LabelContainerLogPath]
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamped := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT[0-9:.]+Z (stdout|stderr) `)
+	if !stamped.Match(raw) || !strings.Contains(string(raw), " stderr stderr: ready to serve") {
+		t.Fatalf("the driver did not write stamped lines to %s:\n%s", logPath, raw)
+	}
+
+	marker := "/driver-" + time.Now().Format("150405.000")
+	rtGet(t, f.url(marker))
+	var plain, withTimes bytes.Buffer
+	rtEventually(t, "the request to reach the log", 10*time.Second, func() bool {
+		plain.Reset()
+		return sb.Logs(f.ctx, runtime.LogOptions{}, &plain) == nil && strings.Contains(plain.String(), "request "+marker)
+	})
+	if stamped.MatchString(plain.String()) || !strings.Contains(plain.String(), "listening on 0.0.0.0:3000\n") {
+		t.Fatalf("plain logs still carry stamps or lack output:\n%s", plain.String())
+	}
+	if err := sb.Logs(f.ctx, runtime.LogOptions{Timestamps: true, Tail: 1}, &withTimes); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT[0-9:.]+Z request ` + regexp.QuoteMeta(marker) + "\n$").MatchString(withTimes.String()) {
+		t.Fatalf("--timestamps tail 1 = %q", withTimes.String())
+	}
+
+	if _, err := sb.Stop(f.ctx, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var after bytes.Buffer
+	if err := sb.Logs(f.ctx, runtime.LogOptions{}, &after); err != nil || !strings.Contains(after.String(), "got SIGTERM, exiting") {
+		t.Fatalf("logs after stop: %v\n%s", err, after.String())
+	}
+}

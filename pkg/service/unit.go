@@ -1,0 +1,136 @@
+package service
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/errdefs"
+)
+
+// Name is the unit's name (without .service).
+const Name = "opencode-cloud"
+
+// Boot modes (the config's boot_mode).
+const (
+	ModeUser   = "user"
+	ModeSystem = "system"
+)
+
+// Options are the inputs of the unit.
+type Options struct {
+	Mode       string // ModeUser or ModeSystem
+	Executable string // absolute path of the occ binary
+	ConfigFile string // absolute path of the config file, passed with --config
+	// Env is written as Environment= lines (KEY=value), e.g. the XDG data
+	// directory, so the service finds the same data as the installing user.
+	Env []string
+	// User runs a system unit as this user (User=); ignored in user mode.
+	User string
+
+	AutoRestart    bool // Restart=on-failure (else Restart=no)
+	RestartDelay   int  // seconds between restarts (RestartSec)
+	RestartRetries int  // restarts allowed within the start-limit interval
+	// StopTimeout is `occ stop`'s graceful timeout in seconds; systemd
+	// waits a little longer than that for ExecStop.
+	StopTimeout int
+}
+
+// Validate checks the options.
+func (o Options) Validate() error {
+	switch {
+	case o.Mode != ModeUser && o.Mode != ModeSystem:
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("boot_mode must be user or system, got %q (occ config set boot_mode user)", o.Mode))
+	case !filepath.IsAbs(o.Executable):
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the occ executable path %q is not absolute", o.Executable))
+	case o.ConfigFile != "" && !filepath.IsAbs(o.ConfigFile):
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the config path %q is not absolute", o.ConfigFile))
+	case o.RestartDelay < 0 || o.RestartRetries < 0:
+		return errdefs.ErrInvalidArgument.WithMessage("restart_delay and restart_retries must not be negative")
+	}
+	for _, kv := range o.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("environment entry %q is not KEY=value", kv))
+		}
+	}
+	return nil
+}
+
+// Render returns the systemd unit for o.
+func Render(o Options) (string, error) {
+	if err := o.Validate(); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	cmd := func(args ...string) string {
+		all := []string{o.Executable}
+		if o.ConfigFile != "" {
+			all = append(all, "--config", o.ConfigFile)
+		}
+		all = append(all, args...)
+		q := make([]string, len(all))
+		for i, a := range all {
+			q[i] = quoteArg(a)
+		}
+		return strings.Join(q, " ")
+	}
+
+	w("# Written by `occ install`; remove with `occ uninstall`.")
+	w("[Unit]")
+	w("Description=opencode-cloud container service")
+	w("After=containerd.service network-online.target")
+	if o.Mode == ModeSystem {
+		// A user manager cannot see system units, so only a system unit
+		// can ask for containerd; Wants (not Requires) leaves a containerd
+		// run outside systemd usable.
+		w("Wants=containerd.service network-online.target")
+	}
+	if o.RestartRetries > 0 && o.RestartDelay > 0 {
+		w("StartLimitIntervalSec=%d", o.RestartDelay*o.RestartRetries*2)
+		w("StartLimitBurst=%d", o.RestartRetries)
+	}
+	w("")
+	w("[Service]")
+	w("Type=simple")
+	if o.Mode == ModeSystem && o.User != "" {
+		w("User=%s", o.User)
+	}
+	for _, kv := range o.Env {
+		w("Environment=%s", quoteArg(kv))
+	}
+	w("ExecStart=%s", cmd("start", "--no-daemon"))
+	w("ExecStop=%s", cmd("stop"))
+	if o.AutoRestart {
+		w("Restart=on-failure")
+	} else {
+		w("Restart=no")
+	}
+	w("RestartSec=%ds", o.RestartDelay)
+	stop := o.StopTimeout
+	if stop <= 0 {
+		stop = 30
+	}
+	w("TimeoutStopSec=%d", stop+15)
+	w("")
+	w("[Install]")
+	if o.Mode == ModeSystem {
+		w("WantedBy=multi-user.target")
+	} else {
+		w("WantedBy=default.target")
+	}
+	return b.String(), nil
+}
+
+// quoteArg quotes one word for a systemd command line or Environment=:
+// specifiers (%) and variables ($) are escaped, and words with spaces,
+// quotes or backslashes are double-quoted with C-style escapes.
+func quoteArg(s string) string {
+	s = strings.ReplaceAll(s, "%", "%%")
+	s = strings.ReplaceAll(s, "$", "$$")
+	if s != "" && !strings.ContainsAny(s, " \t\"'\\;") {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\t", `\t`)
+	return `"` + r.Replace(s) + `"`
+}
