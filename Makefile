@@ -5,6 +5,8 @@
 #                          the integration tests against it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
+#   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
+#                          built by occ, run, logged into with users occ adds), testbed down
 #   make lint              gofmt + go vet (+ shellcheck when installed)
 #
 # The testbed targets need root; see hack/testbed --help.
@@ -18,7 +20,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build test test-unit test-integration testbed-up testbed-down testbed-status lint clean
+.PHONY: all build test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean
 
 all: build
 
@@ -52,11 +54,31 @@ test: test-unit
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
+# End-to-end (e2e/, build tag e2e): occ image build on the seeded Debian base, the sandbox run with
+# pkg/runtime, users added with the occ binary, checked through the gateway. BuildKit's layer cache is
+# kept in E2E_BUILD_CACHE, outside the testbed, so that only the first run on a machine installs
+# Debian packages and opencode. Measured on 2 cores: cold 215 s, warm 100 s (testbed up and down included).
+E2E_BUILD_CACHE ?= $(or $(OCC_TESTBED_CACHE),/var/cache/occ-testbed)/e2e-build-cache
+E2E := eval "$$($(TESTBED) env)" && $(TESTBED) seed && \
+	OCC_E2E_BUILD_CACHE=$(E2E_BUILD_CACHE) $(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+
+# Against an already running testbed.
+test-e2e:
+	$(E2E)
+
+# Torn down even when a step fails, as in `make test`.
+e2e:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && $(E2E); } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
 lint:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
+	$(GO) vet -tags e2e ./e2e/...
 	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) .ci/run; else echo "shellcheck not installed; skipped"; fi
 
 clean:

@@ -34,6 +34,7 @@ type env struct {
 	registry string
 	base     string // the testbed's Debian base image
 	paths    meta.Paths
+	runDir   string // the sandbox's volatile state (OCC_RUN_DIR for the occ binary)
 }
 
 func need(t *testing.T, k string) string {
@@ -66,6 +67,11 @@ func setup(t *testing.T) *env {
 		}
 	})
 	e.occ = filepath.Join(dir, "occ")
+	// Not under dir: a network namespace file may still be mounted there
+	// when a failed test cleans up.
+	if e.runDir, err = os.MkdirTemp("", "occ-e2e-run-"); err != nil {
+		t.Fatal(err)
+	}
 	build := exec.CommandContext(ctx, "go", "build", "-o", e.occ, "./cmd/occ")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
@@ -75,6 +81,7 @@ func setup(t *testing.T) *env {
 	// look: meta.DefaultPaths reads them.
 	for k, v := range map[string]string{
 		"OCC_E2E_KEEP":    os.Getenv("OCC_E2E_KEEP"),
+		"OCC_RUN_DIR":     e.runDir,
 		"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
 		"XDG_DATA_HOME":   filepath.Join(dir, "data"),
 		"XDG_STATE_HOME":  filepath.Join(dir, "state"),
@@ -207,14 +214,13 @@ func TestSandboxEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() }) // after the sandbox's cleanup below
-	runDir, err := os.MkdirTemp("", "occ-e2e-run-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	runDir := e.runDir
 	slot := os.Getpid() % 200
 	sb, err := runtime.NewSandbox(client, runtime.SpecOptions{
 		Config: cfg, Paths: e.paths,
 		RunDir: runDir,
+		// The occ binary is the container's logging binary, as with occ start.
+		LogDriver: e.occ,
 		Network: runtime.NetworkOptions{Name: fmt.Sprintf("occ-e2e-%d", slot), Bridge: fmt.Sprintf("occe2e%d", slot),
 			Subnet: fmt.Sprintf("10.215.%d.0/24", slot)},
 		// No internet here: opencode must not wait for models.dev.
