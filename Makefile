@@ -50,7 +50,7 @@ test-integration:
 # (No recursive make here: make runs such a line even under `make -n`.)
 test: test-unit
 	@status=0; \
-	{ $(TESTBED) up >/dev/null && $(INTEGRATION); } || status=$$?; \
+	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(E2E); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
@@ -60,7 +60,7 @@ test: test-unit
 # Debian packages and opencode. Measured on 2 cores: cold 215 s, warm 100 s (testbed up and down included).
 E2E_BUILD_CACHE ?= $(or $(OCC_TESTBED_CACHE),/var/cache/occ-testbed)/e2e-build-cache
 E2E := eval "$$($(TESTBED) env)" && $(TESTBED) seed && \
-	OCC_E2E_BUILD_CACHE=$(E2E_BUILD_CACHE) $(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+	OCC_E2E_BUILD_CACHE=$(E2E_BUILD_CACHE) $(GO) test -count=1 -tags e2e -timeout 25m ./e2e/...
 
 # Against an already running testbed.
 test-e2e:

@@ -15,20 +15,19 @@ type Globals struct {
 type CLI struct {
 	Globals
 
-	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
-	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
-
 	Start   StartCmd   `cmd:"" help:"Start the service: get the sandbox image if needed, create the container, wait until it answers."`
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
 	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
 	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows by default)."`
 
+	User   UserCmd   `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
+	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
+	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
+
 	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`
 	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`
 	Doctor    DoctorCmd    `cmd:"" help:"Check containerd, runc, CNI, BuildKit, the registries and disk space, with the fix for each problem."`
-
-	User UserCmd `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
 
 	LogDriver LogDriverCmd `cmd:"" name:"log-driver" hidden:"" help:"Internal: the sandbox's logging binary, run by containerd's shim."`
 }
