@@ -79,19 +79,30 @@ func exitCode(err error) int {
 	return 1
 }
 
+// LockAndLoad takes occ's lock and loads the config, for a mutating
+// command; unlock releases the lock.
+func (a *App) LockAndLoad(ctx context.Context) (cfg *meta.Config, unlock func(), err error) {
+	lock, err := a.Lock(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, _, err = a.LoadConfig()
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, err
+	}
+	return cfg, func() { lock.Unlock() }, nil
+}
+
 // UpdateConfig runs change on the config under occ's lock and saves the
 // result. A config that fails to load is never overwritten, and nothing is
 // written when change returns an error.
 func (a *App) UpdateConfig(ctx context.Context, change func(cfg *meta.Config) error) (*meta.Config, error) {
-	lock, err := a.Lock(ctx)
+	cfg, unlock, err := a.LockAndLoad(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Unlock()
-	cfg, _, err := a.LoadConfig()
-	if err != nil {
-		return nil, err
-	}
+	defer unlock()
 	if err := change(cfg); err != nil {
 		return nil, err
 	}

@@ -43,15 +43,11 @@ func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {
 		}
 	}
 
-	lock, err := app.Lock(ctx)
+	cfg, unlock, err := app.LockAndLoad(ctx)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
+	defer unlock()
 
 	// Dial containerd and BuildKit side by side.
 	var rt *runtime.Client

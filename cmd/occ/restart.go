@@ -18,15 +18,11 @@ type RestartCmd struct {
 }
 
 func (c *RestartCmd) Run(ctx context.Context, app *App) error {
-	lock, err := app.Lock(ctx)
+	cfg, unlock, err := app.LockAndLoad(ctx)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -18,15 +18,11 @@ func (c *StopCmd) Run(ctx context.Context, app *App) error {
 	if c.Timeout < 0 {
 		return errInvalidFlag("-t/--timeout must be 0 or more seconds")
 	}
-	lock, err := app.Lock(ctx)
+	cfg, unlock, err := app.LockAndLoad(ctx)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	rt, sb, err := app.openSandbox(ctx, cfg)
 	if err != nil {
 		return err

@@ -15,15 +15,11 @@ type UninstallCmd struct {
 }
 
 func (c *UninstallCmd) Run(ctx context.Context, app *App) error {
-	lock, err := app.Lock(ctx)
+	cfg, unlock, err := app.LockAndLoad(ctx)
 	if err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
+	defer unlock()
 	in := newInstaller()
 	mode := cfg.BootMode
 	path, err := in.UnitPath(mode)
