@@ -297,6 +297,10 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	return nil
 }
 
+// killGrace bounds the wait for the task's exit after SIGKILL: a process in
+// uninterruptible sleep cannot be killed, and stop must not hang on it.
+var killGrace = 30 * time.Second
+
 // StopResult says how the task ended.
 type StopResult struct {
 	WasRunning bool
@@ -358,9 +362,16 @@ func (s *Sandbox) Stop(ctx context.Context, timeout time.Duration) (StopResult, 
 				if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
 					return res, fmt.Errorf("send SIGKILL: %w", err)
 				}
+				killWait := time.NewTimer(killGrace)
 				select {
 				case <-waitC:
+					killWait.Stop()
+				case <-killWait.C:
+					return res, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
+						"the sandbox's processes did not exit %s after SIGKILL (stuck in the kernel, e.g. on a hung mount); "+
+							"check `ctr -n %s tasks ls` and the host's dmesg, then run `occ stop` again", killGrace, s.client.Namespace))
 				case <-ctx.Done():
+					killWait.Stop()
 					return res, ctx.Err()
 				}
 			case <-ctx.Done():
