@@ -43,8 +43,9 @@ func newWizard(ctx context.Context, app *App, flags *SetupCmd, cfg *meta.Config,
 	return &wizard{ctx: ctx, app: app, flags: flags, cfg: cfg, exists: exists, keymap: km, theme: theme}
 }
 
-// ask runs one form. Esc, Ctrl-C, SIGINT/SIGTERM and a closed terminal
-// all mean errSetupCancelled.
+// ask runs one form. Esc, Ctrl-C and SIGINT/SIGTERM mean
+// errSetupCancelled; any other failure of the terminal is returned (in
+// every case nothing has been written yet).
 func (w *wizard) ask(fields ...huh.Field) error {
 	f := huh.NewForm(huh.NewGroup(fields...)).
 		WithInput(w.app.In).
@@ -59,7 +60,7 @@ func (w *wizard) ask(fields ...huh.Field) error {
 	case err == nil, errors.Is(err, huh.ErrUserAborted), errors.Is(err, huh.ErrTimeout), w.ctx.Err() != nil:
 		return errSetupCancelled
 	}
-	return fmt.Errorf("setup prompt: %w", err)
+	return fmt.Errorf("setup prompt failed; nothing was changed: %w", err)
 }
 
 // answer echoes a step's answer, so the terminal keeps a transcript (each
@@ -122,7 +123,7 @@ func (w *wizard) run() (setupPlan, bool, error) {
 		if err := w.askBindAddress(&p); err != nil {
 			return setupPlan{}, false, err
 		}
-	} else if err := w.checkPort(&p); err != nil {
+	} else if err := w.checkPort(&p, true); err != nil {
 		return setupPlan{}, false, err
 	}
 	if err := w.askUser(&p); err != nil {
@@ -186,18 +187,21 @@ func (w *wizard) askPort(p *setupPlan) error {
 		return err
 	}
 	p.Port, _ = strconv.Atoi(strings.TrimSpace(s))
-	return w.checkPort(p)
+	return w.checkPort(p, true)
 }
 
 // checkPort tests the port on the chosen address; when it is taken it
-// offers the next free one, keeping it, or another.
-func (w *wizard) checkPort(p *setupPlan) error {
+// offers the next free one, keeping it, or another. echo says whether to
+// confirm a free port on the terminal (not when re-checking it).
+func (w *wizard) checkPort(p *setupPlan, echo bool) error {
 	host := portCheckHost(p.BindAddress)
 	err := runtime.CheckPortFree(host, p.Port)
 	var inUse *runtime.PortInUseError
 	switch {
 	case err == nil:
-		w.answer("Port", strconv.Itoa(p.Port))
+		if echo {
+			w.answer("Port", strconv.Itoa(p.Port))
+		}
 		return nil
 	case !errors.As(err, &inUse):
 		// Not an address of this host, or another bind failure: say so,
@@ -290,7 +294,7 @@ func (w *wizard) askBindAddress(p *setupPlan) error {
 	}
 	w.answer("Bind address", p.BindAddress)
 	if portCheckHost(p.BindAddress) != before {
-		return w.checkPort(p)
+		return w.checkPort(p, false)
 	}
 	return nil
 }
