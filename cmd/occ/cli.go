@@ -28,6 +28,7 @@ type CLI struct {
 	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`
 	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`
 	Doctor    DoctorCmd    `cmd:"" help:"Check containerd, runc, CNI, BuildKit, the registries and disk space, with the fix for each problem."`
+	Setup     SetupCmd     `cmd:"" help:"Configure occ: image source, port, network access and the first login user (a wizard; --yes with flags for scripts)."`
 
 	LogDriver LogDriverCmd `cmd:"" name:"log-driver" hidden:"" help:"Internal: the sandbox's logging binary, run by containerd's shim."`
 }
