@@ -46,7 +46,7 @@ var Keys = []Key{
 	{Name: "image_repositories", Settable: true, Help: "registries to pull from, in order, comma-separated"},
 	{Name: "image_tag", Settable: true, Help: "tag to pull"},
 	{Name: "image_digest", Settable: true, Help: "sha256 digest pin; when set, pulls are by digest"},
-	{Name: "insecure_registries", Settable: true, Help: "registry hosts allowed over plain HTTP (loopback always is)"},
+	{Name: "insecure_registries", Settable: true, Help: "registry hosts reached over plain HTTP or TLS without certificate checks (loopback always is)"},
 	{Name: "containerd_address", Settable: true, Help: "containerd socket (empty: $CONTAINERD_ADDRESS or the default)"},
 	{Name: "containerd_namespace", Settable: true, Help: "containerd namespace occ works in"},
 	{Name: "snapshotter", Settable: true, Help: "containerd snapshotter to unpack into"},
