@@ -61,7 +61,12 @@ func (a *App) LoadConfig() (*meta.Config, bool, error) {
 }
 
 // Lock takes occ's lock for a mutating command.
+// Every mutating command starts here, so occ's directories are made
+// private (0700) before anything is written into them.
 func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
+	if err := a.Paths.SecureDirs(); err != nil {
+		return nil, err
+	}
 	return meta.AcquireLock(ctx, a.Paths.LockFile(), meta.DefaultLockWait)
 }
 
