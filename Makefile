@@ -39,7 +39,7 @@ FUZZ_TARGETS := \
 	pkg/meta:FuzzImageFields pkg/registry:FuzzParseSource pkg/registry:FuzzSourceFromConfig \
 	pkg/registry:FuzzParsePlatform
 FUZZTIME    ?= 10s
-FUZZTIME_CI ?= 4s
+FUZZTIME_CI ?= 3s
 FUZZ = for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t\#*:}; echo "fuzz $$name ($$pkg, $(1))"; \
 		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(1) -parallel=$(or $(FUZZPARALLEL),2) ./$$pkg || exit 1; \
