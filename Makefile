@@ -1,12 +1,13 @@
 # occ — build, lint and test.
 #
 #   make build             bin/occ
-#   make test              unit tests, then a real testbed (containerd, BuildKit, registry),
+#   make test              unit tests, a short fuzz run (FUZZTIME_CI each), then a real testbed (containerd, BuildKit, registry),
 #                          the integration tests against it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
+#   make fuzz              every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=5m)
 #   make lint              gofmt + go vet (+ shellcheck when installed)
 #
 # The testbed targets need root; see hack/testbed --help.
@@ -20,7 +21,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean
+.PHONY: all build fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean
 
 all: build
 
@@ -29,6 +30,26 @@ build:
 
 test-unit:
 	$(GO) test ./...
+
+# Fuzz targets as package:Target. `go test` runs each on its seeds (f.Add and testdata/fuzz/<Target>);
+# `make fuzz` mutates for FUZZTIME each. A crasher is saved to the package's testdata/fuzz/<Target>/:
+# commit it with the fix and it stays a regression test. `make test` fuzzes each for FUZZTIME_CI.
+FUZZ_TARGETS := \
+	pkg/meta:FuzzParseConfig pkg/meta:FuzzConfigSet pkg/meta:FuzzParseMount pkg/meta:FuzzParseState \
+	pkg/meta:FuzzImageFields pkg/registry:FuzzParseSource pkg/registry:FuzzSourceFromConfig \
+	pkg/registry:FuzzParsePlatform
+FUZZTIME    ?= 10s
+FUZZTIME_CI ?= 3s
+FUZZ = for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t\#*:}; echo "fuzz $$name ($$pkg, $(1))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(1) -parallel=$(or $(FUZZPARALLEL),2) ./$$pkg || exit 1; \
+	done
+
+fuzz:
+	@$(call FUZZ,$(FUZZTIME))
+
+fuzz-ci:
+	@$(call FUZZ,$(FUZZTIME_CI))
 
 testbed-up:
 	$(TESTBED) up >/dev/null
@@ -48,7 +69,7 @@ test-integration:
 # The testbed is torn down even when bring-up or the integration tests fail; the exit status is then
 # that failure. A failing teardown (a process or mount left behind) fails a run that passed.
 # (No recursive make here: make runs such a line even under `make -n`.)
-test: test-unit
+test: test-unit fuzz-ci
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(E2E); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \

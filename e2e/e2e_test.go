@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencode-cloud/occ/internal/sectest"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -34,7 +36,8 @@ type env struct {
 	registry string
 	base     string // the testbed's Debian base image
 	paths    meta.Paths
-	runDir   string // the sandbox's volatile state (OCC_RUN_DIR for the occ binary)
+	runDir   string   // the sandbox's volatile state (OCC_RUN_DIR for the occ binary)
+	outputs  []string // everything the occ binary printed
 }
 
 func need(t *testing.T, k string) string {
@@ -108,6 +111,7 @@ func (e *env) run(stdin string, args ...string) (code int, stdout, stderr string
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	e.outputs = append(e.outputs, "occ "+strings.Join(args, " ")+":\n"+out.String()+errb.String())
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), out.String(), errb.String()
 	} else if err != nil {
@@ -296,6 +300,27 @@ func TestSandboxEndToEnd(t *testing.T) {
 	}
 	g.expect(http.StatusUnauthorized, "no users yet", "/", "alice", alicePassword)
 
+	// Security (docs/reliability.md): without a login the gateway answers
+	// nothing but the health check; the real sandbox's container has
+	// exactly the capabilities it needs, no_new_privs and namespaces of its
+	// own. (Every login below working proves it needs no more.)
+	gatewayRefusesAnonymous(t, runtime.ProbeAddress(st.Published), "no users yet")
+	nctx := client.WithNamespace(e.ctx)
+	ctr, err := client.LoadContainer(nctx, sb.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ctr.Spec(nctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sectest.CheckSandboxSpec(t, sp, e.paths.DataDir, cfg.Mounts)
+	if task, err := ctr.Task(nctx, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		sectest.CheckTaskIsolation(t, task.Pid(), false)
+	}
+
 	// 4. occ user add alice, the password on stdin: applied at once.
 	_, errOut := e.must(alicePassword+"\n", "user", "add", "alice")
 	if strings.Contains(errOut, "next starts") {
@@ -304,6 +329,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 	g.expect(http.StatusOK, "alice after occ user add", "/", "alice", alicePassword)
 	g.expect(http.StatusUnauthorized, "alice with a wrong password", "/", "alice", alicePassword+"x")
 	g.expect(http.StatusUnauthorized, "a user without a record", "/", "mallory", alicePassword)
+	gatewayRefusesAnonymous(t, runtime.ProbeAddress(st.Published), "with a user")
 
 	// 5. opencode itself answers through the gateway: its API, not a page.
 	code, hdr, body = g.get("/config", "alice", alicePassword)
@@ -348,6 +374,88 @@ func TestSandboxEndToEnd(t *testing.T) {
 	}
 	if code, _, errOut := e.run("", "user", "remove", "alice"); code == 0 || !strings.Contains(errOut, "last user") {
 		t.Errorf("removing the last user without --force: exit %d, %s", code, errOut)
+	}
+
+	// 9. alice's password is in nothing occ printed (user commands ran
+	// with -v), wrote, or gave containerd: not the container's spec (env,
+	// args), not the config, state, logs or volumes (only a hash), not the
+	// container store.
+	sp, err = ctr.Spec(nctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(sp)
+	texts := map[string]string{"the container spec": string(spec)}
+	for i, o := range e.outputs {
+		texts[fmt.Sprintf("occ output %d", i)] = o
+	}
+	sectest.SecretNowhere(t, alicePassword, texts, e.paths.ConfigDir(), e.paths.DataDir, e.runDir,
+		filepath.Join(os.Getenv("OCC_TESTBED_DIR"), "containerd", "root", "io.containerd.metadata.v1.bolt"))
+}
+
+// gatewayRefusesAnonymous sends requests without credentials, as raw HTTP
+// so that the paths reach the gateway exactly as written (traversals and
+// encodings included): every one but the health check is refused.
+func gatewayRefusesAnonymous(t *testing.T, addr, when string) {
+	t.Helper()
+	tests := []struct {
+		method, path string
+		header       string
+		want         int
+	}{
+		{"GET", "/global/health", "", http.StatusOK},
+		{"GET", "/x/..%2Fglobal/health", "", http.StatusOK}, // normalized to the health check; opencode gets /global/health
+		{"GET", "//global/health", "", http.StatusOK},
+		{"POST", "/global/health", "", http.StatusForbidden},
+		{"GET", "/", "", http.StatusUnauthorized},
+		{"GET", "/api", "", http.StatusUnauthorized},
+		{"GET", "/ws", "", http.StatusUnauthorized},
+		{"GET", "/event", "", http.StatusUnauthorized},
+		{"GET", "/global/event", "", http.StatusUnauthorized},
+		{"GET", "/session", "", http.StatusUnauthorized},
+		{"GET", "/config", "", http.StatusUnauthorized},
+		{"GET", "/pty", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", http.StatusUnauthorized},
+		{"PUT", "/session", "", http.StatusUnauthorized},
+		{"DELETE", "/session/x", "", http.StatusUnauthorized},
+		{"OPTIONS", "/", "", http.StatusUnauthorized},
+		{"GET", "/global/health/", "", http.StatusUnauthorized},
+		{"GET", "/global/healthz", "", http.StatusUnauthorized},
+		{"GET", "/global/health/../session", "", http.StatusUnauthorized},
+		{"GET", "/global/health/..%2fsession", "", http.StatusUnauthorized},
+		{"GET", "/global/health%2f..%2fsession", "", http.StatusUnauthorized},
+		{"GET", "/global/health;/session", "", http.StatusUnauthorized},
+		{"GET", "/global/health%00", "", http.StatusBadRequest},
+		{"GET", "/GLOBAL/HEALTH", "", http.StatusUnauthorized},
+		{"GET", "/%2e%2e/", "", http.StatusBadRequest},
+		{"GET", "/../", "", http.StatusBadRequest},
+		{"GET", "/..", "", http.StatusBadRequest},
+		{"GET", "/_occ/auth", "", http.StatusNotFound}, // internal: not reachable from outside
+		{"GET", "/check", "", http.StatusUnauthorized},
+		{"GET", "/session", "Authorization: Basic \r\n", http.StatusUnauthorized},
+		{"GET", "/session", "Authorization: Bearer x\r\n", http.StatusUnauthorized},
+		{"GET", "/session", "X-Forwarded-User: alice\r\nX-Remote-User: alice\r\n", http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n", tc.method, tc.path, addr, tc.header)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Errorf("%s: %s %s: %v", when, tc.method, tc.path, err)
+			conn.Close()
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		conn.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s %s without a login answered %d, want %d; body %.200s", when, tc.method, tc.path, resp.StatusCode, tc.want, body)
+		}
+		if tc.want == http.StatusOK && !strings.Contains(string(body), "healthy") {
+			t.Errorf("%s: %s %s: not the health answer: %.200s", when, tc.method, tc.path, body)
+		}
 	}
 }
 

@@ -25,6 +25,11 @@ func (c *ConfigSetCmd) Run(ctx context.Context, app *App) error {
 	case k.Secret && c.Value != nil:
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s is never taken from the command line (it would land in shell history and ps); run `occ config set %s` and type it at the prompt, or pipe it on stdin",
 			k.Name, k.Name))
+	case k.Name == "auth_password":
+		// Upstream kept this plain-text password in the config; occ ignores
+		// it and never writes a password into a file.
+		return errdefs.ErrInvalidArgument.WithMessage("auth_password is deprecated and occ never stores a password in its config file: " +
+			"add a login with `occ user add <username>` or change one with `occ user passwd <username>` (the sandbox keeps only a hash)")
 	case k.Secret:
 		if value, err = app.ReadSecret("Password", true); err != nil {
 			return err

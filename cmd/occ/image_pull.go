@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/errdefs"
-	"github.com/containerd/platforms"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
@@ -39,9 +37,9 @@ func (c *ImagePullCmd) Run(ctx context.Context, app *App) error {
 	}
 	var opts []registry.Option
 	if c.Platform != "" {
-		p, err := platforms.Parse(c.Platform)
+		p, err := registry.ParsePlatform(c.Platform)
 		if err != nil {
-			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("--platform %q is not a platform (want OS/ARCH[/VARIANT], e.g. linux/arm64): %v", c.Platform, err))
+			return err
 		}
 		opts = append(opts, registry.WithPlatform(p))
 	}

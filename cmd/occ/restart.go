@@ -26,6 +26,9 @@ func (c *RestartCmd) Run(ctx context.Context, app *App) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := checkUsers(cfg); err != nil {
+		return err
+	}
 	rt, sb, err := app.openSandbox(ctx, cfg)
 	if err != nil {
 		return err
@@ -64,6 +67,7 @@ func (c *RestartCmd) Run(ctx context.Context, app *App) error {
 			return err
 		}
 	}
+	warnExposure(app, cfg)
 	if err := startAndWait(ctx, app, sb); err != nil {
 		return err
 	}

@@ -129,13 +129,12 @@ func (c *StartCmd) Run(ctx context.Context, app *App) error {
 	}
 
 	// Security gate, before any download: the container is only created
-	// when someone can log in.
-	if (st.State == runtime.StateMissing || action != imageKeep) && len(cfg.Users) == 0 && !cfg.AllowUnauthenticatedNetwork {
-		return errdefs.ErrFailedPrecondition.WithMessage("Security not configured: no users are configured for authentication, and the service cannot start without one.\n" +
-			"  Add a user (this works before the first start: occ records it and the sandbox creates it when it starts):\n" +
-			"    occ user add <username>\n" +
-			"  or run the setup wizard: occ setup\n" +
-			"  (To run without authentication on purpose: occ config set allow_unauthenticated_network true)")
+	// or started when someone can log in.
+	if !running || action != imageKeep {
+		if err := checkUsers(cfg); err != nil {
+			return err
+		}
+		warnExposure(app, cfg)
 	}
 
 	// Image: flags, else the first-run choice, else keep what is there.

@@ -83,9 +83,9 @@ func beginUserChange(ctx context.Context, app *App) (*userSession, error) {
 		return nil, err
 	}
 	dir := usersDir(cfg, app.Paths)
-	// The volumes directory gets the mode the runtime gives it; the records'
-	// directory itself is made 0700 when the first record is written.
-	if err := os.MkdirAll(app.Paths.VolumesDir(), 0o755); err != nil {
+	// The volumes directory is private, as the runtime makes it; the
+	// records' directory is made 0700 when the first record is written.
+	if err := meta.EnsurePrivateDir(app.Paths.VolumesDir()); err != nil {
 		lock.Unlock()
 		return nil, fmt.Errorf("create volumes directory: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/containerd/errdefs"
 )
@@ -45,7 +46,7 @@ var Keys = []Key{
 	{Name: "image_repositories", Settable: true, Help: "registries to pull from, in order, comma-separated"},
 	{Name: "image_tag", Settable: true, Help: "tag to pull"},
 	{Name: "image_digest", Settable: true, Help: "sha256 digest pin; when set, pulls are by digest"},
-	{Name: "insecure_registries", Settable: true, Help: "registry hosts allowed over plain HTTP (loopback always is)"},
+	{Name: "insecure_registries", Settable: true, Help: "registry hosts reached over plain HTTP or TLS without certificate checks (loopback always is)"},
 	{Name: "containerd_address", Settable: true, Help: "containerd socket (empty: $CONTAINERD_ADDRESS or the default)"},
 	{Name: "containerd_namespace", Settable: true, Help: "containerd namespace occ works in"},
 	{Name: "snapshotter", Settable: true, Help: "containerd snapshotter to unpack into"},
@@ -158,6 +159,10 @@ func (c *Config) Set(k Key, value string) error {
 	if !k.Settable {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s cannot be set with `occ config set`%s", k.Name, managedBy(k.Name)))
 	}
+	if !utf8.ValidString(value) {
+		// JSON cannot hold it: the saved file would read back differently.
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s: the value %q is not valid UTF-8 text", k.Name, value))
+	}
 	next := *c
 	field := fieldByJSONKey(&next, k.Name)
 	value = strings.TrimSpace(value)
@@ -222,6 +227,9 @@ func ParseBool(s string) (bool, error) {
 // SetEnv adds or replaces KEY=value in container_env.
 func (c *Config) SetEnv(kv string) error {
 	k, _, ok := strings.Cut(kv, "=")
+	if !utf8.ValidString(kv) {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q is not valid UTF-8 text", kv))
+	}
 	if !ok || !envKeyRe.MatchString(k) {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q must look like KEY=value (KEY: letters, digits and _, not starting with a digit)", kv))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/opencontainers/go-digest"
 )
@@ -243,6 +244,12 @@ func ValidateRepository(r string) error {
 		return fmt.Errorf("repository %q must not carry a tag (use image_tag)", r)
 	}
 	if _, err := name.NewRepository(r); err != nil {
+		return fmt.Errorf("repository %q is not a valid image repository: %v", r, err)
+	}
+	// go-containerregistry checks the registry part loosely (any URI
+	// authority, non-ASCII included); the reference grammar containerd and
+	// the registries use does not.
+	if _, err := reference.ParseNormalizedNamed(r); err != nil {
 		return fmt.Errorf("repository %q is not a valid image repository: %v", r, err)
 	}
 	return nil

@@ -91,7 +91,7 @@ func hint(err error) string {
 	case errdefs.IsFailedPrecondition(err):
 		return ""
 	case tlsFailure(err):
-		return "the registry's TLS certificate is not trusted: install its CA in the system trust store, or if it has no TLS at all list it in insecure_registries"
+		return "the registry's TLS certificate is not trusted: install its CA in the system trust store (update-ca-certificates), or, if the registry has a self-signed certificate or no TLS at all, list it in insecure_registries (`occ config set insecure_registries HOST:PORT`; occ then skips certificate checks for it)"
 	case unreachable(err):
 		return "check the registry address in image_repositories and the network connection"
 	case errors.As(err, &te):

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,6 +155,23 @@ func (t *httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.inner.RoundTrip(r)
 }
 
+// skipTLSVerify is t without certificate verification, for a registry in
+// insecure_registries or on loopback: such a registry may speak plain HTTP
+// or TLS with a certificate nobody signed (as with Docker and containerd).
+// Every other registry's certificate is verified against the system roots.
+func skipTLSVerify(t http.RoundTripper) http.RoundTripper {
+	ht, ok := t.(*http.Transport)
+	if !ok {
+		return t
+	}
+	ht = ht.Clone()
+	if ht.TLSClientConfig == nil {
+		ht.TLSClientConfig = &tls.Config{}
+	}
+	ht.TLSClientConfig.InsecureSkipVerify = true //nolint:gosec // only for registries the user listed as insecure, or loopback
+	return ht
+}
+
 func (o *options) baseTransport() http.RoundTripper {
 	if o.transport != nil {
 		return o.transport
@@ -176,7 +194,11 @@ func (p *puller) newRepoClient(ctx context.Context, repoStr string) (*repoClient
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q is not a valid repository: %v", repoStr, err))
 	}
-	base := &httpsOnly{inner: o.baseTransport(), allowed: o.plainHTTPAllowed}
+	inner := o.baseTransport()
+	if o.plainHTTPAllowed(repo.RegistryStr()) {
+		inner = skipTLSVerify(inner)
+	}
+	base := &httpsOnly{inner: inner, allowed: o.plainHTTPAllowed}
 	auth, err := authn.Resolve(ctx, o.keychain, repo)
 	if err != nil {
 		return nil, fmt.Errorf("reading credentials for %s: %w", repo.RegistryStr(), err)

@@ -86,6 +86,10 @@ func ParseSource(ref string) (Source, error) {
 		if err != nil {
 			return Source{}, bad(err.Error())
 		}
+		if dg.Algorithm() != digest.SHA256 {
+			// Registries address manifests by sha256; occ verifies with it.
+			return Source{}, bad("the digest must be sha256:<64 hex digits>")
+		}
 		s.Digest = dg
 		ref = repo
 	}
@@ -95,6 +99,9 @@ func ParseSource(ref string) (Source, error) {
 		repo, tag = ref[:i], ref[i+1:]
 	}
 	if _, err := name.NewRepository(repo); err != nil {
+		return Source{}, bad(err.Error())
+	}
+	if err := meta.ValidateRepository(repo); err != nil {
 		return Source{}, bad(err.Error())
 	}
 	if tag != "" {

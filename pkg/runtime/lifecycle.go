@@ -63,7 +63,7 @@ func (s *Sandbox) Create(ctx context.Context) error {
 	if err := plan.Prepare(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.opts.Paths.LogsDir(), 0o755); err != nil {
+	if err := meta.EnsurePrivateDir(s.opts.Paths.LogsDir()); err != nil {
 		return fmt.Errorf("create logs directory: %w", err)
 	}
 	specOpts, err := s.specOpts(image, plan)
@@ -204,7 +204,7 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	if logPath == "" {
 		logPath = s.LogPath()
 	}
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
 		return fmt.Errorf("create logs directory: %w", err)
 	}
 	if err := rotateLog(logPath, MaxLogSize); err != nil {

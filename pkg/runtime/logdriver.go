@@ -114,7 +114,7 @@ type rotatingWriter struct {
 
 func openRotating(path string, max int64) (*rotatingWriter, error) {
 	w := &rotatingWriter{path: path, max: max}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("log directory: %w", err)
 	}
 	if err := w.open(); err != nil {
@@ -124,7 +124,7 @@ func openRotating(path string, max int64) (*rotatingWriter, error) {
 }
 
 func (w *rotatingWriter) open() error {
-	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}

@@ -48,7 +48,7 @@ func rotateLog(path string, max int64) error {
 	}
 	defer src.Close()
 	tmp := path + ".1.tmp"
-	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("rotate log: %w", err)
 	}

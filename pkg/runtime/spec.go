@@ -151,7 +151,29 @@ func filterResolvConf(data []byte) ([]byte, bool) {
 	return b.Bytes(), servers > 0
 }
 
-// specOpts builds the OCI spec options for the container.
+// SandboxCapabilities is the container's whole capability set (bounding,
+// effective and permitted; none inheritable or ambient). Only the
+// sandbox's root processes use them: the entrypoint and the users tool
+// create accounts, hand directories to their owners and start opencode as
+// opencoder (CHOWN, DAC_OVERRIDE, FOWNER, SETUID, SETGID); nginx's master
+// drops to www-data (SETUID, SETGID); tini and the entrypoint signal the
+// other users' processes (KILL). Docker's other defaults (MKNOD, NET_RAW,
+// NET_BIND_SERVICE: the gateway's port is at least 1024, SETFCAP, SETPCAP,
+// FSETID, SYS_CHROOT, AUDIT_WRITE) are not needed. Everything a login
+// runs, runs as opencoder with no capabilities and no_new_privs.
+var SandboxCapabilities = []string{
+	"CAP_CHOWN",
+	"CAP_DAC_OVERRIDE",
+	"CAP_FOWNER",
+	"CAP_KILL",
+	"CAP_SETGID",
+	"CAP_SETUID",
+}
+
+// specOpts builds the OCI spec options for the container: its own pid,
+// ipc, uts, mount and (in cni mode) network namespaces, the capabilities
+// above and no_new_privs (nothing in the sandbox gains privileges through
+// a setuid binary: www-data reads /etc/shadow through its group).
 func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOpts, error) {
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
@@ -160,8 +182,8 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOp
 		s.withEnvOrder(),
 		oci.WithHostname(s.name),
 		oci.WithProcessCwd(WorkingDir),
-		// The login gateway spawns sessions as other users.
-		oci.WithAddedCapabilities([]string{"CAP_SETUID", "CAP_SETGID"}),
+		oci.WithCapabilities(SandboxCapabilities),
+		oci.WithNoNewPrivileges,
 		oci.WithMounts(plan.OCIMounts()),
 	}
 	if s.networkMode() == meta.NetworkHost {

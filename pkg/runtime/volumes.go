@@ -93,7 +93,10 @@ func (p MountPlan) Source(v Volume) string { return filepath.Join(p.VolDir, v.Na
 // Prepare creates the volume directories that do not exist yet, with their
 // owner and mode. Existing directories (and their data) are left as they are.
 func (p MountPlan) Prepare() error {
-	if err := os.MkdirAll(p.VolDir, 0o755); err != nil {
+	// Private: the volumes hold the user's work, opencode's state and the
+	// login records; only root (and the container, through its mounts)
+	// needs to reach them.
+	if err := meta.EnsurePrivateDir(p.VolDir); err != nil {
 		return fmt.Errorf("create volumes directory %s: %w", p.VolDir, err)
 	}
 	for _, v := range p.Volumes {

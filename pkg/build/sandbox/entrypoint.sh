@@ -122,9 +122,14 @@ port_taken "$GATEWAY_PORT" && die "port $GATEWAY_PORT (OPENCODE_PORT, the gatewa
 cd "$WORKSPACE"
 log "starting opencode on 127.0.0.1:$INTERNAL_PORT"
 # The container's environment (API keys etc.) passes on; the gateway's settings do not.
-env -u OPENCODE_PORT -u PORT -u OPENCODE_HOST -u OPENCODE_INTERNAL_PORT "${opencode_env[@]}" \
-	setpriv --reuid=1000 --regid=1000 --init-groups --no-new-privs \
-	opencode serve --hostname 127.0.0.1 --port "$INTERNAL_PORT" > >(prefix opencode) 2>&1 </dev/null &
+# The secret goes into opencode's environment with bash's export, never on a command line (a
+# process's argv is readable by every user of the host, its environment only by its owner).
+(
+	unset OPENCODE_PORT PORT OPENCODE_HOST OPENCODE_INTERNAL_PORT
+	export "${opencode_env[@]}"
+	exec setpriv --reuid=1000 --regid=1000 --init-groups --no-new-privs \
+		opencode serve --hostname 127.0.0.1 --port "$INTERNAL_PORT"
+) > >(prefix opencode) 2>&1 </dev/null &
 oc_pid=$!
 
 # Readiness: the first request after opencode opens its port can hang for seconds, so every probe
@@ -157,20 +162,25 @@ printf 'set $occ_auth_generation "%s";\n' "$(od -An -N12 -tx1 /dev/urandom | tr 
 per_minute=$LOGIN_RATE
 all_per_minute=$((LOGIN_RATE * 4))
 (
+	# The substitutions hold the secrets: they go to sed in a file only root can read, never on
+	# its command line.
 	umask 077
-	sed -e "s|@GATEWAY_ADDR@|$GATEWAY_ADDR|g" \
-		-e "s|@GATEWAY_PORT@|$GATEWAY_PORT|g" \
-		-e "s|@OPENCODE_PORT@|$INTERNAL_PORT|g" \
-		-e "s|@UPSTREAM_AUTH@|$upstream_auth|g" \
-		-e "s|@CACHE_SECRET@|$cache_secret|g" \
-		-e "s|@WORKERS@|$WORKERS|g" \
-		-e "s|@AUTH_CACHE_TTL@|$AUTH_CACHE_TTL|g" \
-		-e "s|@LOGIN_RATE@|${per_minute}r/m|g" \
-		-e "s|@LOGIN_RATE_ALL@|${all_per_minute}r/m|g" \
-		-e "s|@LOGIN_BURST@|10|g" \
-		-e "s|@LOGIN_BURST_ALL@|40|g" \
-		-e "s|@ACCESS_LOG_IF@|$ACCESS_LOG_IF|g" \
-		/etc/opencode-cloud/nginx.conf.template >"$RUNDIR/nginx.conf"
+	cat >"$RUNDIR/nginx.sed" <<-EOF
+		s|@GATEWAY_ADDR@|$GATEWAY_ADDR|g
+		s|@GATEWAY_PORT@|$GATEWAY_PORT|g
+		s|@OPENCODE_PORT@|$INTERNAL_PORT|g
+		s|@UPSTREAM_AUTH@|$upstream_auth|g
+		s|@CACHE_SECRET@|$cache_secret|g
+		s|@WORKERS@|$WORKERS|g
+		s|@AUTH_CACHE_TTL@|$AUTH_CACHE_TTL|g
+		s|@LOGIN_RATE@|${per_minute}r/m|g
+		s|@LOGIN_RATE_ALL@|${all_per_minute}r/m|g
+		s|@LOGIN_BURST@|10|g
+		s|@LOGIN_BURST_ALL@|40|g
+		s|@ACCESS_LOG_IF@|$ACCESS_LOG_IF|g
+	EOF
+	sed -f "$RUNDIR/nginx.sed" /etc/opencode-cloud/nginx.conf.template >"$RUNDIR/nginx.conf"
+	rm -f "$RUNDIR/nginx.sed"
 )
 if ! out=$(nginx -t -q -c "$RUNDIR/nginx.conf" 2>&1); then
 	printf '%s\n' "$out" | prefix nginx >&2

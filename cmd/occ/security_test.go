@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kong"
+	"github.com/containerd/errdefs"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// TestCheckUsers: no start without a login user unless
+// allow_unauthenticated_network says so.
+func TestCheckUsers(t *testing.T) {
+	for _, tc := range []struct {
+		users   []string
+		allow   bool
+		wantErr bool
+	}{
+		{nil, false, true}, {[]string{}, false, true}, {nil, true, false}, {[]string{"alice"}, false, false},
+	} {
+		cfg := meta.DefaultConfig()
+		cfg.Users, cfg.AllowUnauthenticatedNetwork = tc.users, tc.allow
+		err := checkUsers(cfg)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("users %v allow %v: %v", tc.users, tc.allow, err)
+		}
+		if err != nil && (!errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "occ user add") || !strings.Contains(err.Error(), "allow_unauthenticated_network")) {
+			t.Errorf("refusal does not say what to do: %v", err)
+		}
+	}
+	if meta.DefaultConfig().BindAddress != "127.0.0.1" {
+		t.Errorf("default bind_address %q, want 127.0.0.1", meta.DefaultConfig().BindAddress)
+	}
+}
+
+// TestWarnExposure: a loud warning (even with -q) for every bind address
+// that is not loopback; none for loopback.
+func TestWarnExposure(t *testing.T) {
+	for addr, exposed := range map[string]bool{
+		"127.0.0.1": false, "::1": false, "[::1]": false, "localhost": false, "127.0.0.2": false,
+		"0.0.0.0": true, "::": true, "192.168.1.5": true, "10.0.0.1": true, "fe80::1": true, "2001:db8::1": true,
+	} {
+		var errb bytes.Buffer
+		app := &App{UI: NewUI(&bytes.Buffer{}, &errb, true, 0, false)}
+		cfg := meta.DefaultConfig()
+		cfg.BindAddress = addr
+		cfg.Users = []string{"alice"}
+		warnExposure(app, cfg)
+		got := errb.String()
+		if exposed != strings.Contains(got, "WARNING: Network exposure enabled!") {
+			t.Errorf("bind_address %s: warning %q (exposed: %v)", addr, got, exposed)
+		}
+		if exposed && !strings.Contains(got, "bind_address 127.0.0.1") {
+			t.Errorf("bind_address %s: the warning does not say how to undo it: %q", addr, got)
+		}
+	}
+}
+
+// TestNoPasswordInArgv: no command takes a password (or other secret) as
+// an argument or flag, where ps and shell history would see it: passwords
+// are read from the terminal or stdin only. `config set` of a secret key
+// with a value on the command line is refused and changes nothing.
+func TestNoPasswordInArgv(t *testing.T) {
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Name("occ"), kong.Exit(func(int) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{"print-password-only": true}
+	var walk func(n *kong.Node)
+	walk = func(n *kong.Node) {
+		for _, f := range n.Flags {
+			name := strings.ToLower(f.Name)
+			if !allowed[name] && (strings.Contains(name, "pass") || strings.Contains(name, "secret") || strings.Contains(name, "token")) {
+				t.Errorf("occ %s has a flag --%s: secrets must not be given in argv", n.Path(), f.Name)
+			}
+		}
+		for _, p := range n.Positional {
+			name := strings.ToLower(p.Name)
+			if strings.Contains(name, "pass") || strings.Contains(name, "secret") || strings.Contains(name, "token") {
+				t.Errorf("occ %s takes %s as an argument: secrets must not be given in argv", n.Path(), p.Name)
+			}
+		}
+		for _, c := range n.Children {
+			walk(c)
+		}
+	}
+	walk(parser.Model.Node)
+
+	cfgFile := occEnv(t)
+	for _, key := range []string{"auth_password", "password"} {
+		code, _, errOut := occ(t, "", "config", "set", key, "hunter2")
+		if code == 0 {
+			t.Errorf("config set %s VALUE succeeded", key)
+		}
+		if data, err := os.ReadFile(cfgFile); err == nil && bytes.Contains(data, []byte("hunter2")) {
+			t.Errorf("config set %s VALUE wrote the value: %s", key, data)
+		}
+		if strings.Contains(errOut, "hunter2") {
+			t.Errorf("config set %s VALUE echoes the secret: %s", key, errOut)
+		}
+	}
+}
+
+// TestUpstreamPasswordDropped: a plain-text auth_password an upstream
+// config holds is removed (with a warning) by the next change occ saves.
+func TestUpstreamPasswordDropped(t *testing.T) {
+	cfgFile := occEnv(t)
+	if err := os.MkdirAll(filepath.Dir(cfgFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, []byte(`{"version":1,"auth_username":"admin","auth_password":"old-secret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := occ(t, "", "config", "set", "image_tag", "v2")
+	if code != 0 || !strings.Contains(errOut, "Removed the deprecated auth_password") {
+		t.Fatalf("config set: %d %s %s", code, out, errOut)
+	}
+	for _, f := range []string{cfgFile, cfgFile + ".bak"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte("old-secret")) {
+			t.Errorf("the password is still in %s:\n%s", f, data)
+		}
+	}
+	if strings.Contains(out+errOut, "old-secret") {
+		t.Errorf("the password was printed: %s %s", out, errOut)
+	}
+}

@@ -1,0 +1,212 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/opencode-cloud/occ/internal/sectest"
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// The security review's items that need the real daemons and the real
+// binary (docs/reliability.md lists which test proves which item).
+
+// TestSecurityContainerIsolation: the sandbox in cni mode, with a
+// configured mount, inspected in containerd and on the host.
+func TestSecurityContainerIsolation(t *testing.T) {
+	host := t.TempDir()
+	mount := host + ":/mnt/host:ro"
+	f := newRTFixture(t, func(c *meta.Config) { c.Mounts = []string{mount} })
+	f.start()
+	nctx := f.client.WithNamespace(f.ctx)
+	ctr, err := f.client.LoadContainer(nctx, f.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ctr.Spec(nctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sectest.CheckSandboxSpec(t, sp, f.paths.DataDir, []string{mount})
+	task, err := ctr.Task(nctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sectest.CheckTaskIsolation(t, task.Pid(), false)
+}
+
+// authRegistry is go-containerregistry's registry behind HTTP Basic auth
+// with one account, on loopback.
+func authRegistry(t *testing.T, user, token string) *httptest.Server {
+	inner := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestSecurityCredentialsNotPrinted: `occ -v image pull` from a registry
+// that needs a login, with the token in a docker config.json: the pull
+// works (the token was used) and the token appears nowhere in occ's
+// output, its files or the container store's metadata.
+func TestSecurityCredentialsNotPrinted(t *testing.T) {
+	e := rtTestbed(t)
+	const user, token = "robot", "tok-Zq8s3cr3t-7fPm2"
+	srv := authRegistry(t, user, token)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	src, err := name.ParseReference(rtAppImage(t, e), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := name.ParseReference(host+"/private/app:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(dst, img, remote.WithAuth(&authn.Basic{Username: user, Password: token})); err != nil {
+		t.Fatalf("push to the auth registry: %v", err)
+	}
+
+	f := newCmdFixture(t, nil)
+	// Without credentials: refused, with a hint, and nothing secret to leak.
+	r := f.occ("-v", "image", "pull", host+"/private/app:1")
+	if r.code == 0 || !strings.Contains(r.stderr, "log in") {
+		t.Errorf("pull without credentials: %s", r)
+	}
+	dockerDir := t.TempDir()
+	cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{host: map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + token))}}})
+	if err := os.WriteFile(filepath.Join(dockerDir, "config.json"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.env = append(f.env, "DOCKER_CONFIG="+dockerDir)
+	r = f.occ("-v", "image", "pull", host+"/private/app:1")
+	if r.code != 0 {
+		t.Fatalf("pull with credentials: %s", r)
+	}
+	wantContains(t, "pull -v", r.stderr, "Pulled "+host+"/private/app:1")
+	store := filepath.Join(os.Getenv("OCC_TESTBED_DIR"), "containerd", "root", "io.containerd.metadata.v1.bolt")
+	sectest.SecretNowhere(t, token, map[string]string{"stdout": r.stdout, "stderr": r.stderr}, f.base, store)
+	sectest.SecretNowhere(t, user+":"+token, nil, f.base)
+}
+
+// TestSecurityStartGateModesAndExposure: the binary refuses to start (or
+// restart) a container nobody can log in to unless allowed, warns loudly
+// when exposed, keeps its directories 0700 and files 0600 (tightening
+// ones it finds wider), and a user's password reaches none of its files,
+// the container's spec or the container store.
+func TestSecurityStartGateModesAndExposure(t *testing.T) {
+	const password = `Pw-"it's" $HOME ünï 9x7`
+	f := newCmdFixture(t, nil)
+	f.importImage(meta.Provenance{Source: meta.SourcePrebuilt, ImageVersion: meta.Version})
+	for _, d := range []string{f.paths.ConfigDir(), f.paths.DataDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(f.paths.ConfigFile, 0o644)
+	f.cfg.Users = nil
+	f.saveConfig()
+	add := f.command("-v", "user", "add", "alice")
+	add.Stdin = strings.NewReader(password + "\n")
+	out, err := add.CombinedOutput()
+	if err != nil {
+		t.Fatalf("user add: %v\n%s", err, out)
+	}
+	outputs := map[string]string{"user add": string(out)}
+	r := f.mustOK("-v", "start", "--no-update-check")
+	outputs["start"] = r.stdout + r.stderr
+	if strings.Contains(r.stderr, "Network exposure") {
+		t.Errorf("a warning for a loopback bind: %s", r)
+	}
+	f.mustOK("stop")
+
+	modes := map[string]os.FileMode{
+		f.paths.ConfigDir(): 0o700, f.paths.DataDir: 0o700, f.paths.VolumesDir(): 0o700, f.paths.LogsDir(): 0o700,
+		f.paths.ConfigFile: 0o600, f.paths.LockFile(): 0o600,
+		filepath.Join(f.paths.LogsDir(), meta.ContainerName+".log"): 0o600,
+	}
+	if _, err := os.Stat(f.paths.StateFile()); err == nil {
+		modes[f.paths.StateFile()] = 0o600
+	}
+	for p, want := range modes {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %o, want %o", p, got, want)
+		}
+	}
+
+	// The password: not in any file occ keeps, the spec, the store, the output.
+	nctx := f.client.WithNamespace(f.ctx)
+	ctr, err := f.client.LoadContainer(nctx, meta.ContainerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := ctr.Spec(nctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(sp)
+	info, _ := ctr.Info(nctx)
+	labels, _ := json.Marshal(info.Labels)
+	outputs["container spec"], outputs["container labels"] = string(spec), string(labels)
+	store := filepath.Join(os.Getenv("OCC_TESTBED_DIR"), "containerd", "root", "io.containerd.metadata.v1.bolt")
+	sectest.SecretNowhere(t, password, outputs, f.base, f.runDir, store)
+
+	// No users: start and restart refuse, though the container exists.
+	cfg, _, err := meta.LoadConfig(f.paths.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	f.cfg.Users = nil
+	f.saveConfig()
+	for _, args := range [][]string{{"start"}, {"restart"}} {
+		if r := f.occ(args...); r.code == 0 || !strings.Contains(r.stderr, "Security not configured") {
+			t.Errorf("occ %s with no users: %s", args[0], r)
+		}
+	}
+	if r := f.occ("-q", "status"); r.code == 0 {
+		t.Errorf("the container runs after refused starts: %s", r)
+	}
+
+	// Allowed explicitly and exposed: it starts, with the warning even under -q.
+	f.cfg.AllowUnauthenticatedNetwork = true
+	f.cfg.BindAddress = "0.0.0.0"
+	f.saveConfig()
+	r = f.mustOK("-q", "start", "--yes", "--no-update-check")
+	wantContains(t, "exposed start", r.stderr, "WARNING: Network exposure enabled!", "0.0.0.0:"+strconv.Itoa(f.cfg.OpencodeWebPort), "WARNING: Network exposed with no login users")
+	f.mustOK("stop")
+}

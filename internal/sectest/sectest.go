@@ -1,0 +1,178 @@
+// Package sectest holds the security checks of a sandbox container that
+// both the integration tests (test image) and the end-to-end test (the
+// real sandbox) run: its capabilities, no_new_privs, namespaces, and
+// mounts, in containerd's spec and on the host.
+package sectest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/v2/pkg/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// WantCaps is the exact capability set of the sandbox container. Written
+// out here (not taken from runtime.SandboxCapabilities) so that widening
+// it fails this test.
+var WantCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETGID", "CAP_SETUID"}
+
+// capMask is the /proc/PID/status bit mask of WantCaps.
+func capMask() uint64 {
+	bits := map[string]uint{"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7}
+	var m uint64
+	for _, c := range WantCaps {
+		m |= 1 << bits[c]
+	}
+	return m
+}
+
+// CheckSandboxSpec asserts the isolation of a sandbox container's spec:
+// the exact capabilities, no_new_privs, its own pid/ipc/uts/mount/network
+// namespaces (none of the host's), not privileged, and no bind mount but
+// occ's own files, its volumes and the configured mounts. Used by the
+// integration test (test image) and the e2e test (the real sandbox).
+func CheckSandboxSpec(t testing.TB, sp *oci.Spec, dataDir string, mounts []string) {
+	t.Helper()
+	c := sp.Process.Capabilities
+	for what, got := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted} {
+		g := append([]string(nil), got...)
+		sort.Strings(g)
+		if strings.Join(g, ",") != strings.Join(WantCaps, ",") {
+			t.Errorf("%s capabilities %v, want exactly %v", what, g, WantCaps)
+		}
+	}
+	if len(c.Inheritable) != 0 || len(c.Ambient) != 0 {
+		t.Errorf("inheritable %v / ambient %v capabilities, want none", c.Inheritable, c.Ambient)
+	}
+	if !sp.Process.NoNewPrivileges {
+		t.Error("no_new_privs is off")
+	}
+	ns := map[specs.LinuxNamespaceType]specs.LinuxNamespace{}
+	for _, n := range sp.Linux.Namespaces {
+		ns[n.Type] = n
+	}
+	for _, typ := range []specs.LinuxNamespaceType{specs.PIDNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.MountNamespace, specs.NetworkNamespace} {
+		n, ok := ns[typ]
+		switch {
+		case !ok:
+			t.Errorf("no %s namespace: the container would share the host's", typ)
+		case typ != specs.NetworkNamespace && n.Path != "":
+			t.Errorf("%s namespace joins %s", typ, n.Path)
+		case typ == specs.NetworkNamespace && (strings.HasPrefix(n.Path, "/proc/1/") || strings.HasPrefix(n.Path, "/proc/self/")):
+			t.Errorf("network namespace is the host's: %s", n.Path)
+		}
+	}
+	// Privileged would mean: every capability (checked above), no masked
+	// or read-only /proc paths, and every device allowed.
+	if len(sp.Linux.MaskedPaths) == 0 || len(sp.Linux.ReadonlyPaths) == 0 {
+		t.Errorf("masked paths %v, read-only paths %v: looks privileged", sp.Linux.MaskedPaths, sp.Linux.ReadonlyPaths)
+	}
+	if r := sp.Linux.Resources; r == nil || len(r.Devices) == 0 || r.Devices[0].Allow || r.Devices[0].Access != "rwm" {
+		t.Errorf("device cgroup does not start with deny-all: %+v", sp.Linux.Resources)
+	}
+	allowed := []string{dataDir + "/"}
+	for _, m := range mounts {
+		pm, err := meta.ParseMount(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed = append(allowed, pm.Source)
+	}
+	for _, m := range sp.Mounts {
+		bind := m.Type == "bind"
+		for _, o := range m.Options {
+			bind = bind || o == "bind" || o == "rbind"
+		}
+		if !bind {
+			continue
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || m.Source == a || strings.HasPrefix(m.Source, a)
+		}
+		if !ok {
+			t.Errorf("bind mount of the host's %s at %s: neither occ's data nor a configured mount", m.Source, m.Destination)
+		}
+	}
+}
+
+// CheckTaskIsolation looks at the running container's init process on the
+// host: its namespaces differ from the host's, its capability sets are
+// exactly WantCaps and no_new_privs is set.
+func CheckTaskIsolation(t testing.TB, pid uint32, hostNet bool) {
+	t.Helper()
+	for _, n := range []string{"pid", "ipc", "uts", "mnt", "net"} {
+		mine, err1 := os.Readlink("/proc/self/ns/" + n)
+		theirs, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, n))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("namespaces: %v %v", err1, err2)
+		}
+		if shared := mine == theirs; shared != (hostNet && n == "net") {
+			t.Errorf("%s namespace: container %s, host %s", n, theirs, mine)
+		}
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%016x", capMask())
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimSpace(v)
+		switch k {
+		case "CapBnd", "CapEff", "CapPrm":
+			if v != want {
+				t.Errorf("%s %s, want %s", k, v, want)
+			}
+		case "CapInh", "CapAmb":
+			if v != "0000000000000000" {
+				t.Errorf("%s %s, want none", k, v)
+			}
+		case "NoNewPrivs":
+			if v != "1" {
+				t.Errorf("NoNewPrivs %s", v)
+			}
+		}
+	}
+}
+
+// SecretNowhere fails when secret (or its base64 forms) appears in any
+// of texts or in any file under dirs.
+func SecretNowhere(t testing.TB, secret string, texts map[string]string, dirs ...string) {
+	t.Helper()
+	forms := []string{secret, base64.StdEncoding.EncodeToString([]byte(secret))}
+	for what, s := range texts {
+		for _, f := range forms {
+			if strings.Contains(s, f) {
+				t.Errorf("the secret appears in %s", what)
+			}
+		}
+	}
+	for _, d := range dirs {
+		_ = filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return nil
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return nil
+			}
+			for _, f := range forms {
+				if bytes.Contains(data, []byte(f)) {
+					t.Errorf("the secret appears in %s", p)
+				}
+			}
+			return nil
+		})
+	}
+}
