@@ -159,7 +159,7 @@ func (o *options) baseTransport() http.RoundTripper {
 		return o.transport
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 30 * time.Second
+	t.ResponseHeaderTimeout = o.stallTimeout
 	t.MaxIdleConnsPerHost = 16
 	return t
 }
@@ -270,6 +270,7 @@ func (c *repoClient) fetchManifest(ctx context.Context, p *puller, ref string, w
 		if err != nil {
 			return err
 		}
+		resp.Body = p.o.watchStall(resp.Body)
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return statusError(resp, "manifest "+ref)
@@ -393,6 +394,7 @@ func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer
 	if err != nil {
 		return err
 	}
+	resp.Body = p.o.watchStall(resp.Body)
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
