@@ -349,10 +349,37 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 		}
 		return false, local(fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err))
 	}
-	defer w.Close()
+	defer func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}()
 	abort := func() { _ = cs.Abort(context.WithoutCancel(ctx), ref) }
 
-	err = p.retry(ctx, desc.Digest, func() error { return c.streamBlob(ctx, p, w, desc) })
+	// A partial download the registry cannot resume is discarded and the
+	// blob fetched again from its start. containerd's remote writer only
+	// truncates on its next write (its Status still reports the old
+	// offset), so the ingest is aborted and a fresh writer opened instead.
+	restart := false
+	err = p.retry(ctx, desc.Digest, func() error {
+		if restart {
+			restart = false
+			_ = w.Close()
+			w = nil
+			abort()
+			nw, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc))
+			if err != nil {
+				return local(fmt.Errorf("reopening a content store writer for %s: %w", desc.Digest, err))
+			}
+			w = nw
+		}
+		err := c.streamBlob(ctx, p, w, desc)
+		var re *restartError
+		if errors.As(err, &re) {
+			restart = true
+		}
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, ErrDigestMismatch) {
 			abort()
@@ -407,16 +434,10 @@ func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer
 	case http.StatusPartialContent:
 		var start int64
 		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-", &start); err != nil || start != offset {
-			if err := w.Truncate(0); err != nil {
-				return fmt.Errorf("restarting blob %s: %w", desc.Digest, err)
-			}
-			return &truncatedError{dgst: desc.Digest, got: 0, want: desc.Size}
+			return &restartError{dgst: desc.Digest, offset: offset, why: fmt.Sprintf("it answered with Content-Range %q", resp.Header.Get("Content-Range"))}
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
-		if err := w.Truncate(0); err != nil {
-			return fmt.Errorf("restarting blob %s: %w", desc.Digest, err)
-		}
-		return &truncatedError{dgst: desc.Digest, got: offset, want: desc.Size}
+		return &restartError{dgst: desc.Digest, offset: offset, why: resp.Status}
 	default:
 		return statusError(resp, "blob "+desc.Digest.String())
 	}
