@@ -357,28 +357,25 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 	abort := func() { _ = cs.Abort(context.WithoutCancel(ctx), ref) }
 
 	// A partial download the registry cannot resume is discarded and the
-	// blob fetched again from its start. containerd's remote writer only
-	// truncates on its next write (its Status still reports the old
-	// offset), so the ingest is aborted and a fresh writer opened instead.
-	restart := false
+	// blob fetched again from its start at once, within the same attempt.
+	// containerd's remote writer only truncates on its next write (its
+	// Status still reports the old offset), so the ingest is aborted and a
+	// fresh writer opened instead.
 	err = p.retry(ctx, desc.Digest, func() error {
-		if restart {
-			restart = false
-			_ = w.Close()
-			w = nil
-			abort()
-			nw, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc))
-			if err != nil {
-				return local(fmt.Errorf("reopening a content store writer for %s: %w", desc.Digest, err))
-			}
-			w = nw
-		}
 		err := c.streamBlob(ctx, p, w, desc)
 		var re *restartError
-		if errors.As(err, &re) {
-			restart = true
+		if !errors.As(err, &re) {
+			return err
 		}
-		return err
+		_ = w.Close()
+		w = nil
+		abort()
+		nw, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc))
+		if err != nil {
+			return local(fmt.Errorf("reopening a content store writer for %s: %w", desc.Digest, err))
+		}
+		w = nw
+		return c.streamBlob(ctx, p, w, desc)
 	})
 	if err != nil {
 		if errors.Is(err, ErrDigestMismatch) {
