@@ -94,7 +94,7 @@ type Rule struct {
 	// Method matches the HTTP method ("" any).
 	Method string `json:"method,omitempty"`
 	Kind   Kind   `json:"kind,omitempty"`
-	// Repo is a substring of the repository name ("" any).
+	// Repo is the repository name, e.g. "test/chaos" ("" any).
 	Repo string `json:"repo,omitempty"`
 	// Ref matches a manifest's tag or digest, or a blob's digest, or,
 	// for blobs, "config", "layer:N" (N from 0; negative from the end)
@@ -266,7 +266,7 @@ func (p *Proxy) pick(r *http.Request, kind Kind, repo, ref string) (int, *Action
 		if rule.Kind != KindAny && rule.Kind != kind {
 			continue
 		}
-		if rule.Repo != "" && !strings.Contains(repo, rule.Repo) {
+		if rule.Repo != "" && rule.Repo != repo {
 			continue
 		}
 		if !p.refMatches(rule.Ref, kind, ref) {
