@@ -160,7 +160,7 @@ func chaosCases(h *hardEnv) []chaosCase {
 // chaosTally counts the outcomes for the table.
 type chaosRow struct {
 	name, command, result, detail string
-	d                                time.Duration
+	d                             time.Duration
 }
 
 func TestChaosPull(t *testing.T) {

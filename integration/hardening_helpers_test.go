@@ -61,7 +61,9 @@ type chaosImage struct {
 	index    bool
 }
 
-func (c chaosImage) blobs() []ocispec.Descriptor { return append([]ocispec.Descriptor{c.config}, c.layers...) }
+func (c chaosImage) blobs() []ocispec.Descriptor {
+	return append([]ocispec.Descriptor{c.config}, c.layers...)
+}
 
 // hardEnv is a cmdFixture with the sandbox running image A (the runtime
 // test app), a previous image record, a state file with a previous entry,
