@@ -11,6 +11,8 @@ import (
 	"time"
 
 	cp "github.com/opencode-cloud/occ/internal/chaosproxy"
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // outcome is what a schedule must end in.
@@ -166,11 +168,109 @@ type chaosRow struct {
 func TestChaosPull(t *testing.T) {
 	h := newHardEnv(t, true)
 	cases := chaosCases(h)
-	rows := runChaos(t, h, "image pull", cases, func(c chaosCase) []string { return []string{"image", "pull"} })
+	rows := runChaos(t, h, cases, chaosCommand{args: []string{"image", "pull"}, verify: h.checkPulled})
 	printChaosTable(t, "occ image pull", rows)
 }
 
-func runChaos(t *testing.T, h *hardEnv, command string, cases []chaosCase, args func(chaosCase) []string) []chaosRow {
+// updateSchedules are the pull schedules occ update runs under: its pull
+// goes through the same code, so a selection of each kind of outcome.
+var updateSchedules = []string{
+	"blob 503 once", "blob 429 Retry-After 1 once", "blob cut halfway resumes with Range",
+	"blob stalls mid-body past the stall timeout", "manifest 429, layer cut, config 500 together",
+	"tag manifest swapped, consistent digest header",
+	"fallback: layer byte flipped", "fallback: blob 404",
+	"blob 503 forever", "layer byte flipped once", "tag manifest 404", "child manifest swapped for another",
+	"tag manifest 401", "blob stalls forever", "both repositories 503 forever",
+}
+
+// TestChaosUpdate runs occ update under the schedules above with the
+// sandbox running image A. A success must leave the registry's image
+// current, A as previous (record and state) and the container recreated
+// from the new image and running; a failure must leave everything, the
+// running container's task included, exactly as it was. After a success
+// occ update --rollback and the baseline previous entry restore A.
+func TestChaosUpdate(t *testing.T) {
+	h := newHardEnv(t, true)
+	byName := map[string]chaosCase{}
+	for _, c := range chaosCases(h) {
+		byName[c.name] = c
+	}
+	var cases []chaosCase
+	for _, n := range updateSchedules {
+		c, ok := byName[n]
+		if !ok {
+			t.Fatalf("no schedule %q", n)
+		}
+		if c.want == wantFail {
+			c.msg = append(c.msg, "could not get the new image", "not changed")
+		} else {
+			c.msg = append(c.msg, "Updated to")
+		}
+		cases = append(cases, c)
+	}
+	rows := runChaos(t, h, cases, chaosCommand{args: []string{"update", "--yes"}, verify: h.checkUpdated, restore: h.rollback})
+	printChaosTable(t, "occ update", rows)
+}
+
+// checkUpdated: want is current and running; A is previous.
+func (h *hardEnv) checkUpdated(want chaosImage, before, after storeSnap) []string {
+	var out []string
+	bad := func(f string, a ...any) { out = append(out, fmt.Sprintf(f, a...)) }
+	// Everything a pull must get right, except the previous entry and the
+	// container, which an update changes.
+	for _, v := range h.checkPulled(want, before, after) {
+		if !strings.HasPrefix(v, "state's previous entry changed") && !strings.HasPrefix(v, "previous record changed") && !strings.HasPrefix(v, "containers ") {
+			out = append(out, v)
+		}
+	}
+	oldCur := before.images[meta.CurrentImageName]
+	if got := after.images[meta.PreviousImageName]; got != oldCur {
+		bad("previous record is %s, want the replaced current %s", got, oldCur)
+	}
+	if _, ok := after.images[meta.UpdateImageName]; ok {
+		bad("staging record %s left behind", meta.UpdateImageName)
+	}
+	old, _ := meta.ParseState("", before.state)
+	if st, err := meta.LoadState(h.paths.StateFile()); err == nil && st != nil && old != nil {
+		if st.Previous == nil || st.Previous.ManifestDigest != old.ManifestDigest {
+			bad("state's previous entry %+v, want the replaced %s", st.Previous, old.ManifestDigest)
+		}
+	}
+	st, err := h.sandbox().Status(h.ctx)
+	if err != nil || st.State != runtime.StateRunning {
+		bad("sandbox not running after the update: %+v %v", st, err)
+	} else if st.Labels[meta.LabelContainerImageDigest] != want.top.String() {
+		bad("the container runs %s, want %s", st.Labels[meta.LabelContainerImageDigest], want.top)
+	}
+	return out
+}
+
+// rollback undoes a successful update: --rollback, then the baseline
+// previous record and state.
+func (h *hardEnv) rollback() {
+	h.t.Helper()
+	if r := h.run(2*time.Minute, "update", "--rollback", "--yes"); r.code != 0 {
+		h.t.Fatalf("occ update --rollback: %s", r)
+	}
+	ctx := h.client.WithNamespace(h.ctx)
+	if _, err := h.client.ImageService().Update(ctx, h.recPrev, "target", "labels"); err != nil {
+		h.t.Fatal(err)
+	}
+	h.reset()
+}
+
+// chaosCommand is the command a chaos run drives and how its success is
+// judged.
+type chaosCommand struct {
+	args   []string
+	verify func(want chaosImage, before, after storeSnap) []string
+	// restore runs after a success, before the next schedule (nil: reset).
+	restore func()
+}
+
+func runChaos(t *testing.T, h *hardEnv, cases []chaosCase, cmd chaosCommand) []chaosRow {
+	args := func(chaosCase) []string { return cmd.args }
+	command := strings.Join(cmd.args, " ")
 	var rows []chaosRow
 	for _, c := range cases {
 		row := chaosRow{name: c.name, command: command}
@@ -200,7 +300,10 @@ func runChaos(t *testing.T, h *hardEnv, command string, cases []chaosCase, args 
 				if c.want == wantC {
 					want = h.c
 				}
-				violations = h.checkPulled(want, before, after)
+				violations = cmd.verify(want, before, after)
+				if cmd.restore != nil {
+					defer cmd.restore()
+				}
 				row.result = "ok"
 				if strings.Contains(r.stderr, "Retrying") || strings.Contains(r.stderr, "trying") {
 					row.result = "ok after retry"

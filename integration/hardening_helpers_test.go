@@ -76,6 +76,7 @@ type hardEnv struct {
 	proxyAddr string
 	a, b, c   chaosImage
 	recA      images.Image // the current record as set up
+	recPrev   images.Image // the previous record as set up
 	stateA    []byte       // the state file as set up
 }
 
@@ -120,7 +121,7 @@ func newHardEnv(t *testing.T, running bool) *hardEnv {
 	prev.AcquiredAt = now.Add(-24 * time.Hour)
 	prev.ImageVersion = "0.9.0"
 	prevRec := images.Image{Name: meta.PreviousImageName, Target: rec.Target, Labels: prev.Labels()}
-	if _, err := f.client.ImageService().Create(nctx, prevRec); err != nil {
+	if h.recPrev, err = f.client.ImageService().Create(nctx, prevRec); err != nil {
 		t.Fatal(err)
 	}
 	if err := meta.SaveState(f.paths.StateFile(), &meta.ImageState{Provenance: provA, Previous: &prev}); err != nil {
