@@ -135,6 +135,7 @@ type Proxy struct {
 	schedule Schedule
 	counts   []int
 	log      []Entry
+	gen      int      // bumped by Set
 	config   string   // digests of the last image manifest's config
 	layers   []string // and layers
 }
@@ -158,6 +159,7 @@ func (p *Proxy) Set(s Schedule) {
 	p.schedule = s
 	p.counts = make([]int, len(s.Rules))
 	p.log = nil
+	p.gen++
 }
 
 // Log is what the proxy saw since the last Set.
@@ -218,7 +220,11 @@ func classify(path string) (kind Kind, repo, ref string) {
 		kind Kind
 	}{{"/manifests/", KindManifest}, {"/blobs/", KindBlob}} {
 		if i := strings.LastIndex(rest, k.sep); i >= 0 {
-			return k.kind, rest[:i], rest[i+len(k.sep):]
+			ref := rest[i+len(k.sep):]
+			if ref == "" || strings.Contains(ref, "/") || k.kind == KindBlob && strings.HasPrefix(ref, "uploads") {
+				break // a push (blob upload) or something else
+			}
+			return k.kind, rest[:i], ref
 		}
 	}
 	return KindOther, "", ""
@@ -290,10 +296,19 @@ func (p *Proxy) pick(r *http.Request, kind Kind, repo, ref string) (int, *Action
 	return chosen, &a
 }
 
-func (p *Proxy) record(e Entry) {
+func (p *Proxy) record(e Entry) (gen, i int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.log = append(p.log, e)
+	return p.gen, len(p.log) - 1
+}
+
+func (p *Proxy) setStatus(gen, i, status int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if gen == p.gen { // else a Set in between cleared the log
+		p.log[i].Status = status
+	}
 }
 
 // ServeHTTP is the proxy.
@@ -305,10 +320,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.Action = act.Type
 	}
 	sw := &statusWriter{ResponseWriter: w}
-	defer func() {
-		e.Status = sw.status
-		p.record(e)
-	}()
+	// Logged at once (so the log is complete as soon as a client has its
+	// answer); the status is filled in when the handler returns.
+	gen, n := p.record(e)
+	defer func() { p.setStatus(gen, n, sw.status) }()
 	if act == nil {
 		p.forward(sw, r, kind, nil)
 		return
