@@ -41,6 +41,7 @@ type killRun struct {
 	name   string
 	args   []string
 	prep   func(i int) // before the run (nil: nothing)
+	after  func()      // after the command's runs (nil: nothing)
 	perCmd int
 }
 
@@ -90,8 +91,12 @@ func TestKill(t *testing.T) {
 	runs := []killRun{
 		{name: "image pull", args: []string{"image", "pull"}, prep: func(int) { h.reset() }, perCmd: 8},
 		{name: "image build", args: []string{"image", "build", "--context", ctxDir, "--progress", "plain"}, prep: writeDF, perCmd: 8},
+		{name: "config set", args: []string{"config", "set", "opencode_web_port"}, perCmd: 8, after: func() {
+			if r := h.run(time.Minute, "config", "set", "opencode_web_port", strconv.Itoa(port)); r.code != 0 {
+				t.Fatalf("put the port back: %s", r)
+			}
+		}},
 		{name: "update", args: []string{"update", "--yes"}, prep: newRelease, perCmd: 8},
-		{name: "config set", args: []string{"config", "set", "opencode_web_port"}, perCmd: 8},
 	}
 	type row struct {
 		name                  string
@@ -135,7 +140,7 @@ func TestKill(t *testing.T) {
 				if kr.name == "config set" {
 					args = append(args, strconv.Itoa(port+1+i))
 				}
-				if bricked != "" {
+				if bricked != "" && kr.name == "update" {
 					t.Skipf("the sandbox cannot start since %s (orphaned shim, see above); more kills would only repeat it", bricked)
 				}
 				delay := time.Duration(krng.Int64N(int64(r.calib) + 1))
@@ -159,6 +164,9 @@ func TestKill(t *testing.T) {
 			}
 		}
 		h.t = t
+		if kr.after != nil {
+			kr.after()
+		}
 		rows = append(rows, r)
 	}
 	var b strings.Builder
