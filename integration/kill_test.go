@@ -293,7 +293,11 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 	if what == "update" {
 		if res := h.run(2*time.Minute, "start", "--yes"); res.code != 0 {
 			t.Errorf("occ start after a killed update: %s\nstatus: %s", res, h.run(time.Minute, "status"))
-			return strings.Contains(res.stderr, "already exists")
+			orphan := strings.Contains(res.stderr, "already exists")
+			if orphan && !strings.Contains(res.stderr, "still runs a shim") {
+				t.Errorf("the error does not explain the orphaned shim")
+			}
+			return orphan
 		}
 	}
 	return false
