@@ -143,7 +143,9 @@ func TestKill(t *testing.T) {
 				if bricked != "" && kr.name == "update" {
 					t.Skipf("the sandbox cannot start since %s (orphaned shim, see above); more kills would only repeat it", bricked)
 				}
-				delay := time.Duration(krng.Int64N(int64(r.calib) + 1))
+				// A fraction of a full run, so that a replay kills at the
+				// same point of the command even when it runs faster.
+				delay := time.Duration(krng.Float64() * float64(r.calib))
 				killed, res := h.killAfter(delay, args...)
 				r.runs++
 				if killed {
