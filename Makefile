@@ -81,8 +81,8 @@ e2e:
 # The hardening suites (integration/, build tags integration + hardening): the real binary under a
 # misbehaving registry (chaos_test.go), SIGKILL at random points (kill_test.go; the seed is printed,
 # OCC_KILL_SEED=N replays it) and 8 commands at once (concurrency_test.go). Each prints its table,
-# also after a failure. Not part of `make test`: on 2 cores chaos takes about 4 min and kill about
-# 3.5 min (testbed up and down not included).
+# also after a failure. Not part of `make test`: on 2 cores chaos takes about 3.5 min and kill about
+# 2.5 min, hardening (both, one build) 5 min (testbed up and down not included).
 HARDENING = report=$$(mktemp) && eval "$$($(TESTBED) env)" && \
 	{ OCC_CHAOS_REPORT=$$report $(GO) test -count=1 -tags integration,hardening -timeout 30m -run '$(1)' ./integration/ && s=0 || s=$$?; \
 	  cat $$report; rm -f $$report; [ $$s -eq 0 ]; }
