@@ -8,6 +8,10 @@
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
 #   make fuzz              every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=5m)
+#   make chaos             testbed up, occ image pull and occ update under fault schedules injected by
+#                          a chaos proxy in front of the registry (internal/chaosproxy), testbed down
+#   make kill              testbed up, occ commands SIGKILLed at random points, 8 at once, testbed down
+#   make hardening         both (test-chaos / test-kill / test-hardening: against a running testbed)
 #   make lint              gofmt + go vet (+ shellcheck when installed)
 #
 # The testbed targets need root; see hack/testbed --help.
@@ -21,7 +25,8 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean
+.PHONY: all build fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean \
+	chaos kill hardening test-chaos test-kill test-hardening
 
 all: build
 
@@ -94,12 +99,49 @@ e2e:
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
+# The hardening suites (integration/, build tags integration + hardening): the real binary under a
+# misbehaving registry (chaos_test.go), SIGKILL at random points (kill_test.go; the seed is printed,
+# OCC_KILL_SEED=N replays it) and 8 commands at once (concurrency_test.go). Each prints its table,
+# also after a failure. Not part of `make test`: on 2 cores chaos takes about 3.5 min and kill about
+# 2.5 min, hardening (both, one build) 5 min (testbed up and down not included).
+HARDENING = report=$$(mktemp) && eval "$$($(TESTBED) env)" && \
+	{ OCC_CHAOS_REPORT=$$report $(GO) test -count=1 -tags integration,hardening -timeout 30m -run '$(1)' ./integration/ && s=0 || s=$$?; \
+	  cat $$report; rm -f $$report; [ $$s -eq 0 ]; }
+CHAOS_TESTS := ^TestChaos
+KILL_TESTS  := ^(TestKill|TestConcurrent)$$
+HARDENING_TESTS := ^(TestChaos.*|TestKill|TestConcurrent)$$
+
+test-chaos:
+	@$(call HARDENING,$(CHAOS_TESTS))
+
+test-kill:
+	@$(call HARDENING,$(KILL_TESTS))
+
+test-hardening:
+	@$(call HARDENING,$(HARDENING_TESTS))
+
+# Torn down even when a step fails, as in `make test` (no recursive make: see `test`).
+HARDENING_WITH_TESTBED = status=0; \
+	{ $(TESTBED) up >/dev/null && $(call HARDENING,$(1)); } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
+chaos:
+	@$(call HARDENING_WITH_TESTBED,$(CHAOS_TESTS))
+
+kill:
+	@$(call HARDENING_WITH_TESTBED,$(KILL_TESTS))
+
+hardening:
+	@$(call HARDENING_WITH_TESTBED,$(HARDENING_TESTS))
+
 lint:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags integration,hardening ./integration/...
 	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) .ci/run; else echo "shellcheck not installed; skipped"; fi
 
 clean:

@@ -78,7 +78,11 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 	} else {
 		base = append(base, registry.WithName(name))
 	}
-	all := append(base, opts...)
+	tuning, err := pullTuning()
+	if err != nil {
+		return nil, err
+	}
+	all := append(append(base, tuning...), opts...)
 	if refs := strings.Split(src.String(), ", "); len(refs) > 1 {
 		app.UI.Infof("Pulling %s (falling back to %s)", refs[0], strings.Join(refs[1:], ", "))
 	} else {

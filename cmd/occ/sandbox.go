@@ -23,6 +23,17 @@ func (a *App) openSandbox(ctx context.Context, cfg *meta.Config) (*runtime.Clien
 	if err != nil {
 		return nil, nil, err
 	}
+	sb, err := a.sandboxFor(rt, cfg)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	return rt, sb, nil
+}
+
+// sandboxFor returns a handle on the sandbox container for cfg (it does not
+// touch containerd).
+func (a *App) sandboxFor(rt *runtime.Client, cfg *meta.Config) (*runtime.Sandbox, error) {
 	opts := runtime.SpecOptions{Config: cfg, Paths: a.Paths}
 	// This binary is the container's logging binary (`occ log-driver`):
 	// timestamped lines, rotated while no occ runs.
@@ -35,12 +46,7 @@ func (a *App) openSandbox(ctx context.Context, cfg *meta.Config) (*runtime.Clien
 	if d := os.Getenv(runDirEnv); filepath.IsAbs(d) {
 		opts.RunDir = d
 	}
-	sb, err := runtime.NewSandbox(rt, opts)
-	if err != nil {
-		rt.Close()
-		return nil, nil, err
-	}
-	return rt, sb, nil
+	return runtime.NewSandbox(rt, opts)
 }
 
 func splitHostPort(a string) (string, string, error) { return net.SplitHostPort(a) }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -72,39 +73,68 @@ func acquireImage(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.C
 	return buildSandboxImage(ctx, app, rt, false)
 }
 
+// buildContextEnv names a directory (with a Dockerfile) that start and
+// update build instead of the sandbox context embedded in occ: for
+// developing the sandbox and for tests; normally unset.
+const buildContextEnv = "OCC_BUILD_CONTEXT"
+
 // buildSandboxImage builds the embedded sandbox context with BuildKit into
 // containerd as the current image.
 func buildSandboxImage(ctx context.Context, app *App, rt *runtime.Client, noCache bool) error {
+	_, err := buildSandboxImageAs(ctx, app, rt, noCache, "")
+	return err
+}
+
+// buildSandboxImageAs builds the sandbox image into the record name; ""
+// means meta.CurrentImageName with the image state written, any other name
+// (update's staging record) leaves the state file alone.
+func buildSandboxImageAs(ctx context.Context, app *App, rt *runtime.Client, noCache bool, name string) (*build.Result, error) {
 	cfg, _, err := app.LoadConfig()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	var bctx *build.Context
+	if dir := os.Getenv(buildContextEnv); dir != "" {
+		if bctx, err = build.DirContext(dir); err != nil {
+			return nil, fmt.Errorf("%s: %w", buildContextEnv, err)
+		}
 	}
 	bk, err := build.Connect(ctx, cfg.BuildkitAddresses())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer bk.Close()
 	kind := "cached"
 	if noCache {
 		kind = "full, no cache"
 	}
-	app.UI.Infof("Building the sandbox image from source (%s) with BuildKit %s (%s)...", kind, bk.Version, bk.Address)
+	what := ""
+	if bctx != nil {
+		what = " (context " + bctx.Name + ")"
+	}
+	app.UI.Infof("Building the sandbox image from source%s (%s) with BuildKit %s (%s)...", what, kind, bk.Version, bk.Address)
 	mode := build.ProgressAuto
 	if app.Globals.Quiet {
 		mode = build.ProgressQuiet
 	}
-	res, err := build.Build(ctx, bk, rt.ImageStore(), build.Options{
+	opts := build.Options{
+		Context:      bctx,
 		NoCache:      noCache,
-		StateFile:    app.Paths.StateFile(),
+		Name:         name,
+		ExtraCAFiles: cfg.BuildCAFiles,
 		Progress:     app.UI.Err,
 		ProgressMode: mode,
 		Logf:         app.UI.Verbosef,
-	})
+	}
+	if name == "" || name == meta.CurrentImageName {
+		opts.StateFile = app.Paths.StateFile()
+	}
+	res, err := build.Build(ctx, bk, rt.ImageStore(), opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	app.UI.Successf("Built %s (%s) in %s", res.Image.Name, res.Digest, res.Duration.Round(100*time.Millisecond))
-	return nil
+	return res, nil
 }
 
 // versionCheck compares the image's version label with occ's, per

@@ -176,6 +176,18 @@ func (e *truncatedError) Error() string {
 	return fmt.Sprintf("blob %s ended after %d of %d bytes", e.dgst, e.got, e.want)
 }
 
+// restartError is a partial blob the registry would not resume: it is
+// discarded and the blob fetched again from the start.
+type restartError struct {
+	dgst   digest.Digest
+	offset int64
+	why    string
+}
+
+func (e *restartError) Error() string {
+	return fmt.Sprintf("the registry cannot resume blob %s at byte %d (%s); fetching it again from the start", e.dgst, e.offset, e.why)
+}
+
 // isTransient says whether err is worth retrying on the same repository:
 // timeouts, resets, EOF mid-body, 408/429/5xx.
 func isTransient(err error) bool {
@@ -196,7 +208,8 @@ func isTransient(err error) bool {
 		return se.status == http.StatusRequestTimeout || se.status == http.StatusTooManyRequests || se.status >= 500
 	}
 	var te *truncatedError
-	if errors.As(err, &te) {
+	var rs *restartError
+	if errors.As(err, &te) || errors.As(err, &rs) {
 		return true
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||

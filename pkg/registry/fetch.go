@@ -177,7 +177,7 @@ func (o *options) baseTransport() http.RoundTripper {
 		return o.transport
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = 30 * time.Second
+	t.ResponseHeaderTimeout = o.stallTimeout
 	t.MaxIdleConnsPerHost = 16
 	return t
 }
@@ -292,6 +292,7 @@ func (c *repoClient) fetchManifest(ctx context.Context, p *puller, ref string, w
 		if err != nil {
 			return err
 		}
+		resp.Body = p.o.watchStall(resp.Body)
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return statusError(resp, "manifest "+ref)
@@ -370,10 +371,34 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 		}
 		return false, local(fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err))
 	}
-	defer w.Close()
+	defer func() {
+		if w != nil {
+			_ = w.Close()
+		}
+	}()
 	abort := func() { _ = cs.Abort(context.WithoutCancel(ctx), ref) }
 
-	err = p.retry(ctx, desc.Digest, func() error { return c.streamBlob(ctx, p, w, desc) })
+	// A partial download the registry cannot resume is discarded and the
+	// blob fetched again from its start at once, within the same attempt.
+	// containerd's remote writer only truncates on its next write (its
+	// Status still reports the old offset), so the ingest is aborted and a
+	// fresh writer opened instead.
+	err = p.retry(ctx, desc.Digest, func() error {
+		err := c.streamBlob(ctx, p, w, desc)
+		var re *restartError
+		if !errors.As(err, &re) {
+			return err
+		}
+		_ = w.Close()
+		w = nil
+		abort()
+		nw, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc))
+		if err != nil {
+			return local(fmt.Errorf("reopening a content store writer for %s: %w", desc.Digest, err))
+		}
+		w = nw
+		return c.streamBlob(ctx, p, w, desc)
+	})
 	if err != nil {
 		if errors.Is(err, ErrDigestMismatch) {
 			abort()
@@ -415,6 +440,7 @@ func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer
 	if err != nil {
 		return err
 	}
+	resp.Body = p.o.watchStall(resp.Body)
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -427,16 +453,10 @@ func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer
 	case http.StatusPartialContent:
 		var start int64
 		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-", &start); err != nil || start != offset {
-			if err := w.Truncate(0); err != nil {
-				return fmt.Errorf("restarting blob %s: %w", desc.Digest, err)
-			}
-			return &truncatedError{dgst: desc.Digest, got: 0, want: desc.Size}
+			return &restartError{dgst: desc.Digest, offset: offset, why: fmt.Sprintf("it answered with Content-Range %q", resp.Header.Get("Content-Range"))}
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
-		if err := w.Truncate(0); err != nil {
-			return fmt.Errorf("restarting blob %s: %w", desc.Digest, err)
-		}
-		return &truncatedError{dgst: desc.Digest, got: offset, want: desc.Size}
+		return &restartError{dgst: desc.Digest, offset: offset, why: resp.Status}
 	default:
 		return statusError(resp, "blob "+desc.Digest.String())
 	}

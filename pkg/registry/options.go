@@ -146,21 +146,24 @@ type options struct {
 	retries     int
 	backoff     time.Duration
 	maxWait     time.Duration
-	transport   http.RoundTripper
-	stateFile   string
-	now         func() time.Time
+	// stallTimeout bounds the wait for headers and for body bytes.
+	stallTimeout time.Duration
+	transport    http.RoundTripper
+	stateFile    string
+	now          func() time.Time
 }
 
 func defaultOptions() options {
 	return options{
-		name:        meta.CurrentImageName,
-		platform:    HostPlatform(),
-		keychain:    authn.DefaultKeychain,
-		concurrency: 3,
-		retries:     3,
-		backoff:     time.Second,
-		maxWait:     60 * time.Second,
-		now:         time.Now,
+		name:         meta.CurrentImageName,
+		platform:     HostPlatform(),
+		keychain:     authn.DefaultKeychain,
+		concurrency:  3,
+		retries:      3,
+		backoff:      time.Second,
+		maxWait:      60 * time.Second,
+		stallTimeout: defaultStallTimeout,
+		now:          time.Now,
 	}
 }
 

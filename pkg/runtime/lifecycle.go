@@ -274,6 +274,9 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	task, err := c.NewTask(ctx, logIO)
 	if err != nil {
 		cleanupNet()
+		if errdefs.IsAlreadyExists(err) {
+			return orphanedShimError(ctx, c.ID(), err)
+		}
 		return fmt.Errorf("create the container task: %w", err)
 	}
 	if err := task.Start(ctx); err != nil {

@@ -1,0 +1,358 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+// pushAppVariant publishes the test app at ref (in the testbed registry)
+// with its image config changed by mut, and returns the manifest digest.
+func pushAppVariant(t *testing.T, ref string, mut func(*v1.Config)) string {
+	t.Helper()
+	e := rtTestbed(t)
+	src, err := name.ParseReference(rtAppImage(t, e), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cf.Config
+	cfg.Labels = map[string]string{meta.ImageVersionLabel: meta.Version}
+	cfg.Env = append([]string{}, cfg.Env...)
+	mut(&cfg)
+	if img, err = mutate.Config(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(dst, img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// updateView is what an update changes: the two image records, the state
+// file, and the image the container was created from.
+type updateView struct {
+	current, previous string // record target digests ("" when missing)
+	state             []byte
+	container         string // the container's image digest label
+}
+
+func (f *cmdFixture) updateView() updateView {
+	f.t.Helper()
+	var v updateView
+	nctx := f.client.WithNamespace(f.ctx)
+	for _, x := range []struct {
+		name string
+		dst  *string
+	}{{meta.CurrentImageName, &v.current}, {meta.PreviousImageName, &v.previous}} {
+		img, err := f.client.ImageService().Get(nctx, x.name)
+		if err == nil {
+			*x.dst = img.Target.Digest.String()
+		} else if !errdefs.IsNotFound(err) {
+			f.t.Fatal(err)
+		}
+	}
+	if _, err := f.client.ImageService().Get(nctx, meta.UpdateImageName); !errdefs.IsNotFound(err) {
+		f.t.Errorf("the staging record %s is left behind (%v)", meta.UpdateImageName, err)
+	}
+	v.state, _ = os.ReadFile(f.paths.StateFile())
+	st, err := f.sandbox().Status(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	v.container = st.Labels[meta.LabelContainerImageDigest]
+	return v
+}
+
+func (f *cmdFixture) state() *meta.ImageState {
+	f.t.Helper()
+	st, err := meta.LoadState(f.paths.StateFile())
+	if err != nil || st == nil {
+		f.t.Fatalf("image state: %v %v", st, err)
+	}
+	return st
+}
+
+// seedSandboxData writes a user record and a workspace file into the
+// volumes, as occ user add and the user's work would.
+func (f *cmdFixture) seedSandboxData() {
+	f.t.Helper()
+	vols := f.paths.VolumesDir()
+	rec, err := runtime.NewUserRecord("alice", "alice-secret")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := runtime.WriteUserRecord(filepath.Join(vols, runtime.UsersVolume), rec); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vols, "opencode-workspace", "keep.txt"), []byte("work in progress\n"), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// checkSandboxData checks that the running container still sees the data
+// and the user record.
+func (f *cmdFixture) checkSandboxData(what string) {
+	f.t.Helper()
+	for path, want := range map[string]string{
+		"/home/opencoder/workspace/keep.txt": "work in progress",
+		"/var/lib/opencode-users/alice.json": `"username": "alice"`,
+	} {
+		var got string
+		var code int
+		var err error
+		// An exec's output very rarely comes back empty although the
+		// command succeeded (seen once with cat): try again before failing.
+		for try := 0; try < 3; try++ {
+			var out, errb bytes.Buffer
+			code, err = f.sandbox().Exec(f.ctx, runtime.ExecOptions{Args: []string{"cat", path}, Stdout: &out, Stderr: &errb})
+			got = out.String() + errb.String()
+			if err != nil || code != 0 || got != "" {
+				break
+			}
+			f.t.Logf("%s: cat %s: empty output (exit 0), trying again", what, path)
+		}
+		norm := func(s string) string { return strings.Join(strings.Fields(s), "") }
+		if err != nil || code != 0 || !strings.Contains(norm(got), norm(want)) {
+			f.t.Errorf("%s: %s in the container: exit %d %v: %q", what, path, code, err, got)
+		}
+	}
+	if _, err := runtime.ReadUserRecord(filepath.Join(f.paths.VolumesDir(), runtime.UsersVolume), "alice"); err != nil {
+		f.t.Errorf("%s: alice's record: %v", what, err)
+	}
+}
+
+func (f *cmdFixture) answers(what string) {
+	f.t.Helper()
+	if got := rtGet(f.t, "http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort)+"/global/health"); !strings.Contains(got, "healthy") {
+		f.t.Errorf("%s: health %q", what, got)
+	}
+}
+
+// TestCommandsUpdatePrebuilt: occ update in prebuilt mode pulls the new
+// image, recreates the container with its volumes (data and user records
+// kept) and keeps the old image as previous; a second update is a no-op;
+// --rollback swaps back and forth; a new image that cannot start is rolled
+// back by itself, and so is a failed pull, both leaving current, previous
+// and the state exactly as they were.
+func TestCommandsUpdatePrebuilt(t *testing.T) {
+	e := rtTestbed(t)
+	repo := e.registry + "/test/update-prebuilt"
+	d1 := pushAppVariant(t, repo+":latest", func(c *v1.Config) { c.Env = append(c.Env, "RELEASE=1") })
+	f := newCmdFixture(t, func(c *meta.Config) { c.ImageRepositories = []string{repo} })
+
+	// Nothing to update before the first start; no previous to roll back to.
+	if r := f.occ("update", "--yes"); r.code == 0 || !strings.Contains(r.stderr, "occ start") {
+		t.Errorf("update without an image: %s", r)
+	}
+	f.mustOK("start")
+	f.seedSandboxData()
+	if r := f.occ("update", "--rollback", "--yes"); r.code == 0 || !strings.Contains(r.stderr, "No previous image") || !strings.Contains(r.stderr, "occ update") {
+		t.Errorf("rollback without a previous image: %s", r)
+	}
+	before := f.updateView()
+	if before.current != d1 || before.previous != "" || before.container != d1 {
+		t.Fatalf("after start: %+v, want current %s", before, d1)
+	}
+
+	// Already up to date: nothing recreated, previous untouched.
+	r := f.mustOK("update", "--yes")
+	wantContains(t, "update, nothing new", r.stderr, "Already up to date (v"+meta.Version+" ("+d1)
+	if v := f.updateView(); v.previous != "" || v.container != d1 || !bytes.Equal(v.state, before.state) {
+		t.Errorf("an up-to-date update changed something: %+v", v)
+	}
+
+	// A new release: no terminal and no --yes is refused first.
+	d2 := pushAppVariant(t, repo+":latest", func(c *v1.Config) { c.Env = append(c.Env, "RELEASE=2") })
+	if r := f.occ("update"); r.code == 0 || !strings.Contains(r.stderr, "--yes") {
+		t.Errorf("update off a terminal without --yes: %s", r)
+	}
+	if v := f.updateView(); v.current != d1 {
+		t.Errorf("the refused update changed the image: %+v", v)
+	}
+	r = f.mustOK("update", "--yes")
+	t.Logf("occ update:\n%s%s", r.stderr, r.stdout)
+	wantContains(t, "update", r.stderr, "Pulling the prebuilt sandbox image", "Updated to v"+meta.Version+" ("+d2, "occ update --rollback")
+	wantContains(t, "update", r.stdout, "URL:        http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort))
+	v := f.updateView()
+	if v.current != d2 || v.previous != d1 || v.container != d2 {
+		t.Errorf("after update: %+v, want current %s previous %s", v, d2, d1)
+	}
+	if st := f.state(); st.ManifestDigest != d2 || st.Previous == nil || st.Previous.ManifestDigest != d1 || st.Source != meta.SourcePrebuilt {
+		t.Errorf("state after update: %+v (previous %+v)", st, st.Previous)
+	}
+	f.answers("after update")
+	f.checkSandboxData("after update")
+	r = f.mustOK("status")
+	wantContains(t, "status after update", r.stdout, "Image src:      prebuilt from "+e.registry+" ("+d2[:19], "State:          running")
+	r = f.mustOK("image", "ls")
+	wantContains(t, "image ls after update", r.stdout, meta.CurrentImageName, meta.PreviousImageName, d1[:19], d2[:19])
+
+	// --rollback swaps, and again swaps back.
+	r = f.mustOK("update", "--rollback", "--yes")
+	wantContains(t, "rollback", r.stderr, "Rolled back to v"+meta.Version+" ("+d1)
+	if v := f.updateView(); v.current != d1 || v.previous != d2 || v.container != d1 {
+		t.Errorf("after rollback: %+v", v)
+	}
+	if st := f.state(); st.ManifestDigest != d1 || st.Previous == nil || st.Previous.ManifestDigest != d2 {
+		t.Errorf("state after rollback: %+v", st)
+	}
+	f.answers("after rollback")
+	f.checkSandboxData("after rollback")
+	r = f.mustOK("status")
+	wantContains(t, "status after rollback", r.stdout, "Image src:      prebuilt from "+e.registry+" ("+d1[:19])
+	f.mustOK("update", "--rollback", "--yes")
+	before = f.updateView()
+	if before.current != d2 || before.previous != d1 || before.container != d2 {
+		t.Fatalf("after the second rollback: %+v", before)
+	}
+
+	// A release whose entrypoint dies at once: rolled back by itself.
+	pushAppVariant(t, repo+":latest", func(c *v1.Config) { c.Env = append(c.Env, "RELEASE=3", "EXIT_AT_ONCE=1") })
+	r = f.occ("update", "--yes")
+	if r.code == 0 {
+		t.Fatalf("update to a broken image succeeded: %s", r)
+	}
+	t.Logf("occ update to a broken image:\n%s", r.stderr)
+	wantContains(t, "broken update", r.stderr, "Update failed: ", "exited", "Rolled back to v"+meta.Version+" ("+d2, "running and answering as before")
+	if v := f.updateView(); v.current != before.current || v.previous != before.previous || v.container != before.container || !bytes.Equal(v.state, before.state) {
+		t.Errorf("after a rolled-back update: %+v, want %+v", v, before)
+	}
+	f.answers("after a rolled-back update")
+	f.checkSandboxData("after a rolled-back update")
+
+	// A registry that does not answer: nothing is touched, not even the
+	// running container.
+	st0, err := f.sandbox().Status(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg.ImageRepositories = []string{"127.0.0.1:1/nothing/here"}
+	f.saveConfig()
+	r = f.occ("update", "--yes")
+	if r.code == 0 || !strings.Contains(r.stderr, "could not get the new image") || !strings.Contains(r.stderr, "not changed") {
+		t.Errorf("update with a dead registry: %s", r)
+	}
+	if v := f.updateView(); v.current != before.current || v.previous != before.previous || !bytes.Equal(v.state, before.state) {
+		t.Errorf("a failed pull changed the records: %+v, want %+v", v, before)
+	}
+	if st, err := f.sandbox().Status(f.ctx); err != nil || st.State != runtime.StateRunning || !st.StartedAt.Equal(st0.StartedAt) {
+		t.Errorf("a failed pull touched the container: %+v %v", st, err)
+	}
+}
+
+// TestCommandsUpdateInterrupted: Ctrl-C while the new container is being
+// waited for rolls back to the old image, which serves again.
+func TestCommandsUpdateInterrupted(t *testing.T) {
+	e := rtTestbed(t)
+	repo := e.registry + "/test/update-interrupted"
+	d1 := pushAppVariant(t, repo+":latest", func(c *v1.Config) {})
+	f := newCmdFixture(t, func(c *meta.Config) { c.ImageRepositories = []string{repo} })
+	f.mustOK("start")
+	f.seedSandboxData()
+	before := f.updateView()
+	// A release that runs but never answers (and stops at once on SIGTERM).
+	pushAppVariant(t, repo+":latest", func(c *v1.Config) {
+		c.Entrypoint = []string{"/bin/sh", "-c", "trap 'exit 0' TERM; echo idling; while true; do sleep 1; done"}
+	})
+	cmd := f.command("update", "--yes")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rtEventually(t, "the update waits for the new container", 2*time.Minute, func() bool {
+		return strings.Contains(stderr.String(), "waiting until it answers")
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := waitExit(cmd, 2*time.Minute)
+	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 130 {
+		t.Errorf("interrupted update: %v (want exit 130)\n%s", err, stderr.String())
+	}
+	t.Logf("occ update, interrupted:\n%s", stderr.String())
+	wantContains(t, "interrupted update", stderr.String(), "Interrupted; rolling back", "Update failed: interrupted", "Rolled back to v"+meta.Version+" ("+d1)
+	if v := f.updateView(); v.current != before.current || v.previous != before.previous || v.container != before.container || !bytes.Equal(v.state, before.state) {
+		t.Errorf("after an interrupted update: %+v, want %+v", v, before)
+	}
+	f.answers("after an interrupted update")
+	f.checkSandboxData("after an interrupted update")
+}
+
+// TestCommandsUpdateBuild: with image_source build, update is a cached
+// rebuild; an unchanged source is already up to date, a changed one
+// replaces the image (built from source) and keeps the old as previous.
+func TestCommandsUpdateBuild(t *testing.T) {
+	e := rtTestbed(t)
+	rtAppImage(t, e)
+	dir := t.TempDir()
+	writeDockerfile := func(release string) {
+		df := "FROM " + e.registry + "/test/runtime-app:latest\nARG OCC_VERSION\nLABEL org.opencode-cloud.version=\"${OCC_VERSION}\"\nENV RELEASE=" + release + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeDockerfile("1")
+	f := newCmdFixture(t, func(c *meta.Config) { c.ImageSource = meta.SourceBuild })
+	f.env = append(f.env, "OCC_BUILD_CONTEXT="+dir)
+	r := f.mustOK("start")
+	wantContains(t, "first start", r.stderr, "image_source in the config says build", "Building the sandbox image from source (context "+dir)
+	f.seedSandboxData()
+	before := f.updateView()
+
+	r = f.mustOK("update", "--yes")
+	wantContains(t, "update, same source", r.stderr, "Rebuilding the sandbox image from source", "Already up to date (v"+meta.Version+" ("+before.current)
+	if v := f.updateView(); v.current != before.current || v.previous != "" || !bytes.Equal(v.state, before.state) {
+		t.Errorf("an up-to-date rebuild changed something: %+v", v)
+	}
+
+	writeDockerfile("2")
+	r = f.mustOK("update", "--yes")
+	wantContains(t, "update, changed source", r.stderr, "Updated to v"+meta.Version)
+	v := f.updateView()
+	if v.current == before.current || v.previous != before.current || v.container != v.current {
+		t.Errorf("after a rebuild: %+v (before %+v)", v, before)
+	}
+	if st := f.state(); st.Source != meta.SourceBuild || st.Previous == nil || st.Previous.Source != meta.SourceBuild {
+		t.Errorf("state after a rebuild: %+v", st)
+	}
+	var out bytes.Buffer
+	if code, err := f.sandbox().Exec(f.ctx, runtime.ExecOptions{Args: []string{"sh", "-c", "echo $RELEASE"}, Stdout: &out}); err != nil || code != 0 || strings.TrimSpace(out.String()) != "2" {
+		t.Errorf("the container does not run the rebuilt image: RELEASE=%q (exit %d, %v)", out.String(), code, err)
+	}
+	f.answers("after a rebuild")
+	f.checkSandboxData("after a rebuild")
+	r = f.mustOK("status")
+	wantContains(t, "status after a rebuild", r.stdout, "Image src:      built from source (BuildKit v")
+}
