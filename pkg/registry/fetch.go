@@ -371,8 +371,16 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 	return false, nil
 }
 
+// blobSink is where streamBlob appends: a content.Writer, or a teeWriter
+// that also feeds the unpack.
+type blobSink interface {
+	io.Writer
+	Status() (content.Status, error)
+	Truncate(size int64) error
+}
+
 // streamBlob is one GET of the rest of the blob, appended to w.
-func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer, desc ocispec.Descriptor) error {
+func (c *repoClient) streamBlob(ctx context.Context, p *puller, w blobSink, desc ocispec.Descriptor) error {
 	st, err := w.Status()
 	if err != nil {
 		return fmt.Errorf("content store status of %s: %w", desc.Digest, err)
