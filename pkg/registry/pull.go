@@ -80,6 +80,16 @@ func Pull(ctx context.Context, stores Stores, src Source, opts ...Option) (*Resu
 	start := o.now()
 	p := &puller{o: &o, stores: stores}
 
+	// A digest pin that is already the local image, present and unpacked,
+	// needs no registry at all: the digest is the authority.
+	if res, ok := p.pinnedLocal(ctx, src); ok {
+		ref := res.Provenance.Reference
+		p.emit(Event{Kind: EventUpToDate, Repository: res.Provenance.Repository, Reference: ref, Digest: src.Digest})
+		res.Duration = o.now().Sub(start)
+		p.emit(Event{Kind: EventDone, Repository: res.Provenance.Repository, Reference: ref, Digest: src.Digest})
+		return res, nil
+	}
+
 	var failures []*RepoError
 	for i, repo := range src.Repositories {
 		repo = strings.TrimSpace(repo)
@@ -370,6 +380,28 @@ func (p *puller) saveState(prov meta.Provenance) error {
 		return fmt.Errorf("the image is stored as %s, but %w", p.o.name, err)
 	}
 	return nil
+}
+
+// pinnedLocal reports whether src is pinned to the digest the local record
+// already names, for the wanted platform, with content present and
+// unpacked.
+func (p *puller) pinnedLocal(ctx context.Context, src Source) (*Result, bool) {
+	if src.Digest == "" {
+		return nil, false
+	}
+	img, err := p.stores.Images.Get(ctx, p.o.name)
+	if err != nil || img.Target.Digest != src.Digest {
+		return nil, false
+	}
+	prov, ok := meta.ProvenanceFromLabels(img.Labels)
+	if !ok || prov.Platform == "" {
+		return nil, false
+	}
+	plat, err := platforms.Parse(prov.Platform)
+	if err != nil || !platforms.Only(p.o.platform).Match(plat) {
+		return nil, false
+	}
+	return p.upToDate(ctx, img.Target, platforms.Normalize(plat))
 }
 
 // upToDate reports whether the record already names top, with its
