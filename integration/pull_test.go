@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -446,10 +447,18 @@ func TestPullTamperedLayerViaProxy(t *testing.T) {
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		return resp, nil
 	})
-	for _, stream := range []bool{true, false} {
+	root, err := e.client.LocalContentRoot(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []int{2, 1, 0} {
 		u := e.client.Unpacker()
-		u.NoStream = !stream
-		_, err = e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, registry.WithTransport(tamper), registry.WithUnpacker(streaming{u}))
+		u.NoStream = stream == 0
+		opts := []registry.Option{registry.WithTransport(tamper), registry.WithUnpacker(streaming{u})}
+		if stream == 2 { // blobs written straight into the content root
+			opts = append(opts, registry.WithLocalContentRoot(root))
+		}
+		_, err = e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, opts...)
 		if !errors.Is(err, registry.ErrDigestMismatch) {
 			t.Fatalf("stream=%v: err = %v, want a digest mismatch", stream, err)
 		}
@@ -507,13 +516,28 @@ func TestPullStreamFallback(t *testing.T) {
 	img := rebuild(t, busybox(t, reg), types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer, compression.GZip)
 	repo := reg + "/it/pull-stream-fallback"
 	push(t, repo+":v1", img)
-	for _, stream := range []bool{true, false} {
+	for _, mode := range []string{"stream", "stream+local-content", "containerd"} {
+		stream := mode != "containerd"
 		e := newPullEnv(t)
 		u := e.client.Unpacker()
 		u.NoStream = !stream
-		res, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, registry.WithUnpacker(streaming{u}))
+		opts := []registry.Option{registry.WithUnpacker(streaming{u})}
+		var root string
+		if mode == "stream+local-content" {
+			var err error
+			if root, err = e.client.LocalContentRoot(e.ctx); err != nil {
+				t.Fatalf("LocalContentRoot: %v", err)
+			}
+			opts = append(opts, registry.WithLocalContentRoot(root))
+		}
+		res, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, opts...)
 		if err != nil {
-			t.Fatalf("stream=%v: %v", stream, err)
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if root != "" {
+			if m, _ := filepath.Glob(filepath.Join(root, ".occ-ingest-*")); len(m) != 0 {
+				t.Errorf("temporary files left in %s: %v", root, m)
+			}
 		}
 		if res.InProcessUnpack != stream {
 			t.Errorf("stream=%v: InProcessUnpack=%v (%s)", stream, res.InProcessUnpack, res.UnpackNote)
@@ -538,7 +562,7 @@ func TestPullStreamFallback(t *testing.T) {
 			t.Errorf("stream=%v: config labels %v (%v)", stream, info.Labels, err)
 		}
 		// Warm: nothing fetched, no stream started.
-		res, err = e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, registry.WithUnpacker(streaming{u}))
+		res, err = e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, opts...)
 		if err != nil || !res.UpToDate || e.blobs.Load() != 0 || e.gets.Load() != 1 {
 			t.Errorf("stream=%v: warm pull %v UpToDate=%v blobs=%d gets=%d", stream, err, res != nil && res.UpToDate, e.blobs.Load(), e.gets.Load())
 		}

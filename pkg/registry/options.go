@@ -174,6 +174,8 @@ type options struct {
 	transport   http.RoundTripper
 	stateFile   string
 	now         func() time.Time
+	// localContent is the content root of a containerd on this host.
+	localContent string
 }
 
 func defaultOptions() options {
@@ -247,6 +249,11 @@ func WithMaxRetryWait(d time.Duration) Option { return func(o *options) { o.maxW
 // WithTransport sets the base HTTP transport (default: a clone of
 // http.DefaultTransport with timeouts).
 func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
+
+// WithLocalContentRoot lets the streaming path write layer blobs straight
+// into dir, the content root of the containerd on this host (see
+// localcontent.go), instead of sending their bytes over the socket.
+func WithLocalContentRoot(dir string) Option { return func(o *options) { o.localContent = dir } }
 
 // WithStateFile writes the image-state sidecar at path once the image
 // record exists, keeping the state's Previous entry.

@@ -148,6 +148,8 @@ func testImage(t *testing.T, version string) v1.Image {
 type env struct {
 	stores Stores
 	ctx    context.Context
+	// contentRoot is the backend content store's directory.
+	contentRoot string
 }
 
 func newEnv(t *testing.T) *env {
@@ -168,8 +170,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	return &env{
-		stores: Stores{Content: db.ContentStore(), Images: metadata.NewImageStore(db), Leases: metadata.NewLeaseManager(db)},
-		ctx:    ctx,
+		stores:      Stores{Content: db.ContentStore(), Images: metadata.NewImageStore(db), Leases: metadata.NewLeaseManager(db)},
+		ctx:         ctx,
+		contentRoot: filepath.Join(dir, "content"),
 	}
 }
 

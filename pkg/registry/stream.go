@@ -157,24 +157,19 @@ func labelUncompressedDigest(ctx context.Context, cs content.Store, d, diffID di
 // bytes as they arrive, applies it. reused is true when another writer
 // stored the blob first (it is then applied from the store).
 func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, i int, desc ocispec.Descriptor, diffID digest.Digest) (reused bool, err error) {
-	cs := p.stores.Content
-	ref := "occ-pull-" + desc.Digest.String()
-	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc))
+	var in blobIngest
+	if p.o.localContent != "" {
+		in, err = newLocalIngest(ctx, p.stores.Content, p.o.localContent, desc)
+	} else {
+		in, err = newRemoteIngest(ctx, p.stores.Content, desc)
+	}
 	if errdefs.IsAlreadyExists(err) {
 		return true, p.applyStored(ctx, ls, i, desc, diffID)
 	}
 	if err != nil {
-		return false, local(fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err))
+		return false, local(err)
 	}
-	defer w.Close()
-	abort := func() { _ = cs.Abort(context.WithoutCancel(ctx), ref) }
-	// The decompressor must see the blob from its first byte: drop what
-	// an earlier, interrupted pull left in this ingest.
-	if st, err := w.Status(); err == nil && st.Offset > 0 {
-		if err := w.Truncate(0); err != nil {
-			return false, local(fmt.Errorf("restarting blob %s: %w", desc.Digest, err))
-		}
-	}
+	defer in.close()
 
 	q := newChunkReader()
 	applied := make(chan error, 1)
@@ -183,34 +178,99 @@ func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, 
 		q.finish(err)
 		applied <- err
 	}()
-	tw := &teeWriter{w: w, q: q}
+	tw := &teeWriter{w: in, q: q}
 	ferr := p.retry(ctx, desc.Digest, func() error { return c.streamBlob(ctx, p, tw, desc) })
 	q.closeWrite(ferr)
 	aerr := <-applied
 	var af *applyFailed
 	switch {
 	case ferr != nil && !errors.As(ferr, &af): // the download failed first
-		if errors.Is(ferr, ErrDigestMismatch) {
-			abort()
-		}
+		in.abort()
 		return false, remoteOrLocal(ferr)
 	case aerr != nil:
-		abort()
+		in.abort()
 		return false, applyErr(aerr)
 	case ferr != nil:
+		in.abort()
 		return false, remoteOrLocal(ferr)
 	}
-	if err := w.Commit(ctx, desc.Size, desc.Digest, content.WithLabels(map[string]string{labelUncompressed: diffID.String()})); err != nil {
-		if errdefs.IsAlreadyExists(err) {
-			return false, labelUncompressedDigest(ctx, cs, desc.Digest, diffID)
-		}
-		abort()
-		if errdefs.IsFailedPrecondition(err) {
-			return false, &remoteError{fmt.Errorf("blob %s failed verification (%v): %w", desc.Digest, err, ErrDigestMismatch)}
-		}
-		return false, local(fmt.Errorf("storing blob %s: %w", desc.Digest, err))
+	if err := in.commit(ctx, map[string]string{labelUncompressed: diffID.String()}); err != nil {
+		in.abort()
+		return false, err
 	}
 	return false, nil
+}
+
+// blobIngest is where a layer's compressed bytes go: containerd's content
+// Writer (remoteIngest), or a file in the daemon's content root that is
+// then registered (localIngest, see localcontent.go).
+type blobIngest interface {
+	blobSink
+	// commit verifies and stores the blob with labels; its errors are
+	// classified (remote or local).
+	commit(ctx context.Context, labels map[string]string) error
+	abort()
+	close()
+}
+
+type remoteIngest struct {
+	content.Writer
+	cs   content.Store
+	ctx  context.Context
+	ref  string
+	desc ocispec.Descriptor
+}
+
+func newRemoteIngest(ctx context.Context, cs content.Store, desc ocispec.Descriptor) (*remoteIngest, error) {
+	ref := "occ-pull-" + desc.Digest.String()
+	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc))
+	if errdefs.IsAlreadyExists(err) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err)
+	}
+	// The decompressor must see the blob from its first byte: drop what
+	// an earlier, interrupted pull left in this ingest.
+	if st, err := w.Status(); err == nil && st.Offset > 0 {
+		if err := w.Truncate(0); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("restarting blob %s: %w", desc.Digest, err)
+		}
+	}
+	return &remoteIngest{Writer: w, cs: cs, ctx: ctx, ref: ref, desc: desc}, nil
+}
+
+func (r *remoteIngest) abort() { _ = r.cs.Abort(context.WithoutCancel(r.ctx), r.ref) }
+func (r *remoteIngest) close() { _ = r.Writer.Close() }
+
+func (r *remoteIngest) commit(ctx context.Context, labels map[string]string) error {
+	return commitWriter(ctx, r.cs, r.Writer, r.desc, labels)
+}
+
+// commitWriter commits w as desc with labels, classifying the failure.
+func commitWriter(ctx context.Context, cs content.Store, w content.Writer, desc ocispec.Descriptor, labels map[string]string) error {
+	if err := w.Commit(ctx, desc.Size, desc.Digest, content.WithLabels(labels)); err != nil {
+		if errdefs.IsAlreadyExists(err) {
+			if _, err := cs.Update(ctx, content.Info{Digest: desc.Digest, Labels: labels}, labelFields(labels)...); err != nil {
+				return local(fmt.Errorf("labelling blob %s: %w", desc.Digest, err))
+			}
+			return nil
+		}
+		if errdefs.IsFailedPrecondition(err) {
+			return &remoteError{fmt.Errorf("blob %s failed verification (%v): %w", desc.Digest, err, ErrDigestMismatch)}
+		}
+		return local(fmt.Errorf("storing blob %s: %w", desc.Digest, err))
+	}
+	return nil
+}
+
+func labelFields(labels map[string]string) []string {
+	var f []string
+	for k := range labels {
+		f = append(f, "labels."+k)
+	}
+	return f
 }
 
 // applyFailed is the unpack side of a layer pipeline giving up: the
@@ -226,7 +286,7 @@ func (e *applyFailed) Unwrap() error { return e.err }
 // again; the content store's digest check and the diff ID check see to it
 // that both sides got the same bytes.
 type teeWriter struct {
-	w    content.Writer
+	w    blobSink
 	q    *chunkReader
 	pos  int64 // bytes in the content store
 	sent int64 // bytes handed to the unpack

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -8,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -325,4 +328,69 @@ func TestChunkReader(t *testing.T) {
 	if _, err := io.ReadAll(q); err == nil || !strings.Contains(err.Error(), "connection reset") {
 		t.Errorf("read error %v", err)
 	}
+}
+
+// TestPullStreamLocalContent: blobs written straight into the content root
+// are verified here, registered in the namespace with their labels, and
+// nothing is left in the root on success or failure.
+func TestPullStreamLocalContent(t *testing.T) {
+	reg := newFaultRegistry(t)
+	img := testImage(t, "6.2.0")
+	repo := reg.push(t, "local:latest", img)
+	layer := layerDigest(t, img, 1)
+	body := layerBytes(t, img, 1)
+	leftovers := func(t *testing.T, root string) {
+		t.Helper()
+		m, _ := filepath.Glob(filepath.Join(root, ".occ-ingest-*"))
+		if len(m) != 0 {
+			t.Errorf("temporary files left: %v", m)
+		}
+	}
+
+	t.Run("tampered byte", func(t *testing.T) {
+		e := newEnv(t)
+		reg.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
+			if strings.HasSuffix(r.URL.Path, "/blobs/"+layer) {
+				b := bytes.Clone(body)
+				b[len(b)/2] ^= 0x10
+				w.Write(b)
+				return true
+			}
+			return false
+		})
+		defer reg.setFault(nil)
+		fs := newFakeStream()
+		_, err := e.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, WithUnpacker(fs), WithLocalContentRoot(e.contentRoot))
+		if !errors.Is(err, ErrDigestMismatch) {
+			t.Fatalf("err = %v", err)
+		}
+		e.assertClean(t, nil)
+		leftovers(t, e.contentRoot)
+		if _, err := os.Stat(filepath.Join(e.contentRoot, "blobs", "sha256", strings.TrimPrefix(layer, "sha256:"))); err == nil {
+			t.Errorf("tampered blob in the content root")
+		}
+	})
+	t.Run("success", func(t *testing.T) {
+		e := newEnv(t)
+		fs := newFakeStream()
+		res, err := e.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, WithUnpacker(fs), WithLocalContentRoot(e.contentRoot))
+		if err != nil || !res.InProcessUnpack {
+			t.Fatalf("%v (%+v)", err, res)
+		}
+		cf, _ := img.ConfigFile()
+		for i := range 3 {
+			d := digest.Digest(layerDigest(t, img, i))
+			info, err := e.stores.Content.Info(e.ctx, d)
+			if err != nil || info.Labels[labelUncompressed] != cf.RootFS.DiffIDs[i].String() {
+				t.Errorf("layer %d: %v %v", i, info.Labels, err)
+			}
+			b, err := content.ReadBlob(e.ctx, e.stores.Content, ocispec.Descriptor{Digest: d, Size: info.Size})
+			if err != nil || digest.FromBytes(b) != d {
+				t.Errorf("layer %d reads back wrong (%v)", i, err)
+			}
+		}
+		got, _ := e.stores.Images.Get(e.ctx, meta.CurrentImageName)
+		e.assertClean(t, &got)
+		leftovers(t, e.contentRoot)
+	})
 }

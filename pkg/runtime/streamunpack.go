@@ -423,3 +423,27 @@ func (ls *LayerStream) Abort(ctx context.Context) {
 // UncompressedLabel is the content label containerd's unpacker sets on a
 // layer blob once its uncompressed digest is verified.
 const UncompressedLabel = labels.LabelUncompressed
+
+// LocalContentRoot is the directory of the daemon's local content store
+// when it is on this host and this process may write to it (root); ""
+// with the reason otherwise.
+func (c *Client) LocalContentRoot(ctx context.Context) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", errdefs.ErrNotImplemented.WithMessage("not root")
+	}
+	resp, err := c.IntrospectionService().Plugins(ctx, `type=="io.containerd.content.v1",id=="content"`)
+	if err != nil {
+		return "", fmt.Errorf("asking containerd for its content store: %w", err)
+	}
+	for _, p := range resp.Plugins {
+		root := p.Exports["root"]
+		if root == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(root, "blobs")); err != nil || !st.IsDir() {
+			return "", errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("containerd's content root %s is not on this host", root))
+		}
+		return root, nil
+	}
+	return "", errdefs.ErrNotImplemented.WithMessage("containerd reports no local content store")
+}
