@@ -143,3 +143,11 @@ type nopCommitWriter struct{ content.Writer }
 func (nopCommitWriter) Commit(context.Context, int64, digest.Digest, ...content.Opt) error {
 	return errdefs.ErrAlreadyExists
 }
+
+// sameContentRoot says whether root holds the blob desc (just stored
+// through the content API), i.e. is the daemon's content root as seen
+// from here and not another directory of the same name.
+func sameContentRoot(root string, desc ocispec.Descriptor) bool {
+	st, err := os.Stat(filepath.Join(root, "blobs", desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
+	return err == nil && st.Mode().IsRegular() && st.Size() == desc.Size
+}

@@ -57,6 +57,14 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 		return false, local(fmt.Errorf("preparing the unpack: %w", err))
 	}
 
+	// Blobs go straight into the content root only when it is the
+	// daemon's: the config just stored through the content API must be
+	// there.
+	localRoot := p.o.localContent
+	if localRoot != "" && !sameContentRoot(localRoot, manifest.Config) {
+		localRoot = ""
+	}
+
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(p.o.concurrency)
 	for i, desc := range manifest.Layers {
@@ -66,7 +74,7 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 			return false, fmt.Errorf("blob digest %q: %w", desc.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
 		}
 		eg.Go(func() error {
-			return p.streamLayer(gctx, rc, ls, i, desc, cfg.RootFS.DiffIDs[i])
+			return p.streamLayer(gctx, rc, ls, localRoot, i, desc, cfg.RootFS.DiffIDs[i])
 		})
 	}
 	if err := eg.Wait(); err != nil {
@@ -82,7 +90,7 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 
 // streamLayer gets layer i into the content store and its snapshot, doing
 // only what is missing.
-func (p *puller) streamLayer(ctx context.Context, rc *repoClient, ls LayerStream, i int, desc ocispec.Descriptor, diffID digest.Digest) error {
+func (p *puller) streamLayer(ctx context.Context, rc *repoClient, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest) error {
 	cs := p.stores.Content
 	p.emit(Event{Kind: EventBlobStart, Repository: p.repoLabel, Digest: desc.Digest, Size: desc.Size, MediaType: desc.MediaType})
 	_, infoErr := cs.Info(ctx, desc.Digest)
@@ -96,7 +104,7 @@ func (p *puller) streamLayer(ctx context.Context, rc *repoClient, ls LayerStream
 	case have:
 		err = p.applyStored(ctx, ls, i, desc, diffID)
 	default:
-		have, err = rc.fetchApply(ctx, p, ls, i, desc, diffID)
+		have, err = rc.fetchApply(ctx, p, ls, localRoot, i, desc, diffID)
 	}
 	if err != nil {
 		return err
@@ -156,10 +164,10 @@ func labelUncompressedDigest(ctx context.Context, cs content.Store, d, diffID di
 // fetchApply downloads a layer into the content store and, from the same
 // bytes as they arrive, applies it. reused is true when another writer
 // stored the blob first (it is then applied from the store).
-func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, i int, desc ocispec.Descriptor, diffID digest.Digest) (reused bool, err error) {
+func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest) (reused bool, err error) {
 	var in blobIngest
-	if p.o.localContent != "" {
-		in, err = newLocalIngest(ctx, p.stores.Content, p.o.localContent, desc)
+	if localRoot != "" {
+		in, err = newLocalIngest(ctx, p.stores.Content, localRoot, desc)
 	} else {
 		in, err = newRemoteIngest(ctx, p.stores.Content, desc)
 	}

@@ -394,3 +394,29 @@ func TestPullStreamLocalContent(t *testing.T) {
 		leftovers(t, e.contentRoot)
 	})
 }
+
+// TestPullStreamForeignContentRoot: a directory that is not the daemon's
+// content root (it lacks the config just stored) is not written to.
+func TestPullStreamForeignContentRoot(t *testing.T) {
+	reg := newFaultRegistry(t)
+	repo := reg.push(t, "foreign:latest", testImage(t, "6.3.0"))
+	e := newEnv(t)
+	foreign := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(foreign, "blobs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, WithUnpacker(newFakeStream()), WithLocalContentRoot(foreign))
+	if err != nil || !res.InProcessUnpack {
+		t.Fatalf("%v (%+v)", err, res)
+	}
+	var files []string
+	_ = filepath.Walk(foreign, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Errorf("wrote into a foreign directory: %v", files)
+	}
+}
