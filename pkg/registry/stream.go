@@ -337,7 +337,11 @@ func (t *teeWriter) Write(b []byte) (int, error) {
 
 // chunkReader is the unpack's end of a layer pipeline: an io.Reader over
 // the chunks the download pushes, without copying them. push returns once
-// the chunk is consumed, so the download can reuse its buffer.
+// the chunk is consumed, so the download can reuse its buffer. It has no
+// ReadByte on purpose: klauspost's inflater then reads through its own
+// bufio.Reader with a specialised decoder loop, measured about 3x faster
+// than calling ReadByte through an interface (BenchmarkGunzip in
+// pkg/runtime).
 type chunkReader struct {
 	ch   chan []byte
 	ack  chan struct{}
@@ -434,15 +438,4 @@ func (q *chunkReader) Read(p []byte) (int, error) {
 	q.cur = q.cur[n:]
 	q.consumed()
 	return n, nil
-}
-
-// ReadByte lets a decompressor read without its own buffer copy.
-func (q *chunkReader) ReadByte() (byte, error) {
-	if err := q.next(); err != nil {
-		return 0, err
-	}
-	c := q.cur[0]
-	q.cur = q.cur[1:]
-	q.consumed()
-	return c, nil
 }

@@ -58,6 +58,29 @@ func BenchmarkGunzip(b *testing.B) {
 			_, _ = io.Copy(io.Discard, r)
 		}
 	})
+	// As in the pull: a reader with ReadByte of its own (generic path) or a
+	// plain io.Reader (the decoder adds a bufio.Reader).
+	b.Run("stdlib-plain-reader", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			r, _ := stdgzip.NewReader(struct{ io.Reader }{bytes.NewReader(comp)})
+			_, _ = io.Copy(io.Discard, r)
+		}
+	})
+	b.Run("klauspost-plain-reader", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			r, _ := kgzip.NewReader(struct{ io.Reader }{bytes.NewReader(comp)})
+			_, _ = io.Copy(io.Discard, r)
+		}
+	})
+	b.Run("klauspost-bytereader", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			r, _ := kgzip.NewReader(byteReader{bytes.NewReader(comp)})
+			_, _ = io.Copy(io.Discard, r)
+		}
+	})
 }
 
 func TestDecompress(t *testing.T) {
@@ -119,3 +142,8 @@ func TestWritableDir(t *testing.T) {
 }
 
 type mountT = mount.Mount
+
+type byteReader struct{ r *bytes.Reader }
+
+func (b byteReader) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b byteReader) ReadByte() (byte, error)    { return b.r.ReadByte() }
