@@ -138,7 +138,7 @@ func local(err error) error {
 	return &localError{err}
 }
 
-func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Result, error) {
+func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (_ *Result, retErr error) {
 	o := p.o
 	refStr := src.ref(repoStr)
 	p.emit(Event{Kind: EventResolve, Repository: repoStr, Reference: refStr})
@@ -176,7 +176,15 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 	if err != nil {
 		return nil, local(fmt.Errorf("creating a containerd lease: %w", err))
 	}
-	defer func() { _ = p.stores.Leases.Delete(context.WithoutCancel(ctx), lease) }()
+	defer func() {
+		// After a failure the garbage collection runs before Pull returns,
+		// so nothing the pull made (blobs, snapshots) is left behind.
+		var opts []leases.DeleteOpt
+		if retErr != nil {
+			opts = append(opts, leases.SynchronousDelete)
+		}
+		_ = p.stores.Leases.Delete(context.WithoutCancel(ctx), lease, opts...)
+	}()
 	ctx = leases.WithLease(ctx, lease.ID)
 
 	// Layers are applied in this process while they download when the

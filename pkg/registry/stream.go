@@ -166,10 +166,11 @@ func labelUncompressedDigest(ctx context.Context, cs content.Store, d, diffID di
 // stored the blob first (it is then applied from the store).
 func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest) (reused bool, err error) {
 	var in blobIngest
-	if localRoot != "" {
+	in, err = newRemoteIngest(ctx, p.stores.Content, desc)
+	if err == nil && localRoot != "" { // not shared from another namespace: write it here
+		in.close()
+		in.abort()
 		in, err = newLocalIngest(ctx, p.stores.Content, localRoot, desc)
-	} else {
-		in, err = newRemoteIngest(ctx, p.stores.Content, desc)
 	}
 	if errdefs.IsAlreadyExists(err) {
 		return true, p.applyStored(ctx, ls, i, desc, diffID)
@@ -229,6 +230,11 @@ type remoteIngest struct {
 	desc ocispec.Descriptor
 }
 
+// newRemoteIngest opens containerd's content Writer for desc. It returns
+// errdefs.ErrAlreadyExists when the blob is now in the namespace without a
+// download: it was there, or containerd shares it from another namespace
+// (the writer then reports every byte written), or an earlier pull left a
+// complete ingest that verifies.
 func newRemoteIngest(ctx context.Context, cs content.Store, desc ocispec.Descriptor) (*remoteIngest, error) {
 	ref := "occ-pull-" + desc.Digest.String()
 	w, err := content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc))
@@ -238,9 +244,24 @@ func newRemoteIngest(ctx context.Context, cs content.Store, desc ocispec.Descrip
 	if err != nil {
 		return nil, fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err)
 	}
+	st, err := w.Status()
+	if err == nil && st.Offset == desc.Size && desc.Size > 0 {
+		cerr := w.Commit(ctx, desc.Size, desc.Digest)
+		if cerr == nil || errdefs.IsAlreadyExists(cerr) {
+			w.Close()
+			return nil, errdefs.ErrAlreadyExists
+		}
+		// Not a blob that verifies: start from scratch.
+		w.Close()
+		_ = cs.Abort(context.WithoutCancel(ctx), ref)
+		if w, err = content.OpenWriter(ctx, cs, content.WithRef(ref), content.WithDescriptor(desc)); err != nil {
+			return nil, fmt.Errorf("opening a content store writer for %s: %w", desc.Digest, err)
+		}
+		st, err = w.Status()
+	}
 	// The decompressor must see the blob from its first byte: drop what
 	// an earlier, interrupted pull left in this ingest.
-	if st, err := w.Status(); err == nil && st.Offset > 0 {
+	if err == nil && st.Offset > 0 {
 		if err := w.Truncate(0); err != nil {
 			w.Close()
 			return nil, fmt.Errorf("restarting blob %s: %w", desc.Digest, err)

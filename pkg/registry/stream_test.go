@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"io"
 	"net/http"
 	"os"
@@ -418,5 +419,33 @@ func TestPullStreamForeignContentRoot(t *testing.T) {
 	})
 	if len(files) != 0 {
 		t.Errorf("wrote into a foreign directory: %v", files)
+	}
+}
+
+// TestPullStreamSharedBlobs: blobs another namespace already holds are
+// shared by containerd, not downloaded, and still applied.
+func TestPullStreamSharedBlobs(t *testing.T) {
+	reg := newFaultRegistry(t)
+	repo := reg.push(t, "shared:latest", testImage(t, "6.4.0"))
+	e := newEnv(t)
+	if _, err := e.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, WithUnpacker(newFakeStream())); err != nil {
+		t.Fatal(err)
+	}
+	for _, localRoot := range []bool{false, true} {
+		e2 := *e
+		e2.ctx = namespaces.WithNamespace(context.Background(), fmt.Sprintf("other-%v", localRoot))
+		reg.setFault(nil)
+		fs := newFakeStream()
+		opts := []Option{WithUnpacker(fs)}
+		if localRoot {
+			opts = append(opts, WithLocalContentRoot(e.contentRoot))
+		}
+		res, err := e2.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, opts...)
+		if err != nil || !res.InProcessUnpack || len(fs.last().applied) != 3 {
+			t.Fatalf("localRoot=%v: %v %+v", localRoot, err, res)
+		}
+		if res.FetchedBytes > 4096 {
+			t.Errorf("localRoot=%v: fetched %d bytes of shared blobs", localRoot, res.FetchedBytes)
+		}
 	}
 }
