@@ -58,7 +58,7 @@ func rangedFrom(off int64) func([]cp.Entry) string {
 	return func(log []cp.Entry) string {
 		want := fmt.Sprintf("bytes=%d-", off)
 		for _, e := range log {
-			if e.Kind == cp.KindBlob && e.Range == want {
+			if e.Kind == cp.KindBlob && strings.HasPrefix(e.Range, want) {
 				return ""
 			}
 		}

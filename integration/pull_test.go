@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/compression"
@@ -126,12 +128,41 @@ func (e *pullEnv) pull(src registry.Source, ev *events, opts ...registry.Option)
 		ev = &events{}
 	}
 	base := []registry.Option{
-		registry.WithPlatform(amd64), registry.WithUnpacker(e.client.Unpacker()),
+		registry.WithPlatform(amd64), registry.WithUnpacker(streaming{e.client.Unpacker()}),
 		registry.WithKeychain(authn.NewMultiKeychain()), registry.WithTransport(countingTransport{e}),
 		registry.WithRetry(1, 10*time.Millisecond), registry.WithProgress(ev.add),
 	}
 	stores := registry.Stores{Content: e.client.ContentStore(), Images: e.client.ImageService(), Leases: e.client.LeasesService()}
 	return registry.Pull(e.ctx, stores, src, append(base, opts...)...)
+}
+
+// streaming adapts runtime's ImageUnpacker to registry.StreamUnpacker
+// (as cmd/occ does), so pulls apply layers in-process while downloading.
+type streaming struct{ *runtime.ImageUnpacker }
+
+func (s streaming) StartStream(ctx context.Context, config ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) (registry.LayerStream, error) {
+	ls, err := s.ImageUnpacker.StartStream(ctx, config, layers, diffIDs)
+	if err != nil {
+		return nil, err
+	}
+	return ls, nil
+}
+
+// assertNoSnapshots checks that a failed pull left no snapshot behind in
+// the test's namespace.
+func (e *pullEnv) assertNoSnapshots() {
+	e.t.Helper()
+	var keys []string
+	err := e.client.SnapshotService("overlayfs").Walk(e.ctx, func(_ context.Context, i snapshots.Info) error {
+		keys = append(keys, i.Name)
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(keys) != 0 {
+		e.t.Errorf("%d snapshot(s) left: %v", len(keys), keys)
+	}
 }
 
 // assertRuns runs busybox echo in the pulled image with ctr.
@@ -416,14 +447,126 @@ func TestPullTamperedLayerViaProxy(t *testing.T) {
 		resp.Body = io.NopCloser(bytes.NewReader(b))
 		return resp, nil
 	})
-	_, err = e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, registry.WithTransport(tamper))
-	if !errors.Is(err, registry.ErrDigestMismatch) {
-		t.Fatalf("err = %v, want a digest mismatch", err)
+	root, err := e.client.LocalContentRoot(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []int{2, 1, 0} {
+		u := e.client.Unpacker()
+		u.NoStream = stream == 0
+		opts := []registry.Option{registry.WithTransport(tamper), registry.WithUnpacker(streaming{u})}
+		if stream == 2 { // blobs written straight into the content root
+			opts = append(opts, registry.WithLocalContentRoot(root))
+		}
+		_, err = e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, opts...)
+		if !errors.Is(err, registry.ErrDigestMismatch) {
+			t.Fatalf("stream=%v: err = %v, want a digest mismatch", stream, err)
+		}
+		if _, err := e.client.ImageService().Get(e.ctx, meta.CurrentImageName); !errdefs.IsNotFound(err) {
+			t.Errorf("stream=%v: image recorded after a failed pull (%v)", stream, err)
+		}
+		e.assertNoLeases()
+		e.assertNoSnapshots()
+	}
+}
+
+// TestPullStreamCleanup: the in-process unpack fails mid-image (a config
+// whose diff ID for the second layer is wrong, so the first layer is
+// already applied and more are in flight): the error is a digest mismatch
+// and no snapshot, lease, ingest or record is left.
+func TestPullStreamCleanup(t *testing.T) {
+	_, reg := testbed(t)
+	stamp := fmt.Sprint(time.Now().UnixNano())
+	img, err := mutate.AppendLayers(empty.Image,
+		tarLayer(t, map[string]string{"a": "a " + stamp}),
+		tarLayer(t, map[string]string{"b": "b " + stamp}),
+		tarLayer(t, map[string]string{"c": "c " + stamp}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.RootFS.DiffIDs[1] = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("cd", 32)}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	repo := reg + "/it/pull-stream-cleanup"
+	push(t, repo+":"+stamp, img)
+	e := newPullEnv(t)
+	res, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: stamp}, nil)
+	if !errors.Is(err, registry.ErrDigestMismatch) || !strings.Contains(err.Error(), strings.Repeat("cd", 32)) {
+		t.Fatalf("err = %v (%+v), want a diff ID mismatch", err, res)
 	}
 	if _, err := e.client.ImageService().Get(e.ctx, meta.CurrentImageName); !errdefs.IsNotFound(err) {
 		t.Errorf("image recorded after a failed pull (%v)", err)
 	}
 	e.assertNoLeases()
+	e.assertNoSnapshots()
+	if sts, err := e.client.ContentStore().ListStatuses(e.ctx); err != nil || len(sts) != 0 {
+		t.Errorf("ingests left: %v (%v)", sts, err)
+	}
+}
+
+// TestPullStreamFallback: with the in-process unpack off (as when occ is
+// not root, containerd is remote or the snapshotter cannot rebase),
+// containerd's unpacker does the work and the image is the same.
+func TestPullStreamFallback(t *testing.T) {
+	_, reg := testbed(t)
+	img := rebuild(t, busybox(t, reg), types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer, compression.GZip)
+	repo := reg + "/it/pull-stream-fallback"
+	push(t, repo+":v1", img)
+	for _, mode := range []string{"stream", "stream+local-content", "containerd"} {
+		stream := mode != "containerd"
+		e := newPullEnv(t)
+		u := e.client.Unpacker()
+		u.NoStream = !stream
+		opts := []registry.Option{registry.WithUnpacker(streaming{u})}
+		var root string
+		if mode == "stream+local-content" {
+			var err error
+			if root, err = e.client.LocalContentRoot(e.ctx); err != nil {
+				t.Fatalf("LocalContentRoot: %v", err)
+			}
+			opts = append(opts, registry.WithLocalContentRoot(root))
+		}
+		res, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, opts...)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if root != "" {
+			if m, _ := filepath.Glob(filepath.Join(root, ".occ-ingest-*")); len(m) != 0 {
+				t.Errorf("temporary files left in %s: %v", root, m)
+			}
+		}
+		if res.InProcessUnpack != stream {
+			t.Errorf("stream=%v: InProcessUnpack=%v (%s)", stream, res.InProcessUnpack, res.UnpackNote)
+		}
+		e.assertUnpacked(res, amd64)
+		e.assertRuns(meta.CurrentImageName)
+		e.assertNoLeases()
+		// The result is what containerd's unpacker makes: same chain IDs,
+		// the uncompressed label on the layers, the GC label on the config.
+		m, err := images.Manifest(e.ctx, e.client.ContentStore(), res.Image.Target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range m.Layers {
+			info, err := e.client.ContentStore().Info(e.ctx, l.Digest)
+			if err != nil || info.Labels["containerd.io/uncompressed"] == "" {
+				t.Errorf("stream=%v: layer %s labels %v (%v)", stream, l.Digest, info.Labels, err)
+			}
+		}
+		info, err := e.client.ContentStore().Info(e.ctx, m.Config.Digest)
+		if err != nil || info.Labels["containerd.io/gc.ref.snapshot.overlayfs"] == "" {
+			t.Errorf("stream=%v: config labels %v (%v)", stream, info.Labels, err)
+		}
+		// Warm: nothing fetched, no stream started.
+		res, err = e.pull(registry.Source{Repositories: []string{repo}, Tag: "v1"}, nil, opts...)
+		if err != nil || !res.UpToDate || e.blobs.Load() != 0 || e.gets.Load() != 1 {
+			t.Errorf("stream=%v: warm pull %v UpToDate=%v blobs=%d gets=%d", stream, err, res != nil && res.UpToDate, e.blobs.Load(), e.gets.Load())
+		}
+	}
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -461,8 +604,12 @@ func tarLayer(t *testing.T, files map[string]string) v1.Layer {
 // still stack correctly: later layers overwrite and white out earlier files.
 func TestPullLayersApplyInOrder(t *testing.T) {
 	_, reg := testbed(t)
-	for _, parallel := range []int{1, 3} {
-		t.Run(fmt.Sprintf("parallel=%d", parallel), func(t *testing.T) {
+	for _, parallel := range []int{0, 1, 3} {
+		name := fmt.Sprintf("parallel=%d", parallel)
+		if parallel == 0 {
+			name = "in-process"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := newPullEnv(t)
 			img := rebuild(t, busybox(t, reg), types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer, compression.GZip)
 			stamp := fmt.Sprint(time.Now().UnixNano()) // fresh layers: nothing reused
@@ -478,8 +625,13 @@ func TestPullLayersApplyInOrder(t *testing.T) {
 			push(t, repo+":"+stamp, img)
 			u := e.client.Unpacker()
 			u.Parallel = parallel
-			if _, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: stamp}, nil, registry.WithUnpacker(u)); err != nil {
+			u.NoStream = parallel != 0
+			res, err := e.pull(registry.Source{Repositories: []string{repo}, Tag: stamp}, nil, registry.WithUnpacker(streaming{u}))
+			if err != nil {
 				t.Fatal(err)
+			}
+			if res.InProcessUnpack != (parallel == 0) {
+				t.Errorf("InProcessUnpack=%v (%s)", res.InProcessUnpack, res.UnpackNote)
 			}
 			id := fmt.Sprintf("occ-it-%d", time.Now().UnixNano())
 			out, err := exec.Command("ctr", "-a", e.client.Address, "-n", e.ns, "run", "--rm", meta.CurrentImageName, id,

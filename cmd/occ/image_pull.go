@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -68,10 +71,26 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 	ctx = client.WithNamespace(ctx)
 	pp := newPullProgress(app)
 	unpacker := client.Unpacker()
+	// Hidden knobs for `hack/bench pull` and performance work:
+	// OCC_PULL_STREAM=0 leaves the unpack to containerd (the fallback path),
+	// OCC_PULL_DIRECT_CONTENT=0 sends blob bytes through containerd's
+	// content API even when its content root is on this host,
+	// OCC_PULL_CONCURRENCY=N sets how many layers are fetched at once.
+	unpacker.NoStream = os.Getenv("OCC_PULL_STREAM") == "0"
 	base := []registry.Option{
 		registry.WithInsecureRegistries(cfg.InsecureRegistries),
-		registry.WithUnpacker(unpacker),
+		registry.WithUnpacker(streamingUnpacker{unpacker}),
 		registry.WithProgress(pp.event),
+	}
+	if os.Getenv("OCC_PULL_DIRECT_CONTENT") != "0" && !unpacker.NoStream {
+		if root, err := client.LocalContentRoot(ctx); err == nil {
+			base = append(base, registry.WithLocalContentRoot(root))
+		} else {
+			app.UI.Verbosef("Blobs go through containerd's content API: %v", err)
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("OCC_PULL_CONCURRENCY")); err == nil && n > 0 {
+		base = append(base, registry.WithConcurrency(n))
 	}
 	if name == "" || name == meta.CurrentImageName {
 		base = append(base, registry.WithStateFile(app.Paths.StateFile()))
@@ -99,6 +118,11 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 		app.UI.Successf("%s is up to date (%s, %s)", p.Reference, p.Platform, shortDigest(res.Image.Target.Digest))
 		return res, nil
 	}
+	if res.InProcessUnpack {
+		app.UI.Verbosef("Layers unpacked in-process while downloading")
+	} else if res.UnpackNote != "" {
+		app.UI.Verbosef("Layers unpacked by containerd (in-process unpack not possible: %s)", res.UnpackNote)
+	}
 	secs := res.Duration.Seconds()
 	rate := ""
 	if secs > 0 && res.FetchedBytes > 0 {
@@ -108,6 +132,18 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 		p.Reference, p.Platform, shortDigest(res.Image.Target.Digest), res.Name,
 		humanBytes(res.FetchedBytes), humanBytes(res.ReusedBytes), secs, rate)
 	return res, nil
+}
+
+// streamingUnpacker adapts runtime's ImageUnpacker to
+// registry.StreamUnpacker (the two packages do not import each other).
+type streamingUnpacker struct{ *runtime.ImageUnpacker }
+
+func (s streamingUnpacker) StartStream(ctx context.Context, config ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) (registry.LayerStream, error) {
+	ls, err := s.ImageUnpacker.StartStream(ctx, config, layers, diffIDs)
+	if err != nil {
+		return nil, err
+	}
+	return ls, nil
 }
 
 func shortDigest(d digest.Digest) string {

@@ -65,7 +65,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	quietLibraryLogs(stderr, cli.Globals.Verbose)
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	if err := kctx.Run(app); err != nil {
+	stopProfile := startProfile(stderr)
+	err = kctx.Run(app)
+	stopProfile()
+	if err != nil {
 		var es silentExit
 		if errors.As(err, &es) {
 			return es.code

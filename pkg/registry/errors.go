@@ -197,6 +197,10 @@ func isTransient(err error) bool {
 	if errors.Is(err, ErrDigestMismatch) {
 		return false
 	}
+	var af *applyFailed
+	if errors.As(err, &af) {
+		return false
+	}
 	// A repository nobody answers for is not waited on: the next one is
 	// tried at once. Neither is a TLS failure or a refused plain-HTTP
 	// request: they do not heal by themselves.

@@ -418,13 +418,49 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 	return false, nil
 }
 
+// blobSink is where streamBlob appends: a content.Writer, or a teeWriter
+// that also feeds the unpack.
+type blobSink interface {
+	io.Writer
+	Status() (content.Status, error)
+	Truncate(size int64) error
+}
+
 // streamBlob is one GET of the rest of the blob, appended to w.
-func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer, desc ocispec.Descriptor) error {
-	st, err := w.Status()
-	if err != nil {
-		return fmt.Errorf("content store status of %s: %w", desc.Digest, err)
+func (c *repoClient) streamBlob(ctx context.Context, p *puller, w blobSink, desc ocispec.Descriptor) error {
+	return c.streamBlobFrom(ctx, p, w, desc, false)
+}
+
+// streamBlobRestarting is streamBlob, except that a partial blob the
+// registry will not resume is fetched again from its first byte at once
+// (w is truncated; a teeWriter does not hand the bytes its unpack already
+// has over again).
+func (c *repoClient) streamBlobRestarting(ctx context.Context, p *puller, w blobSink, desc ocispec.Descriptor) error {
+	err := c.streamBlobFrom(ctx, p, w, desc, false)
+	var re *restartError
+	if !errors.As(err, &re) {
+		return err
 	}
-	offset := st.Offset
+	return c.streamBlobFrom(ctx, p, w, desc, true)
+}
+
+// streamBlobFrom is one GET of the blob from where w is, or, with
+// fromStart, from its first byte after truncating w (containerd's remote
+// writer applies a truncation on its next write and until then reports
+// the old offset, so it is not asked).
+func (c *repoClient) streamBlobFrom(ctx context.Context, p *puller, w blobSink, desc ocispec.Descriptor, fromStart bool) error {
+	var offset int64
+	if fromStart {
+		if err := w.Truncate(0); err != nil {
+			return fmt.Errorf("restarting blob %s: %w", desc.Digest, err)
+		}
+	} else {
+		st, err := w.Status()
+		if err != nil {
+			return fmt.Errorf("content store status of %s: %w", desc.Digest, err)
+		}
+		offset = st.Offset
+	}
 	if offset >= desc.Size && desc.Size > 0 {
 		// All bytes are in; Commit verifies them.
 		return nil
@@ -434,7 +470,9 @@ func (c *repoClient) streamBlob(ctx context.Context, p *puller, w content.Writer
 		return err
 	}
 	if offset > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		// A closed range: some registries (go-containerregistry's, crane's)
+		// refuse the open-ended form with 416.
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, desc.Size-1))
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -38,6 +39,37 @@ type Unpacker interface {
 	Wrap(ctx context.Context, platform ocispec.Platform, limit int) (wrap func(images.Handler) images.Handler, wait func() error, err error)
 	// Unpacked reports whether img is fully unpacked for platform.
 	Unpacked(ctx context.Context, img images.Image, platform ocispec.Platform) (bool, error)
+}
+
+// StreamUnpacker is an Unpacker that can also apply layers in this process
+// from the bytes as they download, several layers at once (pkg/runtime's
+// ImageUnpacker on a local overlayfs snapshotter). Pull uses it when
+// StreamSupported says so and falls back to Wrap otherwise.
+type StreamUnpacker interface {
+	Unpacker
+	// StreamSupported fails with errdefs.ErrNotImplemented (saying why)
+	// when layers cannot be applied in this process.
+	StreamSupported(ctx context.Context) error
+	// StartStream prepares the unpack of layers, whose uncompressed
+	// digests are diffIDs (from the verified config). It fails with
+	// errdefs.ErrNotImplemented when this image cannot be streamed (a
+	// layer media type it cannot read).
+	StartStream(ctx context.Context, config ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) (LayerStream, error)
+}
+
+// LayerStream applies one image's layers. Apply may run for several
+// layers at once; then Commit, or Abort, once.
+type LayerStream interface {
+	// Present reports whether layer i's snapshot already exists.
+	Present(i int) bool
+	// Apply reads layer i's compressed bytes from r until the layer ends,
+	// unpacks them and verifies the uncompressed digest; a mismatch is an
+	// errdefs.ErrDataLoss error.
+	Apply(ctx context.Context, i int, r io.Reader) error
+	// Commit makes the applied layers the image's snapshot chain.
+	Commit(ctx context.Context) error
+	// Abort removes whatever the stream prepared or committed.
+	Abort(ctx context.Context)
 }
 
 // Source is what to pull: repositories tried in order, with a tag or a
@@ -151,6 +183,8 @@ type options struct {
 	transport    http.RoundTripper
 	stateFile    string
 	now          func() time.Time
+	// localContent is the content root of a containerd on this host.
+	localContent string
 }
 
 func defaultOptions() options {
@@ -225,6 +259,11 @@ func WithMaxRetryWait(d time.Duration) Option { return func(o *options) { o.maxW
 // WithTransport sets the base HTTP transport (default: a clone of
 // http.DefaultTransport with timeouts).
 func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
+
+// WithLocalContentRoot lets the streaming path write layer blobs straight
+// into dir, the content root of the containerd on this host (see
+// localcontent.go), instead of sending their bytes over the socket.
+func WithLocalContentRoot(dir string) Option { return func(o *options) { o.localContent = dir } }
 
 // WithStateFile writes the image-state sidecar at path once the image
 // record exists, keeping the state's Previous entry.

@@ -33,6 +33,10 @@ type Result struct {
 	// FetchedBytes were downloaded; ReusedBytes were already in the store.
 	FetchedBytes, ReusedBytes int64
 	Duration                  time.Duration
+	// InProcessUnpack is true when the layers were applied by this process
+	// while they downloaded; else UnpackNote may say why not.
+	InProcessUnpack bool
+	UnpackNote      string
 }
 
 type puller struct {
@@ -41,6 +45,10 @@ type puller struct {
 	repoLabel string
 	fetched   atomic.Int64
 	reused    atomic.Int64
+	// platform is the platform being pulled; streamSkip why the layers
+	// were not applied in-process.
+	platform   ocispec.Platform
+	streamSkip string
 }
 
 func (p *puller) emit(e Event) {
@@ -71,6 +79,16 @@ func Pull(ctx context.Context, stores Stores, src Source, opts ...Option) (*Resu
 	}
 	start := o.now()
 	p := &puller{o: &o, stores: stores}
+
+	// A digest pin that is already the local image, present and unpacked,
+	// needs no registry at all: the digest is the authority.
+	if res, ok := p.pinnedLocal(ctx, src); ok {
+		ref := res.Provenance.Reference
+		p.emit(Event{Kind: EventUpToDate, Repository: res.Provenance.Repository, Reference: ref, Digest: src.Digest})
+		res.Duration = o.now().Sub(start)
+		p.emit(Event{Kind: EventDone, Repository: res.Provenance.Repository, Reference: ref, Digest: src.Digest})
+		return res, nil
+	}
 
 	var failures []*RepoError
 	for i, repo := range src.Repositories {
@@ -120,7 +138,7 @@ func local(err error) error {
 	return &localError{err}
 }
 
-func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Result, error) {
+func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (_ *Result, retErr error) {
 	o := p.o
 	refStr := src.ref(repoStr)
 	p.emit(Event{Kind: EventResolve, Repository: repoStr, Reference: refStr})
@@ -143,6 +161,7 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 	if err != nil {
 		return nil, err
 	}
+	p.platform = platform
 	p.emit(Event{Kind: EventResolved, Repository: repoStr, Reference: refStr, Digest: top.Digest, Manifest: manifestDesc.Digest, Platform: platforms.Format(platform)})
 
 	if res, ok := p.upToDate(ctx, top, platform); ok {
@@ -157,8 +176,28 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 	if err != nil {
 		return nil, local(fmt.Errorf("creating a containerd lease: %w", err))
 	}
-	defer func() { _ = p.stores.Leases.Delete(context.WithoutCancel(ctx), lease) }()
+	defer func() {
+		// After a failure the garbage collection runs before Pull returns,
+		// so nothing the pull made (blobs, snapshots) is left behind.
+		var opts []leases.DeleteOpt
+		if retErr != nil {
+			opts = append(opts, leases.SynchronousDelete)
+		}
+		_ = p.stores.Leases.Delete(context.WithoutCancel(ctx), lease, opts...)
+	}()
 	ctx = leases.WithLease(ctx, lease.ID)
+
+	// Layers are applied in this process while they download when the
+	// unpacker can (see stream.go); else containerd's unpacker applies
+	// them from the content store.
+	var su StreamUnpacker
+	if s, ok := o.unpacker.(StreamUnpacker); ok {
+		if err := s.StreamSupported(ctx); err == nil {
+			su = s
+		} else {
+			p.streamSkip = err.Error()
+		}
+	}
 
 	var manifest ocispec.Manifest
 	handler := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
@@ -201,6 +240,9 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 			if err := writeManifest(ctx, p.stores.Content, d, body, labels); err != nil {
 				return nil, local(err)
 			}
+			if su != nil { // streamLayers takes the layers
+				return []ocispec.Descriptor{manifest.Config}, nil
+			}
 			return append([]ocispec.Descriptor{manifest.Config}, manifest.Layers...), nil
 		default:
 			if err := d.Digest.Validate(); err != nil {
@@ -223,28 +265,56 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 		}
 	})
 
+	streamed := false
+	if su != nil {
+		if err := images.Dispatch(ctx, handler, semaphore.NewWeighted(int64(o.concurrency)), top); err != nil {
+			return nil, err
+		}
+		if streamed, err = p.streamLayers(ctx, rc, su, manifest); err != nil {
+			return nil, err
+		}
+		su = nil // not streamed: the handler hands out the layers again
+	}
+	if !streamed {
+		if err := p.dispatch(ctx, handler, top); err != nil {
+			return nil, err
+		}
+	}
+	return p.finish(ctx, rc, top, manifestDesc, manifest, platform, refStr, repoStr, streamed)
+}
+
+// dispatch fetches top and everything below it through handler, with
+// containerd's unpacker applying layers as they arrive.
+func (p *puller) dispatch(ctx context.Context, handler images.Handler, top ocispec.Descriptor) error {
+	o := p.o
 	var h images.Handler = handler
 	wait := func() error { return nil }
 	if o.unpacker != nil {
-		wrap, w, err := o.unpacker.Wrap(ctx, platform, o.concurrency)
+		wrap, w, err := o.unpacker.Wrap(ctx, p.platform, o.concurrency)
 		if err != nil {
-			return nil, local(fmt.Errorf("preparing the unpack: %w", err))
+			return local(fmt.Errorf("preparing the unpack: %w", err))
 		}
 		h, wait = wrap(handler), w
 	}
 	dispatchErr := images.Dispatch(ctx, h, semaphore.NewWeighted(int64(o.concurrency)), top)
 	waitErr := wait()
 	if dispatchErr != nil {
-		return nil, dispatchErr
+		return dispatchErr
 	}
 	if waitErr != nil {
 		var le *localError
 		var re *remoteError
 		if errors.As(waitErr, &le) || errors.As(waitErr, &re) {
-			return nil, waitErr
+			return waitErr
 		}
-		return nil, local(fmt.Errorf("unpacking into the snapshotter: %w", waitErr))
+		return local(fmt.Errorf("unpacking into the snapshotter: %w", waitErr))
 	}
+	return nil
+}
+
+// finish checks the config and records the image.
+func (p *puller) finish(ctx context.Context, rc *repoClient, top, manifestDesc ocispec.Descriptor, manifest ocispec.Manifest, platform ocispec.Platform, refStr, repoStr string, streamed bool) (*Result, error) {
+	o := p.o
 
 	cfgBytes, err := content.ReadBlob(ctx, p.stores.Content, manifest.Config)
 	if err != nil {
@@ -282,7 +352,11 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (*Res
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Name: o.name, Image: img, Provenance: prov}, nil
+	res := &Result{Name: o.name, Image: img, Provenance: prov, InProcessUnpack: streamed}
+	if !streamed {
+		res.UnpackNote = p.streamSkip
+	}
+	return res, nil
 }
 
 // record creates or updates the image record, then writes the state file.
@@ -314,6 +388,28 @@ func (p *puller) saveState(prov meta.Provenance) error {
 		return fmt.Errorf("the image is stored as %s, but %w", p.o.name, err)
 	}
 	return nil
+}
+
+// pinnedLocal reports whether src is pinned to the digest the local record
+// already names, for the wanted platform, with content present and
+// unpacked.
+func (p *puller) pinnedLocal(ctx context.Context, src Source) (*Result, bool) {
+	if src.Digest == "" {
+		return nil, false
+	}
+	img, err := p.stores.Images.Get(ctx, p.o.name)
+	if err != nil || img.Target.Digest != src.Digest {
+		return nil, false
+	}
+	prov, ok := meta.ProvenanceFromLabels(img.Labels)
+	if !ok || prov.Platform == "" {
+		return nil, false
+	}
+	plat, err := platforms.Parse(prov.Platform)
+	if err != nil || !platforms.Only(p.o.platform).Match(plat) {
+		return nil, false
+	}
+	return p.upToDate(ctx, img.Target, platforms.Normalize(plat))
 }
 
 // upToDate reports whether the record already names top, with its

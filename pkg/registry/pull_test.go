@@ -148,6 +148,8 @@ func testImage(t *testing.T, version string) v1.Image {
 type env struct {
 	stores Stores
 	ctx    context.Context
+	// contentRoot is the backend content store's directory.
+	contentRoot string
 }
 
 func newEnv(t *testing.T) *env {
@@ -168,8 +170,9 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	return &env{
-		stores: Stores{Content: db.ContentStore(), Images: metadata.NewImageStore(db), Leases: metadata.NewLeaseManager(db)},
-		ctx:    ctx,
+		stores:      Stores{Content: db.ContentStore(), Images: metadata.NewImageStore(db), Leases: metadata.NewLeaseManager(db)},
+		ctx:         ctx,
+		contentRoot: filepath.Join(dir, "content"),
 	}
 }
 
@@ -385,6 +388,35 @@ func TestPullDigestPin(t *testing.T) {
 			t.Errorf("fallback events %+v", fb)
 		}
 	})
+	t.Run("already local: no request at all", func(t *testing.T) {
+		e := newEnv(t)
+		u := &fakeUnpacker{}
+		if _, err := e.pull(Source{Repositories: []string{repo}, Digest: pin}, &recorder{}, WithUnpacker(u)); err != nil {
+			t.Fatal(err)
+		}
+		reg.setFault(nil)
+		reg.mu.Lock()
+		reg.log = nil
+		reg.mu.Unlock()
+		res, err := e.pull(Source{Repositories: []string{repo}, Digest: pin}, &recorder{}, WithUnpacker(u))
+		if err != nil || !res.UpToDate || res.Image.Target.Digest != pin {
+			t.Fatalf("re-pull of the pin: %v %+v", err, res)
+		}
+		reg.mu.Lock()
+		n := len(reg.log)
+		reg.mu.Unlock()
+		if n != 0 {
+			t.Errorf("%d registry requests for a pin already local: %v", n, reg.requests())
+		}
+		// Not unpacked any more: the registry is asked again.
+		u.unpacked = false
+		if res, err := e.pull(Source{Repositories: []string{repo}, Digest: pin}, &recorder{}, WithUnpacker(u)); err != nil || res.UpToDate {
+			t.Errorf("pin not unpacked: %v UpToDate=%v", err, res != nil && res.UpToDate)
+		}
+		if len(reg.requests()) == 0 {
+			t.Errorf("no request for a pin that is not unpacked")
+		}
+	})
 	t.Run("registry serves other bytes", func(t *testing.T) {
 		e := newEnv(t)
 		reg.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
@@ -562,72 +594,92 @@ func TestPullFaults(t *testing.T) {
 			}
 		}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			reg := newFaultRegistry(t)
-			repo := reg.push(t, "faulty:latest", img)
-			// Every case starts with a previous image that must survive.
-			e := newEnv(t)
-			prevImg := testImage(t, "0.9.0")
-			prevRepo := reg.push(t, "prev:latest", prevImg)
-			if _, err := e.pull(Source{Repositories: []string{prevRepo}, Tag: "latest"}, &recorder{}); err != nil {
-				t.Fatal(err)
+	// Every case runs on both unpack paths: containerd's unpacker (here a
+	// fake) and the in-process stream (fakeStream, which checks the diff
+	// IDs of what it was fed).
+	for _, stream := range []bool{false, true} {
+		for _, tc := range tests {
+			mode := "containerd"
+			if stream {
+				mode = "stream"
 			}
-			prev, _ := e.stores.Images.Get(e.ctx, meta.CurrentImageName)
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				fs := newFakeStream()
+				var un Unpacker = &fakeUnpacker{}
+				if stream {
+					un = fs
+				}
+				reg := newFaultRegistry(t)
+				repo := reg.push(t, "faulty:latest", img)
+				// Every case starts with a previous image that must survive.
+				e := newEnv(t)
+				prevImg := testImage(t, "0.9.0")
+				prevRepo := reg.push(t, "prev:latest", prevImg)
+				if _, err := e.pull(Source{Repositories: []string{prevRepo}, Tag: "latest"}, &recorder{}, WithUnpacker(un)); err != nil {
+					t.Fatal(err)
+				}
+				prev, _ := e.stores.Images.Get(e.ctx, meta.CurrentImageName)
 
-			reg.setFault(tc.fault)
-			repos := []string{repo}
-			if tc.firstDead {
-				dead := httptest.NewServer(http.NotFoundHandler())
-				deadHost := strings.TrimPrefix(dead.URL, "http://")
-				dead.Close()
-				repos = []string{deadHost + "/faulty", repo}
-			}
-			rec := &recorder{}
-			res, err := e.pull(Source{Repositories: repos, Tag: "latest"}, rec)
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("pull failed: %v", err)
+				reg.setFault(tc.fault)
+				repos := []string{repo}
+				if tc.firstDead {
+					dead := httptest.NewServer(http.NotFoundHandler())
+					deadHost := strings.TrimPrefix(dead.URL, "http://")
+					dead.Close()
+					repos = []string{deadHost + "/faulty", repo}
 				}
-				want, _ := img.Digest()
-				if res.Image.Target.Digest.String() != want.String() {
-					t.Errorf("target %s, want %s", res.Image.Target.Digest, want)
+				rec := &recorder{}
+				res, err := e.pull(Source{Repositories: repos, Tag: "latest"}, rec, WithUnpacker(un))
+				if stream && fs.open() != 0 {
+					t.Errorf("%d layer stream(s) neither committed nor aborted", fs.open())
 				}
-				// The layer in the store is the verified one.
-				rb, err := content.ReadBlob(e.ctx, e.stores.Content, ocispec.Descriptor{Digest: digest.Digest(layer), Size: int64(len(body))})
-				if err != nil || !bytes.Equal(rb, body) {
-					t.Errorf("stored layer differs (%v)", err)
-				}
-				ls, _ := e.stores.Leases.List(e.ctx)
-				if len(ls) != 0 {
-					t.Errorf("leases left: %v", ls)
-				}
-			} else {
-				if err == nil {
-					t.Fatal("pull succeeded, want failure")
-				}
-				var pe *PullError
-				if !errors.As(err, &pe) || len(pe.Failures) != 1 || pe.Failures[0].Repository != repo {
-					t.Errorf("error does not name the repository: %#v", err)
-				}
-				if !tc.errIs(err) {
-					t.Errorf("error not classified: %v", err)
-				}
-				for _, s := range tc.errHas {
-					if !strings.Contains(err.Error(), s) {
-						t.Errorf("error %q lacks %q", err, s)
+				if tc.ok {
+					if stream && (err != nil || !res.InProcessUnpack || !fs.last().committed) {
+						t.Errorf("not streamed: %v", err)
+					}
+					if err != nil {
+						t.Fatalf("pull failed: %v", err)
+					}
+					want, _ := img.Digest()
+					if res.Image.Target.Digest.String() != want.String() {
+						t.Errorf("target %s, want %s", res.Image.Target.Digest, want)
+					}
+					// The layer in the store is the verified one.
+					rb, err := content.ReadBlob(e.ctx, e.stores.Content, ocispec.Descriptor{Digest: digest.Digest(layer), Size: int64(len(body))})
+					if err != nil || !bytes.Equal(rb, body) {
+						t.Errorf("stored layer differs (%v)", err)
+					}
+					ls, _ := e.stores.Leases.List(e.ctx)
+					if len(ls) != 0 {
+						t.Errorf("leases left: %v", ls)
+					}
+				} else {
+					if err == nil {
+						t.Fatal("pull succeeded, want failure")
+					}
+					var pe *PullError
+					if !errors.As(err, &pe) || len(pe.Failures) != 1 || pe.Failures[0].Repository != repo {
+						t.Errorf("error does not name the repository: %#v", err)
+					}
+					if !tc.errIs(err) {
+						t.Errorf("error not classified: %v", err)
+					}
+					for _, s := range tc.errHas {
+						if !strings.Contains(err.Error(), s) {
+							t.Errorf("error %q lacks %q", err, s)
+						}
+					}
+					e.assertClean(t, &prev)
+					// The failed layer did not land in the store.
+					if _, err := e.stores.Content.Info(e.ctx, digest.Digest(layer)); err == nil {
+						t.Errorf("bad layer committed to the content store")
 					}
 				}
-				e.assertClean(t, &prev)
-				// The failed layer did not land in the store.
-				if _, err := e.stores.Content.Info(e.ctx, digest.Digest(layer)); err == nil {
-					t.Errorf("bad layer committed to the content store")
+				if tc.check != nil {
+					tc.check(t, reg, rec)
 				}
-			}
-			if tc.check != nil {
-				tc.check(t, reg, rec)
-			}
-		})
+			})
+		}
 	}
 }
 

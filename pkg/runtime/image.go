@@ -23,6 +23,9 @@ type ImageUnpacker struct {
 	// measured as fast or faster on 2 cores (the pull is download-bound and
 	// the parallel path costs containerd more CPU).
 	Parallel int
+	// NoStream turns the in-process unpack off (StreamSupported fails):
+	// layers then go through containerd's unpacker and diff service.
+	NoStream bool
 }
 
 func (u *ImageUnpacker) parallel() int {
