@@ -187,7 +187,7 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 
 	// Already up to date: nothing recreated, previous untouched.
 	r := f.mustOK("update", "--yes")
-	wantContains(t, "update, nothing new", r.stderr, "Already up to date (v"+meta.Version+" ("+d1)
+	wantContains(t, "update, nothing new", r.stderr, "Already up to date ("+d1+", v"+meta.Version+")")
 	if v := f.updateView(); v.previous != "" || v.container != d1 || !bytes.Equal(v.state, before.state) {
 		t.Errorf("an up-to-date update changed something: %+v", v)
 	}
@@ -332,7 +332,7 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	before := f.updateView()
 
 	r = f.mustOK("update", "--yes")
-	wantContains(t, "update, same source", r.stderr, "Rebuilding the sandbox image from source", "Already up to date (v"+meta.Version+" ("+before.current)
+	wantContains(t, "update, same source", r.stderr, "Rebuilding the sandbox image from source", "Already up to date ("+before.current+", v"+meta.Version+")")
 	if v := f.updateView(); v.current != before.current || v.previous != "" || !bytes.Equal(v.state, before.state) {
 		t.Errorf("an up-to-date rebuild changed something: %+v", v)
 	}

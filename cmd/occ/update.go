@@ -99,7 +99,11 @@ func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 	}
 	if same {
 		dropStaging()
-		app.UI.Successf("Already up to date (%s)", describeImage(cur))
+		upToDate := cur.Target.Digest.String()
+		if p, ok := meta.ProvenanceFromLabels(cur.Labels); ok && p.ImageVersion != "" && p.ImageVersion != "dev" {
+			upToDate += ", v" + strings.TrimPrefix(p.ImageVersion, "v")
+		}
+		app.UI.Successf("Already up to date (%s)", upToDate)
 		return nil
 	}
 
