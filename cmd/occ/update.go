@@ -213,7 +213,7 @@ func switchFailure(what string, err error, running bool) error {
 		return fmt.Errorf("%s failed: %w", strings.ToLower(what), err)
 	}
 	cause := strings.TrimSpace(se.Cause.Error())
-	if errors.Is(se.Cause, context.Canceled) {
+	if se.Interrupted || errors.Is(se.Cause, context.Canceled) {
 		cause = "interrupted"
 	}
 	if se.RollbackErr != nil {

@@ -334,6 +334,9 @@ type SwitchError struct {
 	Cause       error
 	Restored    images.Image
 	RollbackErr error
+	// Interrupted: the change failed because its context was cancelled
+	// (Ctrl-C); Unwrap then also yields context.Canceled.
+	Interrupted bool
 }
 
 func (e *SwitchError) Error() string {
@@ -344,10 +347,14 @@ func (e *SwitchError) Error() string {
 }
 
 func (e *SwitchError) Unwrap() []error {
+	errs := []error{e.Cause}
 	if e.RollbackErr != nil {
-		return []error{e.Cause, e.RollbackErr}
+		errs = append(errs, e.RollbackErr)
 	}
-	return []error{e.Cause}
+	if e.Interrupted {
+		errs = append(errs, context.Canceled)
+	}
+	return errs
 }
 
 // SwitchImage runs an image change (see the top of this file): it saves
@@ -410,11 +417,11 @@ func (s *Sandbox) SwitchImage(ctx context.Context, o SwitchOptions) (*SwitchResu
 		res.Recreated, res.Started = true, running
 		return res, nil
 	}
-	se := &SwitchError{Cause: err}
+	se := &SwitchError{Cause: err, Interrupted: ctx.Err() != nil}
 	if recs.Current != nil {
 		se.Restored = *recs.Current
 	}
-	if ctx.Err() != nil {
+	if se.Interrupted {
 		notify("Interrupted; rolling back to the image that ran before...")
 	} else {
 		notify("Rolling back to the image that ran before...")
