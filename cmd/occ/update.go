@@ -27,6 +27,13 @@ type UpdateCmd struct {
 	Rollback bool `help:"Go back to the previous image (kept by the last update): swap it with the current one and recreate the container."`
 }
 
+// updateReadyTimeout is how long update and rollback wait for the new
+// container to answer before rolling back. Longer than start's: the old
+// container was fine, so only a real failure should undo the change (an
+// exit or a fatal log line is caught at once anyway), not a slow start on
+// a busy machine.
+const updateReadyTimeout = 3 * runtime.ReadyTimeout
+
 func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 	cfg, unlock, err := app.LockAndLoad(ctx)
 	if err != nil {
@@ -113,6 +120,7 @@ func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 			return r.Promote(ctx, meta.UpdateImageName)
 		},
 		StateFile: app.Paths.StateFile(),
+		Ready:     runtime.ReadyOptions{Timeout: updateReadyTimeout},
 		Notify:    func(m string) { app.UI.Infof("%s", m) },
 	})
 	if err != nil {
@@ -144,6 +152,7 @@ func (c *UpdateCmd) rollback(ctx context.Context, app *App, rt *runtime.Client, 
 	res, err := sb.SwitchImage(ctx, runtime.SwitchOptions{
 		Change:    func(ctx context.Context, r *runtime.ImageRecords) (images.Image, error) { return r.Swap(ctx) },
 		StateFile: app.Paths.StateFile(),
+		Ready:     runtime.ReadyOptions{Timeout: updateReadyTimeout},
 		Notify:    func(m string) { app.UI.Infof("%s", m) },
 	})
 	if err != nil {
