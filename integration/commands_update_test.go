@@ -356,3 +356,44 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	r = f.mustOK("status")
 	wantContains(t, "status after a rebuild", r.stdout, "Image src:      built from source (BuildKit v")
 }
+
+// TestCommandsUpdateSupervised: an update under `occ start --no-daemon`
+// (the systemd unit's ExecStart) does not end the supervisor, which sees
+// the container replaced rather than stopped; occ stop still ends it.
+func TestCommandsUpdateSupervised(t *testing.T) {
+	e := rtTestbed(t)
+	repo := e.registry + "/test/update-supervised"
+	pushAppVariant(t, repo+":latest", func(c *v1.Config) {})
+	f := newCmdFixture(t, func(c *meta.Config) { c.ImageRepositories = []string{repo} })
+	sup := f.command("start", "--no-daemon")
+	var supErr syncBuffer
+	sup.Stderr = &supErr
+	if err := sup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sup.Wait() }()
+	rtEventually(t, "the supervisor runs", 2*time.Minute, func() bool {
+		return strings.Contains(supErr.String(), "Supervising the container")
+	})
+	d2 := pushAppVariant(t, repo+":latest", func(c *v1.Config) { c.Env = append(c.Env, "RELEASE=2") })
+	f.mustOK("update", "--yes")
+	if v := f.updateView(); v.container != d2 {
+		t.Fatalf("after update: %+v", v)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the supervisor ended with the update: %v\n%s", err, supErr.String())
+	default:
+	}
+	f.mustOK("stop")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("supervisor after occ stop: %v\n%s", err, supErr.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatalf("the supervisor did not end after occ stop:\n%s", supErr.String())
+	}
+	wantContains(t, "supervisor", supErr.String(), "The service was stopped.")
+}
