@@ -197,7 +197,12 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 	if r := f.occ("update"); r.code == 0 || !strings.Contains(r.stderr, "--yes") {
 		t.Errorf("update off a terminal without --yes: %s", r)
 	}
-	if v := f.updateView(); v.current != d1 {
+	// On a terminal occ asks; "n" changes nothing.
+	out, code := f.occOnTTY("n\n", "update")
+	if code == 0 || !strings.Contains(out, "Update will stop the sandbox and recreate it. Continue?") || !strings.Contains(out, "Aborted; nothing was changed.") {
+		t.Errorf("update on a terminal answered no: exit %d\n%s", code, out)
+	}
+	if v := f.updateView(); v.current != d1 || v.container != d1 || v.previous != "" {
 		t.Errorf("the refused update changed the image: %+v", v)
 	}
 	r = f.mustOK("update", "--yes")
