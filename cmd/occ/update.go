@@ -97,7 +97,11 @@ func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("update interrupted; the sandbox and its images were not changed: %w", err)
 		}
-		return fmt.Errorf("update failed: could not get the new image: %w\nThe sandbox and its images were not changed", err)
+		hint := ""
+		if cfg.ImageSource != meta.SourceBuild {
+			hint = "\nTo build the image from source instead: occ config set image_source build, then occ update"
+		}
+		return fmt.Errorf("update failed: could not get the new image: %w\nThe sandbox and its images were not changed.%s", err, hint)
 	}
 	same, err := rt.SameImage(ctx, cur, next)
 	if err != nil {
