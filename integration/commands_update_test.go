@@ -290,26 +290,40 @@ func TestCommandsUpdateInterrupted(t *testing.T) {
 	pushAppVariant(t, repo+":latest", func(c *v1.Config) {
 		c.Entrypoint = []string{"/bin/sh", "-c", "trap 'exit 0' TERM; echo idling; while true; do sleep 1; done"}
 	})
-	cmd := f.command("update", "--yes")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rtEventually(t, "the update waits for the new container", 2*time.Minute, func() bool {
-		return strings.Contains(stderr.String(), "waiting until it answers")
-	})
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	err := waitExit(cmd, 2*time.Minute)
-	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 130 {
-		t.Errorf("interrupted update: %v (want exit 130)\n%s", err, stderr.String())
-	}
-	t.Logf("occ update, interrupted:\n%s", stderr.String())
-	wantContains(t, "interrupted update", stderr.String(), "Interrupted; rolling back", "Update failed: interrupted", "Rolled back to v"+meta.Version+" ("+d1)
-	if v := f.updateView(); v.current != before.current || v.previous != before.previous || v.container != before.container || !bytes.Equal(v.state, before.state) {
-		t.Errorf("after an interrupted update: %+v, want %+v", v, before)
+	// Interrupted while the new container is waited for, while the old one
+	// is stopped and replaced, and while the new image is pulled (by then
+	// the pull may be over): every time the old image serves again, and
+	// current, previous and the state are as they were.
+	for _, at := range []string{"waiting until it answers", "Stopping the sandbox", "Pulling "} {
+		cmd := f.command("update", "--yes")
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		rtEventually(t, "the update reaches "+at, 2*time.Minute, func() bool {
+			return strings.Contains(stderr.String(), at)
+		})
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		err := waitExit(cmd, 2*time.Minute)
+		if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 130 {
+			t.Errorf("update interrupted at %q: %v (want exit 130)\n%s", at, err, stderr.String())
+		}
+		t.Logf("occ update, interrupted at %q:\n%s", at, stderr.String())
+		if strings.Contains(stderr.String(), "Interrupted; rolling back") {
+			wantContains(t, "interrupted update", stderr.String(), "Update failed: interrupted", "Rolled back to v"+meta.Version+" ("+d1)
+		} else {
+			wantContains(t, "update interrupted before the switch", stderr.String(), "update interrupted; the sandbox and its images were not changed")
+		}
+		if at == "waiting until it answers" && !strings.Contains(stderr.String(), "Interrupted; rolling back") {
+			t.Errorf("interrupted while waiting, but no rollback:\n%s", stderr.String())
+		}
+		if v := f.updateView(); v.current != before.current || v.previous != before.previous || v.container != before.container || !bytes.Equal(v.state, before.state) {
+			t.Errorf("after an update interrupted at %q: %+v, want %+v", at, v, before)
+		}
+		f.answers("after an interrupted update")
 	}
 	f.answers("after an interrupted update")
 	f.checkSandboxData("after an interrupted update")
