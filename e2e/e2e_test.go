@@ -19,7 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/platforms"
 	"github.com/opencode-cloud/occ/internal/sectest"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -376,7 +382,54 @@ func TestSandboxEndToEnd(t *testing.T) {
 		t.Errorf("removing the last user without --force: exit %d, %s", code, errOut)
 	}
 
-	// 9. alice's password is in nothing occ printed (user commands ran
+	// 9. occ update keeps users and volume data. The container moves to
+	// host networking (the real binary would otherwise use the shared occ0
+	// bridge), opencode's loopback port is one of our own, and a second
+	// image, the built one with one more label (same layers, so nothing
+	// to build or unpack), is recorded as previous. occ update --rollback
+	// then runs the update's recreate path on the real sandbox: the
+	// entrypoint must restore alice from her record, and the workspace
+	// must still hold what it held.
+	e.must("", "config", "set", "network_mode", "host")
+	e.must("", "config", "env", "set", "OPENCODE_INTERNAL_PORT="+strconv.Itoa(freePort(t)))
+	e.must("", "config", "env", "set", "OPENCODE_CLOUD_OFFLINE=1")
+	if err := sb.Remove(e.ctx, 10*time.Second); err != nil {
+		t.Fatalf("remove the CNI sandbox: %v", err)
+	}
+	e.must("", "start")
+	g.expect(http.StatusOK, "alice after occ start (host network)", "/", "alice", alicePassword)
+	keep := filepath.Join(e.paths.VolumesDir(), "opencode-workspace", "keep-across-update.txt")
+	if err := os.WriteFile(keep, []byte("still here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	built, derived := deriveImage(t, e.ctx, client)
+	if code, _, errOut := e.run("", "update", "--rollback"); code == 0 || !strings.Contains(errOut, "--yes") {
+		t.Errorf("occ update --rollback off a terminal without --yes: exit %d, %s", code, errOut)
+	}
+	for i, want := range []string{derived, built} {
+		start := time.Now()
+		_, errOut := e.must("", "update", "--rollback", "--yes")
+		t.Logf("occ update --rollback #%d: %s", i+1, time.Since(start).Round(100*time.Millisecond))
+		if !strings.Contains(errOut, "Rolled back to v"+meta.Version+" ("+want) {
+			t.Errorf("occ update --rollback #%d: %s", i+1, errOut)
+		}
+		st, err := sb.Status(e.ctx)
+		if err != nil || st.State != runtime.StateRunning || st.Labels[meta.LabelContainerImageDigest] != want {
+			t.Fatalf("after occ update --rollback #%d: %+v %v, want running %s", i+1, st, err, want)
+		}
+		g.expect(http.StatusOK, "alice after an image change", "/", "alice", alicePassword)
+		g.expect(http.StatusUnauthorized, "bob (removed) after an image change", "/", "bob", "bob-secret")
+		g.expect(http.StatusOK, "opencode's API after an image change", "/config", "alice", alicePassword)
+		var out bytes.Buffer
+		if code, err := sb.Exec(e.ctx, runtime.ExecOptions{Args: []string{"cat", "/home/opencoder/workspace/keep-across-update.txt"}, Stdout: &out}); err != nil || code != 0 || out.String() != "still here\n" {
+			t.Errorf("the workspace after an image change: exit %d %v %q", code, err, out.String())
+		}
+	}
+	if out, _ := e.must("", "status"); !strings.Contains(out, "built from source") {
+		t.Errorf("occ status after the image changes:\n%s", out)
+	}
+
+	// 10. alice's password is in nothing occ printed (user commands ran
 	// with -v), wrote, or gave containerd: not the container's spec (env,
 	// args), not the config, state, logs or volumes (only a hash), not the
 	// container store.
@@ -465,4 +518,71 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// deriveImage records, as the previous sandbox image, the current one with
+// one more config label: the same layers (already unpacked), another
+// digest. It returns the digests of both.
+func deriveImage(t *testing.T, ctx context.Context, client *runtime.Client) (current, derived string) {
+	t.Helper()
+	ctx, done, err := client.WithLease(client.WithNamespace(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
+	cs := client.ContentStore()
+	img, err := client.ImageService().Get(ctx, meta.CurrentImageName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := images.Manifest(ctx, cs, img.Target, platforms.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := content.ReadBlob(ctx, cs, m.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ic ocispec.Image
+	if err := json.Unmarshal(raw, &ic); err != nil {
+		t.Fatal(err)
+	}
+	if ic.Config.Labels == nil {
+		ic.Config.Labels = map[string]string{}
+	}
+	ic.Config.Labels["org.opencode-cloud.e2e-derived"] = "1"
+	write := func(v any, mediaType string, labels map[string]string) ocispec.Descriptor {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := content.WriteBlob(ctx, cs, d.Digest.String(), bytes.NewReader(b), d, content.WithLabels(labels)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	cfgInfo, err := cs.Info(ctx, m.Config.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Config = write(ic, m.Config.MediaType, cfgInfo.Labels) // keeps the snapshot reference
+	refs := map[string]string{"containerd.io/gc.ref.content.config": m.Config.Digest.String()}
+	for i, l := range m.Layers {
+		refs[fmt.Sprintf("containerd.io/gc.ref.content.l.%d", i)] = l.Digest.String()
+	}
+	mt := m.MediaType
+	if mt == "" {
+		mt = ocispec.MediaTypeImageManifest
+	}
+	target := write(m, mt, refs)
+	p, ok := meta.ProvenanceFromLabels(img.Labels)
+	if !ok {
+		t.Fatalf("the built image has no provenance labels: %v", img.Labels)
+	}
+	p.ManifestDigest, p.AcquiredAt = target.Digest.String(), time.Now().UTC()
+	if _, err := client.ImageService().Create(ctx, images.Image{Name: meta.PreviousImageName, Target: target, Labels: p.Labels()}); err != nil {
+		t.Fatal(err)
+	}
+	return img.Target.Digest.String(), target.Digest.String()
 }

@@ -187,7 +187,7 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 
 	// Already up to date: nothing recreated, previous untouched.
 	r := f.mustOK("update", "--yes")
-	wantContains(t, "update, nothing new", r.stderr, "Already up to date (v"+meta.Version+" ("+d1)
+	wantContains(t, "update, nothing new", r.stderr, "Already up to date ("+d1+", v"+meta.Version+")")
 	if v := f.updateView(); v.previous != "" || v.container != d1 || !bytes.Equal(v.state, before.state) {
 		t.Errorf("an up-to-date update changed something: %+v", v)
 	}
@@ -197,7 +197,12 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 	if r := f.occ("update"); r.code == 0 || !strings.Contains(r.stderr, "--yes") {
 		t.Errorf("update off a terminal without --yes: %s", r)
 	}
-	if v := f.updateView(); v.current != d1 {
+	// On a terminal occ asks; "n" changes nothing.
+	out, code := f.occOnTTY("n\n", "update")
+	if code == 0 || !strings.Contains(out, "Update will stop the sandbox and recreate it. Continue?") || !strings.Contains(out, "Aborted; nothing was changed.") {
+		t.Errorf("update on a terminal answered no: exit %d\n%s", code, out)
+	}
+	if v := f.updateView(); v.current != d1 || v.container != d1 || v.previous != "" {
 		t.Errorf("the refused update changed the image: %+v", v)
 	}
 	r = f.mustOK("update", "--yes")
@@ -285,26 +290,40 @@ func TestCommandsUpdateInterrupted(t *testing.T) {
 	pushAppVariant(t, repo+":latest", func(c *v1.Config) {
 		c.Entrypoint = []string{"/bin/sh", "-c", "trap 'exit 0' TERM; echo idling; while true; do sleep 1; done"}
 	})
-	cmd := f.command("update", "--yes")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	rtEventually(t, "the update waits for the new container", 2*time.Minute, func() bool {
-		return strings.Contains(stderr.String(), "waiting until it answers")
-	})
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	err := waitExit(cmd, 2*time.Minute)
-	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 130 {
-		t.Errorf("interrupted update: %v (want exit 130)\n%s", err, stderr.String())
-	}
-	t.Logf("occ update, interrupted:\n%s", stderr.String())
-	wantContains(t, "interrupted update", stderr.String(), "Interrupted; rolling back", "Update failed: interrupted", "Rolled back to v"+meta.Version+" ("+d1)
-	if v := f.updateView(); v.current != before.current || v.previous != before.previous || v.container != before.container || !bytes.Equal(v.state, before.state) {
-		t.Errorf("after an interrupted update: %+v, want %+v", v, before)
+	// Interrupted while the new container is waited for, while the old one
+	// is stopped and replaced, and while the new image is pulled (by then
+	// the pull may be over): every time the old image serves again, and
+	// current, previous and the state are as they were.
+	for _, at := range []string{"waiting until it answers", "Stopping the sandbox", "Pulling "} {
+		cmd := f.command("update", "--yes")
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		rtEventually(t, "the update reaches "+at, 2*time.Minute, func() bool {
+			return strings.Contains(stderr.String(), at)
+		})
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		err := waitExit(cmd, 2*time.Minute)
+		if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 130 {
+			t.Errorf("update interrupted at %q: %v (want exit 130)\n%s", at, err, stderr.String())
+		}
+		t.Logf("occ update, interrupted at %q:\n%s", at, stderr.String())
+		if strings.Contains(stderr.String(), "Interrupted; rolling back") {
+			wantContains(t, "interrupted update", stderr.String(), "Update failed: interrupted", "Rolled back to v"+meta.Version+" ("+d1)
+		} else {
+			wantContains(t, "update interrupted before the switch", stderr.String(), "update interrupted; the sandbox and its images were not changed")
+		}
+		if at == "waiting until it answers" && !strings.Contains(stderr.String(), "Interrupted; rolling back") {
+			t.Errorf("interrupted while waiting, but no rollback:\n%s", stderr.String())
+		}
+		if v := f.updateView(); v.current != before.current || v.previous != before.previous || v.container != before.container || !bytes.Equal(v.state, before.state) {
+			t.Errorf("after an update interrupted at %q: %+v, want %+v", at, v, before)
+		}
+		f.answers("after an interrupted update")
 	}
 	f.answers("after an interrupted update")
 	f.checkSandboxData("after an interrupted update")
@@ -332,7 +351,7 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	before := f.updateView()
 
 	r = f.mustOK("update", "--yes")
-	wantContains(t, "update, same source", r.stderr, "Rebuilding the sandbox image from source", "Already up to date (v"+meta.Version+" ("+before.current)
+	wantContains(t, "update, same source", r.stderr, "Rebuilding the sandbox image from source", "Already up to date ("+before.current+", v"+meta.Version+")")
 	if v := f.updateView(); v.current != before.current || v.previous != "" || !bytes.Equal(v.state, before.state) {
 		t.Errorf("an up-to-date rebuild changed something: %+v", v)
 	}
@@ -355,4 +374,45 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	f.checkSandboxData("after a rebuild")
 	r = f.mustOK("status")
 	wantContains(t, "status after a rebuild", r.stdout, "Image src:      built from source (BuildKit v")
+}
+
+// TestCommandsUpdateSupervised: an update under `occ start --no-daemon`
+// (the systemd unit's ExecStart) does not end the supervisor, which sees
+// the container replaced rather than stopped; occ stop still ends it.
+func TestCommandsUpdateSupervised(t *testing.T) {
+	e := rtTestbed(t)
+	repo := e.registry + "/test/update-supervised"
+	pushAppVariant(t, repo+":latest", func(c *v1.Config) {})
+	f := newCmdFixture(t, func(c *meta.Config) { c.ImageRepositories = []string{repo} })
+	sup := f.command("start", "--no-daemon")
+	var supErr syncBuffer
+	sup.Stderr = &supErr
+	if err := sup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sup.Wait() }()
+	rtEventually(t, "the supervisor runs", 2*time.Minute, func() bool {
+		return strings.Contains(supErr.String(), "Supervising the container")
+	})
+	d2 := pushAppVariant(t, repo+":latest", func(c *v1.Config) { c.Env = append(c.Env, "RELEASE=2") })
+	f.mustOK("update", "--yes")
+	if v := f.updateView(); v.container != d2 {
+		t.Fatalf("after update: %+v", v)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the supervisor ended with the update: %v\n%s", err, supErr.String())
+	default:
+	}
+	f.mustOK("stop")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("supervisor after occ stop: %v\n%s", err, supErr.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatalf("the supervisor did not end after occ stop:\n%s", supErr.String())
+	}
+	wantContains(t, "supervisor", supErr.String(), "The service was stopped.")
 }

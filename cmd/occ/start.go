@@ -268,6 +268,11 @@ func firstRunSource(app *App, cfg *meta.Config) (imageAction, error) {
 	return fromConfig(), nil
 }
 
+// supervisorLockWait bounds how long the supervisor waits for another occ
+// (an update that builds, say) before it judges a container that is not
+// running.
+const supervisorLockWait = time.Hour
+
 // supervise waits while the container runs. It returns nil when the
 // container was stopped on purpose (occ stop) or when occ is told to stop
 // (SIGTERM/SIGINT: then it stops the container first), and an error when
@@ -295,6 +300,23 @@ func supervise(ctx context.Context, app *App, sb *runtime.Sandbox) error {
 				continue
 			}
 			return err
+		}
+		if st.State != runtime.StateRunning && st.State != runtime.StatePaused {
+			// Another occ may be replacing the container (occ update,
+			// restart): decide only once no occ is at work, on what is
+			// there then.
+			if lock, err := meta.AcquireLock(ctx, app.Paths.LockFile(), supervisorLockWait); err == nil {
+				st, err = sb.Status(ctx)
+				lock.Unlock()
+				if err != nil {
+					if ctx.Err() != nil {
+						continue
+					}
+					return err
+				}
+			} else if ctx.Err() != nil {
+				continue
+			}
 		}
 		switch st.State {
 		case runtime.StateRunning, runtime.StatePaused:

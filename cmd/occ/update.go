@@ -27,6 +27,13 @@ type UpdateCmd struct {
 	Rollback bool `help:"Go back to the previous image (kept by the last update): swap it with the current one and recreate the container."`
 }
 
+// updateReadyTimeout is how long update and rollback wait for the new
+// container to answer before rolling back. Longer than start's: the old
+// container was fine, so only a real failure should undo the change (an
+// exit or a fatal log line is caught at once anyway), not a slow start on
+// a busy machine.
+const updateReadyTimeout = 3 * runtime.ReadyTimeout
+
 func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 	cfg, unlock, err := app.LockAndLoad(ctx)
 	if err != nil {
@@ -90,7 +97,11 @@ func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("update interrupted; the sandbox and its images were not changed: %w", err)
 		}
-		return fmt.Errorf("update failed: could not get the new image: %w\nThe sandbox and its images were not changed", err)
+		hint := ""
+		if cfg.ImageSource != meta.SourceBuild {
+			hint = "\nTo build the image from source instead: occ config set image_source build, then occ update"
+		}
+		return fmt.Errorf("update failed: could not get the new image: %w\nThe sandbox and its images were not changed.%s", err, hint)
 	}
 	same, err := rt.SameImage(ctx, cur, next)
 	if err != nil {
@@ -99,7 +110,11 @@ func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 	}
 	if same {
 		dropStaging()
-		app.UI.Successf("Already up to date (%s)", describeImage(cur))
+		upToDate := cur.Target.Digest.String()
+		if p, ok := meta.ProvenanceFromLabels(cur.Labels); ok && p.ImageVersion != "" && p.ImageVersion != "dev" {
+			upToDate += ", v" + strings.TrimPrefix(p.ImageVersion, "v")
+		}
+		app.UI.Successf("Already up to date (%s)", upToDate)
 		return nil
 	}
 
@@ -109,6 +124,7 @@ func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 			return r.Promote(ctx, meta.UpdateImageName)
 		},
 		StateFile: app.Paths.StateFile(),
+		Ready:     runtime.ReadyOptions{Timeout: updateReadyTimeout},
 		Notify:    func(m string) { app.UI.Infof("%s", m) },
 	})
 	if err != nil {
@@ -140,6 +156,7 @@ func (c *UpdateCmd) rollback(ctx context.Context, app *App, rt *runtime.Client, 
 	res, err := sb.SwitchImage(ctx, runtime.SwitchOptions{
 		Change:    func(ctx context.Context, r *runtime.ImageRecords) (images.Image, error) { return r.Swap(ctx) },
 		StateFile: app.Paths.StateFile(),
+		Ready:     runtime.ReadyOptions{Timeout: updateReadyTimeout},
 		Notify:    func(m string) { app.UI.Infof("%s", m) },
 	})
 	if err != nil {
@@ -209,7 +226,7 @@ func switchFailure(what string, err error, running bool) error {
 		return fmt.Errorf("%s failed: %w", strings.ToLower(what), err)
 	}
 	cause := strings.TrimSpace(se.Cause.Error())
-	if errors.Is(se.Cause, context.Canceled) {
+	if se.Interrupted || errors.Is(se.Cause, context.Canceled) {
 		cause = "interrupted"
 	}
 	if se.RollbackErr != nil {

@@ -64,6 +64,8 @@ func TestSwitchFailure(t *testing.T) {
 			[]string{"Update failed: create failed.", "the container is back as before"}, false, true, "answering"},
 		{"interrupted", &runtime.SwitchError{Cause: fmt.Errorf("wait: %w", context.Canceled), Restored: restored}, true,
 			[]string{"Update failed: interrupted.", "Rolled back to v1.0.0"}, true, true, ""},
+		{"interrupted, cause not wrapping it", &runtime.SwitchError{Cause: errors.New("record network state: rpc canceled"), Restored: restored, Interrupted: true}, true,
+			[]string{"Update failed: interrupted.", "Rolled back to v1.0.0"}, true, true, "rpc"},
 		{"rollback failed too", &runtime.SwitchError{Cause: errors.New("boom"), Restored: restored, RollbackErr: errors.New("no space left")}, true,
 			[]string{"Update failed: boom.", "Rolling back to v1.0.0 (" + testDigest + ") failed too: no space left", "occ start"}, false, false, ""},
 		{"before the container was touched", errors.New("lease"), true, []string{"update failed: lease"}, false, false, "Rolled back"},

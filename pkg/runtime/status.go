@@ -102,6 +102,9 @@ func (s *Sandbox) Status(ctx context.Context) (Status, error) {
 		return st, fmt.Errorf("load task: %w", err)
 	}
 	ts, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return st, nil // deleted since it was loaded (a stop in another occ)
+	}
 	if err != nil {
 		st.State = StateUnknown
 		return st, fmt.Errorf("task status: %w", err)

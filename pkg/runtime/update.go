@@ -334,6 +334,9 @@ type SwitchError struct {
 	Cause       error
 	Restored    images.Image
 	RollbackErr error
+	// Interrupted: the change failed because its context was cancelled
+	// (Ctrl-C); Unwrap then also yields context.Canceled.
+	Interrupted bool
 }
 
 func (e *SwitchError) Error() string {
@@ -344,10 +347,14 @@ func (e *SwitchError) Error() string {
 }
 
 func (e *SwitchError) Unwrap() []error {
+	errs := []error{e.Cause}
 	if e.RollbackErr != nil {
-		return []error{e.Cause, e.RollbackErr}
+		errs = append(errs, e.RollbackErr)
 	}
-	return []error{e.Cause}
+	if e.Interrupted {
+		errs = append(errs, context.Canceled)
+	}
+	return errs
 }
 
 // SwitchImage runs an image change (see the top of this file): it saves
@@ -410,11 +417,11 @@ func (s *Sandbox) SwitchImage(ctx context.Context, o SwitchOptions) (*SwitchResu
 		res.Recreated, res.Started = true, running
 		return res, nil
 	}
-	se := &SwitchError{Cause: err}
+	se := &SwitchError{Cause: err, Interrupted: ctx.Err() != nil}
 	if recs.Current != nil {
 		se.Restored = *recs.Current
 	}
-	if ctx.Err() != nil {
+	if se.Interrupted {
 		notify("Interrupted; rolling back to the image that ran before...")
 	} else {
 		notify("Rolling back to the image that ran before...")
@@ -426,25 +433,35 @@ func (s *Sandbox) SwitchImage(ctx context.Context, o SwitchOptions) (*SwitchResu
 		return nil, se
 	}
 	se.RollbackErr = s.recreate(rctx, running, o, notify)
+	if se.RollbackErr != nil && rctx.Err() == nil {
+		// Once more: what failed may have been debris of the change.
+		notify(fmt.Sprintf("The rollback failed (%v); trying once more...", se.RollbackErr))
+		se.RollbackErr = s.recreate(rctx, running, o, notify)
+	}
 	return nil, se
 }
 
 // recreate replaces the container from the current image record and, when
-// start is set, starts it and waits until it answers.
+// start is set, starts it and waits until it answers. Only the wait heeds
+// ctx's cancellation: containerd calls cut off half-way (a task half
+// created, a shim half started) could leave debris that keeps the rollback
+// from creating the old container again, so they always run to their end.
 func (s *Sandbox) recreate(ctx context.Context, start bool, o SwitchOptions, notify func(string)) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.StopTimeout+o.RollbackTimeout)
+	defer cancel()
 	if start {
 		notify(fmt.Sprintf("Stopping the sandbox (%s graceful timeout) and recreating it (volumes are kept)...", o.StopTimeout))
 	} else {
 		notify("Recreating the sandbox container (volumes are kept)...")
 	}
-	if err := s.Recreate(ctx, o.StopTimeout); err != nil {
+	if err := s.Recreate(sctx, o.StopTimeout); err != nil {
 		return err
 	}
 	if !start {
-		return nil
+		return ctx.Err()
 	}
 	notify("Starting the sandbox and waiting until it answers...")
-	if err := s.Start(ctx); err != nil {
+	if err := s.Start(sctx); err != nil {
 		return err
 	}
 	return s.WaitReady(ctx, o.Ready)
