@@ -7,6 +7,10 @@
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
+#   make demo              the README's first command: testbed up and seeded, the real sandbox published
+#                          to its registry, a throw-away occ config, a login user, occ start, occ status
+#                          (hack/demo; a second run only checks)
+#   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
 #   make lint              gofmt + go vet (+ shellcheck when installed)
 #
 # The testbed targets need root; see hack/testbed --help.
@@ -20,7 +24,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean
+.PHONY: all build demo demo-down test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean
 
 all: build
 
@@ -73,13 +77,20 @@ e2e:
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
+# The demo uses the default testbed (/tmp/occ-tb, registry on 127.0.0.1:5001) and /tmp/occ-demo.
+demo: build
+	hack/demo up
+
+demo-down:
+	hack/demo down
+
 lint:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
-	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) .ci/run; else echo "shellcheck not installed; skipped"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run; else echo "shellcheck not installed; skipped"; fi
 
 clean:
 	rm -rf bin
