@@ -12,6 +12,10 @@
 #                          a chaos proxy in front of the registry (internal/chaosproxy), testbed down
 #   make kill              testbed up, occ commands SIGKILLed at random points, 8 at once, testbed down
 #   make hardening         both (test-chaos / test-kill / test-hardening: against a running testbed)
+#   make demo              the README's first command: testbed up and seeded, the real sandbox published
+#                          to its registry, a throw-away occ config, a login user, occ start, occ status
+#                          (hack/demo; a second run only checks)
+#   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
 #   make lint              gofmt + go vet (+ shellcheck when installed)
 #
 # The testbed targets need root; see hack/testbed --help.
@@ -25,8 +29,8 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean \
-	chaos kill hardening test-chaos test-kill test-hardening
+.PHONY: all build demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening
 
 all: build
 
@@ -83,7 +87,9 @@ test: test-unit fuzz-ci
 # End-to-end (e2e/, build tag e2e): occ image build on the seeded Debian base, the sandbox run with
 # pkg/runtime, users added with the occ binary, checked through the gateway. BuildKit's layer cache is
 # kept in E2E_BUILD_CACHE, outside the testbed, so that only the first run on a machine installs
-# Debian packages and opencode. Measured on 2 cores: cold 215 s, warm 100 s (testbed up and down included).
+# Debian packages and opencode. Measured on 2 cores: cold 215 s, warm 100 s (testbed up and down included),
+# before TestCommandsEndToEnd; with it, warm (testbed already up): 151 s at load 5, 513 s at load 18 on
+# the 2-core machine shared with other jobs.
 E2E_BUILD_CACHE ?= $(or $(OCC_TESTBED_CACHE),/var/cache/occ-testbed)/e2e-build-cache
 E2E := eval "$$($(TESTBED) env)" && $(TESTBED) seed && \
 	OCC_E2E_BUILD_CACHE=$(E2E_BUILD_CACHE) $(GO) test -count=1 -tags e2e -timeout 25m ./e2e/...
@@ -135,6 +141,13 @@ kill:
 hardening:
 	@$(call HARDENING_WITH_TESTBED,$(HARDENING_TESTS))
 
+# The demo uses the default testbed (/tmp/occ-tb, registry on 127.0.0.1:5001) and /tmp/occ-demo.
+demo: build
+	hack/demo up
+
+demo-down:
+	hack/demo down
+
 lint:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
@@ -142,7 +155,7 @@ lint:
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) vet -tags integration,hardening ./integration/...
-	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) .ci/run; else echo "shellcheck not installed; skipped"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run; else echo "shellcheck not installed; skipped"; fi
 
 clean:
 	rm -rf bin

@@ -40,7 +40,6 @@ type env struct {
 	occ      string   // the occ binary
 	occEnv   []string // its environment: the throw-away config
 	registry string
-	base     string // the testbed's Debian base image
 	paths    meta.Paths
 	runDir   string   // the sandbox's volatile state (OCC_RUN_DIR for the occ binary)
 	outputs  []string // everything the occ binary printed
@@ -55,13 +54,13 @@ func need(t *testing.T, k string) string {
 	return v
 }
 
-// setup builds occ and gives it a config of its own pointing at the testbed.
+// setup builds occ (once) and gives it a config of its own pointing at the
+// testbed.
 func setup(t *testing.T) *env {
 	need(t, "CONTAINERD_ADDRESS")
 	need(t, "BUILDKIT_HOST")
 	need(t, "OCC_TESTBED_DIR")
 	e := &env{t: t, registry: need(t, "OCC_TEST_REGISTRY")}
-	e.base = e.registry + "/library/debian:bookworm"
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
 	e.ctx = ctx
@@ -75,16 +74,11 @@ func setup(t *testing.T) *env {
 			_ = os.RemoveAll(dir)
 		}
 	})
-	e.occ = filepath.Join(dir, "occ")
+	e.occ = occBinary(t)
 	// Not under dir: a network namespace file may still be mounted there
 	// when a failed test cleans up.
 	if e.runDir, err = os.MkdirTemp("", "occ-e2e-run-"); err != nil {
 		t.Fatal(err)
-	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", e.occ, "./cmd/occ")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/occ: %v\n%s", err, out)
 	}
 	// The same variables decide where this process and the occ binary
 	// look: meta.DefaultPaths reads them.
@@ -192,25 +186,11 @@ func TestSandboxEndToEnd(t *testing.T) {
 	e.must("", "config", "set", "opencode_web_port", strconv.Itoa(port))
 	e.must("", "config", "set", "cni_plugin_dirs", "/usr/lib/cni,/opt/cni/bin")
 
-	// 1. Build the sandbox image with occ's own build code, on the
-	// testbed's Debian base (extra CA certificates, if this machine has
-	// any, go in as the extra_ca secret).
-	// OCC_E2E_BUILD_CACHE (make e2e sets it) keeps BuildKit's layer cache
-	// in a directory that outlives the testbed, so that a second run does
-	// not install Debian packages and opencode again.
-	buildArgs := []string{"image", "build", "--progress", "plain", "--build-arg", "BASE_IMAGE=" + e.base}
-	if dir := os.Getenv("OCC_E2E_BUILD_CACHE"); dir != "" {
-		if _, err := os.Stat(filepath.Join(dir, "index.json")); err == nil {
-			buildArgs = append(buildArgs, "--cache-from", "type=local,src="+dir)
-		}
-		buildArgs = append(buildArgs, "--cache-to", "type=local,dest="+dir+",mode=max")
-	}
-	start := time.Now()
-	_, buildErr := e.must("", buildArgs...)
-	t.Logf("occ image build: %s", time.Since(start).Round(time.Second))
-	if !strings.Contains(buildErr, "Built "+meta.CurrentImageName) {
-		t.Fatalf("occ image build did not report the image:\n%s", lastLines(buildErr, 30))
-	}
+	// 1. The sandbox image, built with occ's own build code (once for all
+	// tests: shared_test.go) into occ's default namespace, which this
+	// test's config uses.
+	img := theSandboxImage(t)
+	t.Logf("occ image build (shared): %s", img.BuildTime.Round(time.Second))
 
 	// 2. Run it with pkg/runtime as occ start will: the CNI network (a
 	// bridge and subnet of the test's own), published on a random

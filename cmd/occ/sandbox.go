@@ -16,6 +16,15 @@ import (
 // runc state colliding; normally unset.
 const runDirEnv = "OCC_RUN_DIR"
 
+// cniBridgeEnv and cniSubnetEnv override the CNI bridge (also the network's
+// name) and its subnet, so that several occ instances with their own data
+// directories (whose IPAM state is their own) do not hand out the same
+// addresses on one bridge (tests sharing a host); normally unset.
+const (
+	cniBridgeEnv = "OCC_CNI_BRIDGE"
+	cniSubnetEnv = "OCC_CNI_SUBNET"
+)
+
 // openSandbox dials containerd for cfg and returns a handle on the sandbox
 // container. The caller closes the client.
 func (a *App) openSandbox(ctx context.Context, cfg *meta.Config) (*runtime.Client, *runtime.Sandbox, error) {
@@ -46,6 +55,10 @@ func (a *App) sandboxFor(rt *runtime.Client, cfg *meta.Config) (*runtime.Sandbox
 	if d := os.Getenv(runDirEnv); filepath.IsAbs(d) {
 		opts.RunDir = d
 	}
+	if b := os.Getenv(cniBridgeEnv); b != "" {
+		opts.Network.Name, opts.Network.Bridge = b, b
+	}
+	opts.Network.Subnet = os.Getenv(cniSubnetEnv)
 	return runtime.NewSandbox(rt, opts)
 }
 
