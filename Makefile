@@ -8,6 +8,8 @@
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
 #   make lint              gofmt + go vet (+ shellcheck when installed)
+#   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
+#                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
 #
 # The testbed targets need root; see hack/testbed --help.
 
@@ -20,7 +22,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean
+.PHONY: all build test test-unit test-integration e2e test-e2e testbed-up testbed-down testbed-status lint clean bench
 
 all: build
 
@@ -73,13 +75,28 @@ e2e:
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
+# Benchmarks (not tests): occ's pull against ctr (both modes), podman and crane, printed as one table
+# (docs/performance.md says how to read it). BENCH_ARGS passes options (BENCH_ARGS=--quick for a smoke
+# run; hack/bench table --help); BENCH_SANDBOX=1 first publishes the real sandbox to the testbed registry
+# (hack/testbed seed + hack/publish-sandbox: a build of several minutes) so that its rows and the
+# start/status rows are measured; BENCH_NICE=1 runs the testbed and the tools at nice -20 (shared machines).
+# The testbed is torn down even when a step fails, as in `make test`.
+BENCH_ARGS ?=
+bench:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+		{ [ -z "$${BENCH_SANDBOX:-}" ] || { $(TESTBED) seed && hack/publish-sandbox; }; } && \
+		hack/bench table $(BENCH_ARGS); } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
 lint:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
-	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) .ci/run; else echo "shellcheck not installed; skipped"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) .ci/run hack/bench hack/bench-table; else echo "shellcheck not installed; skipped"; fi
 
 clean:
 	rm -rf bin
