@@ -173,6 +173,17 @@ func layer(l v1.Layer, dir, gz string) (int64, error) {
 func untar(r io.Reader, dir string) error {
 	tr := tar.NewReader(r)
 	buf := make([]byte, 1<<20)
+	made := map[string]bool{}
+	mkdir := func(d string) error {
+		if made[d] {
+			return nil
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		made[d] = true
+		return nil
+	}
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -184,11 +195,11 @@ func untar(r io.Reader, dir string) error {
 		p := filepath.Join(dir, filepath.Clean("/"+h.Name))
 		switch h.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(p, 0o755); err != nil {
+			if err := mkdir(p); err != nil {
 				return err
 			}
 		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			if err := mkdir(filepath.Dir(p)); err != nil {
 				return err
 			}
 			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777|0o600)
@@ -203,7 +214,7 @@ func untar(r io.Reader, dir string) error {
 				return err
 			}
 		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			if err := mkdir(filepath.Dir(p)); err != nil {
 				return err
 			}
 			_ = os.Remove(p)
@@ -211,7 +222,7 @@ func untar(r io.Reader, dir string) error {
 				return err
 			}
 		case tar.TypeLink:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			if err := mkdir(filepath.Dir(p)); err != nil {
 				return err
 			}
 			_ = os.Remove(p)
