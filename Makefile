@@ -17,6 +17,8 @@
 #                          (hack/demo; a second run only checks)
 #   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
 #   make lint              gofmt + go vet (+ shellcheck when installed)
+#   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
+#                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
 #
 # The testbed targets need root; see hack/testbed --help.
 
@@ -30,7 +32,7 @@ LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X githu
 TESTBED := hack/testbed
 
 .PHONY: all build demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
-	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening
+	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
 
@@ -148,6 +150,22 @@ demo: build
 demo-down:
 	hack/demo down
 
+
+# Benchmarks (not tests): occ's pull against ctr (both modes), podman and crane, printed as one table
+# (docs/performance.md says how to read it). BENCH_ARGS passes options (BENCH_ARGS=--quick for a smoke
+# run; hack/bench table --help); BENCH_SANDBOX=1 first publishes the real sandbox to the testbed registry
+# (hack/testbed seed + hack/publish-sandbox: a build of several minutes) so that its rows and the
+# start/status rows are measured; BENCH_NICE=1 runs the testbed and the tools at nice -20 (shared machines).
+# The testbed is torn down even when a step fails, as in `make test`.
+BENCH_ARGS ?=
+bench:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+		{ [ -z "$${BENCH_SANDBOX:-}" ] || { $(TESTBED) seed && hack/publish-sandbox; }; } && \
+		hack/bench table $(BENCH_ARGS); } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
 lint:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
@@ -155,7 +173,7 @@ lint:
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) vet -tags integration,hardening ./integration/...
-	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run; else echo "shellcheck not installed; skipped"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run hack/bench hack/bench-table; else echo "shellcheck not installed; skipped"; fi
 
 clean:
 	rm -rf bin

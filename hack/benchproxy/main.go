@@ -1,0 +1,165 @@
+// Command benchproxy is the counting reverse proxy `hack/bench table` puts in
+// front of the testbed registry, so that every tool's "bytes fetched" and
+// blob count are measured on the registry side in the same way.
+//
+//	go run ./hack/benchproxy -listen 127.0.0.1:5076 -upstream 127.0.0.1:5075
+//
+// It forwards everything to the upstream registry and counts what it sends
+// back. Two endpoints of its own:
+//
+//	GET  /_bench/stats   one line: requests, blob_gets, blob_bytes, manifest_gets, bytes, cpu_seconds
+//	POST /_bench/reset   zeroes the counters
+//
+// blob_gets counts GETs of /v2/…/blobs/<digest> answered 200 or 206;
+// bytes counts every response body byte sent to clients (blob_bytes those of blobs);
+// cpu_seconds is this proxy's own user+system CPU, so its overhead can be reported.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+type counters struct {
+	requests, blobGets, blobBytes, manifestGets, bytes atomic.Int64
+}
+
+func (c *counters) reset() {
+	for _, v := range []*atomic.Int64{&c.requests, &c.blobGets, &c.blobBytes, &c.manifestGets, &c.bytes} {
+		v.Store(0)
+	}
+}
+
+// countingWriter counts the body bytes of one response.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	upstream := flag.String("upstream", "", "the registry's host:port (plain HTTP)")
+	flag.Parse()
+	if *upstream == "" {
+		fmt.Fprintln(os.Stderr, "benchproxy: -upstream is required")
+		os.Exit(2)
+	}
+	target := &url.URL{Scheme: "http", Host: *upstream}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		WriteBufferSize:     256 << 10,
+		ReadBufferSize:      256 << 10,
+	}
+	rp.BufferPool = pool{}
+	rp.ErrorLog = log.New(os.Stderr, "benchproxy: ", log.LstdFlags)
+	// The registry sees requests for its own host, as it would without the proxy.
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		director(r)
+		r.Host = target.Host
+	}
+
+	var c counters
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_bench/stats", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "requests %d blob_gets %d blob_bytes %d manifest_gets %d bytes %d cpu_seconds %.3f\n",
+			c.requests.Load(), c.blobGets.Load(), c.blobBytes.Load(), c.manifestGets.Load(), c.bytes.Load(), cpuSeconds())
+	})
+	mux.HandleFunc("POST /_bench/reset", func(w http.ResponseWriter, _ *http.Request) {
+		c.reset()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{ResponseWriter: w}
+		rp.ServeHTTP(cw, r)
+		c.requests.Add(1)
+		c.bytes.Add(cw.n)
+		ok := cw.status == http.StatusOK || cw.status == http.StatusPartialContent
+		if r.Method == http.MethodGet && ok && strings.HasPrefix(r.URL.Path, "/v2/") {
+			switch {
+			case strings.Contains(r.URL.Path, "/blobs/"):
+				c.blobGets.Add(1)
+				c.blobBytes.Add(cw.n)
+			case strings.Contains(r.URL.Path, "/manifests/"):
+				c.manifestGets.Add(1)
+			}
+		}
+	})
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchproxy:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on %s\n", ln.Addr())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.Serve(ln); err != nil {
+		fmt.Fprintln(os.Stderr, "benchproxy:", err)
+		os.Exit(1)
+	}
+}
+
+// pool hands ReverseProxy 256 KiB copy buffers (fewer syscalls per GiB than its 32 KiB default).
+type pool struct{}
+
+var bufs = make(chan []byte, 64)
+
+func (pool) Get() []byte {
+	select {
+	case b := <-bufs:
+		return b
+	default:
+		return make([]byte, 256<<10)
+	}
+}
+
+func (pool) Put(b []byte) {
+	select {
+	case bufs <- b:
+	default:
+	}
+}
