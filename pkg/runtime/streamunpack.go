@@ -440,7 +440,10 @@ func (c *Client) LocalContentRoot(ctx context.Context) (string, error) {
 		if root == "" {
 			continue
 		}
-		if st, err := os.Stat(filepath.Join(root, "blobs")); err != nil || !st.IsDir() {
+		// A fresh containerd has no blobs/ yet: the root itself must be
+		// here. The puller proves it is this daemon's (the config blob it
+		// stored through the API must appear under it) before writing.
+		if st, err := os.Stat(root); err != nil || !st.IsDir() {
 			return "", errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("containerd's content root %s is not on this host", root))
 		}
 		return root, nil
