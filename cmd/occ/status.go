@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,9 +94,19 @@ func collectStatus(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.
 		r.Image = meta.CurrentImageName
 	}
 	r.ImageDigest = st.ImageDigest
+	// The health probe and the disk walks run beside the containerd reads.
+	var (
+		wg               sync.WaitGroup
+		health           string
+		volumes, logsDir int64
+	)
+	if st.State != runtime.StateMissing { // (a missing container returns early, below, with nothing started)
+		wg.Go(func() { volumes = diskUsage(app.Paths.VolumesDir()) })
+		wg.Go(func() { logsDir = diskUsage(app.Paths.LogsDir()) })
+	}
 	if st.State == runtime.StateRunning || st.State == runtime.StatePaused {
 		r.URL = st.URL()
-		r.Health = sb.Health(ctx).String()
+		wg.Go(func() { health = sb.Health(ctx).String() })
 		if !st.StartedAt.IsZero() {
 			t := st.StartedAt.UTC()
 			r.StartedAt = &t
@@ -158,8 +169,11 @@ func collectStatus(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.
 	if r.Disk == nil {
 		r.Disk = &diskFacts{}
 	}
-	r.Disk.VolumesBytes = diskUsage(app.Paths.VolumesDir())
-	r.Disk.LogsBytes = diskUsage(app.Paths.LogsDir())
+	wg.Wait()
+	r.Disk.VolumesBytes, r.Disk.LogsBytes = volumes, logsDir
+	if health != "" {
+		r.Health = health
+	}
 	return r
 }
 

@@ -167,6 +167,10 @@ func (s *Sandbox) Recreate(ctx context.Context, timeout time.Duration) error {
 // namespace and CNI (in cni mode), then the task. A running task is left
 // alone (no error). A stopped task left by a crash is cleaned up first.
 func (s *Sandbox) Start(ctx context.Context) error {
+	return s.start(ctx, false)
+}
+
+func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 	ctx = s.ctx(ctx)
 	c, err := s.container(ctx)
 	if err != nil {
@@ -275,6 +279,19 @@ func (s *Sandbox) Start(ctx context.Context) error {
 	if err != nil {
 		cleanupNet()
 		if errdefs.IsAlreadyExists(err) {
+			// A shim containerd forgot (an occ killed while it stopped the
+			// sandbox): stop it and start again, once.
+			if reaped {
+				return errShimStillThere
+			}
+			if s.reapOrphanedShim(ctx, c) {
+				for range 10 { // until containerd has noticed the shim's exit
+					time.Sleep(300 * time.Millisecond)
+					if rerr := s.start(ctx, true); !errors.Is(rerr, errShimStillThere) {
+						return rerr
+					}
+				}
+			}
 			return orphanedShimError(ctx, c.ID(), err)
 		}
 		return fmt.Errorf("create the container task: %w", err)
