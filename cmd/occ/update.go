@@ -106,7 +106,14 @@ func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 	same, err := rt.SameImage(ctx, cur, next)
 	if err != nil {
 		dropStaging()
+		if ctx.Err() != nil {
+			return fmt.Errorf("update interrupted; the sandbox and its images were not changed: %w", err)
+		}
 		return err
+	}
+	if err := ctx.Err(); err != nil { // nothing changed yet: an interrupt here still stops cleanly
+		dropStaging()
+		return fmt.Errorf("update interrupted; the sandbox and its images were not changed: %w", err)
 	}
 	if same {
 		dropStaging()
