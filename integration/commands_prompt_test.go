@@ -3,10 +3,6 @@
 package integration
 
 import (
-	"bytes"
-	"io"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,41 +13,15 @@ import (
 // occOnTTY runs occ on a pseudo-terminal (util-linux script), typing input.
 func (f *cmdFixture) occOnTTY(input string, args ...string) (string, int) {
 	f.t.Helper()
-	if _, err := exec.LookPath("script"); err != nil {
-		f.t.Skip("script (util-linux) is not installed")
-	}
-	quoted := []string{f.bin}
-	for _, a := range args {
-		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
-	}
-	cmd := exec.CommandContext(f.ctx, "script", "-qefc", strings.Join(quoted, " "), "/dev/null")
-	cmd.Env = f.env
-	// A pipe (not a Reader) so exec starts no copying goroutine that would
-	// keep Wait waiting; the input is typed once occ has started.
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer pw.Close()
-	cmd.Stdin = pr
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		f.t.Fatalf("script: %v", err)
-	}
-	pr.Close()
-	time.Sleep(time.Second)
-	if _, err := io.WriteString(pw, input); err != nil {
-		f.t.Fatal(err)
-	}
-	err = cmd.Wait()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		f.t.Fatalf("script: %v", err)
-	}
-	return out.String(), code
+	// A pseudo-terminal that answers the terminal queries a real terminal
+	// answers (the TUI library occ links asks for the background colour and
+	// the cursor position at start-up): see startPTY.
+	p := startPTY(f.t, f.env, f.bin, args...)
+	time.Sleep(time.Second) // the input is typed once occ has started
+	p.send(input)
+	code := p.wait()
+	time.Sleep(100 * time.Millisecond) // the last output may still be in flight
+	return strings.ReplaceAll(p.screen(), "\r\n", "\n"), code
 }
 
 // TestCommandsStartPrompts answers start's prompts on a terminal: the
