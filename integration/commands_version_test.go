@@ -7,9 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
@@ -18,32 +16,10 @@ import (
 // label under tag, and returns the tag.
 func pushVersionedApp(t *testing.T, version string) string {
 	t.Helper()
-	e := rtTestbed(t)
-	src, err := name.ParseReference(rtAppImage(t, e), name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := cf.Config
-	cfg.Labels = map[string]string{meta.ImageVersionLabel: version}
-	if img, err = mutate.Config(img, cfg); err != nil {
-		t.Fatal(err)
-	}
 	tag := "v" + version
-	dst, err := name.ParseReference(fmt.Sprintf("%s/test/runtime-app:%s", e.registry, tag), name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(dst, img); err != nil {
-		t.Fatal(err)
-	}
+	pushAppVariant(t, fmt.Sprintf("%s/test/runtime-app:%s", rtTestbed(t).registry, tag), func(c *v1.Config) {
+		c.Labels[meta.ImageVersionLabel] = version
+	})
 	return tag
 }
 
