@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/x/vt"
 	"github.com/creack/pty"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
@@ -48,7 +49,8 @@ type ptyTerm struct {
 	tty  *os.File
 	mu   sync.Mutex
 	raw  bytes.Buffer
-	seen int // how much of the stripped output earlier expects consumed
+	vt   *vt.Emulator // what the screen shows now (TUIs redraw only the cells that change)
+	seen int          // how much of the stripped output earlier expects consumed
 	upd  chan struct{}
 	done chan struct{}
 	err  error // the command's Wait result
@@ -62,7 +64,8 @@ func startPTY(t *testing.T, env []string, bin string, args ...string) *ptyTerm {
 	if err != nil {
 		t.Fatalf("start %s on a pty: %v", bin, err)
 	}
-	p := &ptyTerm{t: t, cmd: cmd, tty: tty, upd: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &ptyTerm{t: t, cmd: cmd, tty: tty, vt: vt.NewEmulator(140, 50), upd: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() { _, _ = io.Copy(io.Discard, p.vt) }() // its own replies: the queries are answered below
 	go p.read()
 	go func() {
 		p.err = cmd.Wait()
@@ -102,6 +105,7 @@ func (p *ptyTerm) read() {
 			}
 			p.mu.Lock()
 			p.raw.Write(buf[:n])
+			_, _ = p.vt.Write(buf[:n])
 			all := p.raw.String()
 			p.mu.Unlock()
 			for i, q := range queries {
@@ -129,7 +133,16 @@ func (p *ptyTerm) screen() string {
 	return ansiRe.ReplaceAllString(p.raw.String(), "")
 }
 
-// expect waits until text shows up after what earlier expects consumed.
+// shown is the text on the emulated screen now.
+func (p *ptyTerm) shown() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.vt.String()
+}
+
+// expect waits until text shows up after what earlier expects consumed,
+// or is on the screen (a redraw may write only the cells that changed, so
+// the text never passes through the output in one piece).
 func (p *ptyTerm) expect(text string) {
 	p.t.Helper()
 	deadline := time.After(expectTimeout)
@@ -137,6 +150,10 @@ func (p *ptyTerm) expect(text string) {
 		s := p.screen()
 		if i := strings.Index(s[p.seen:], text); i >= 0 {
 			p.seen += i + len(text)
+			return
+		}
+		if strings.Contains(p.shown(), text) {
+			p.seen = len(s)
 			return
 		}
 		select {

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/huh"
+	"charm.land/bubbles/v2/key"
+	"charm.land/huh/v2"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
@@ -30,15 +30,15 @@ type wizard struct {
 	cfg    *meta.Config
 	exists bool
 	keymap *huh.KeyMap
-	theme  *huh.Theme
+	theme  huh.Theme
 }
 
 func newWizard(ctx context.Context, app *App, flags *SetupCmd, cfg *meta.Config, exists bool) *wizard {
 	km := huh.NewDefaultKeyMap()
 	km.Quit = key.NewBinding(key.WithKeys("ctrl+c", "esc"), key.WithHelp("esc", "cancel"))
-	theme := huh.ThemeCharm()
+	var theme huh.Theme = huh.ThemeFunc(huh.ThemeCharm)
 	if !app.UI.Color {
-		theme = huh.ThemeBase()
+		theme = huh.ThemeFunc(huh.ThemeBase)
 	}
 	return &wizard{ctx: ctx, app: app, flags: flags, cfg: cfg, exists: exists, keymap: km, theme: theme}
 }
