@@ -384,7 +384,7 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 	// Status still reports the old offset), so the ingest is aborted and a
 	// fresh writer opened instead.
 	err = p.retry(ctx, desc.Digest, func() error {
-		err := c.streamBlob(ctx, p, w, desc)
+		err := c.streamBlob(ctx, p, boundedWriter{w}, desc)
 		var re *restartError
 		if !errors.As(err, &re) {
 			return err
@@ -397,7 +397,7 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 			return local(fmt.Errorf("reopening a content store writer for %s: %w", desc.Digest, err))
 		}
 		w = nw
-		return c.streamBlob(ctx, p, w, desc)
+		return c.streamBlob(ctx, p, boundedWriter{w}, desc)
 	})
 	if err != nil {
 		if errors.Is(err, ErrDigestMismatch) {
