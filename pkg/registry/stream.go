@@ -65,16 +65,30 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 		localRoot = ""
 	}
 
+	// At most p.o.concurrency layers download and apply at once, taken in
+	// manifest order. A layer gives its slot back as soon as its bytes are
+	// in (release), before its blob's fsync and registration: the next
+	// layer's download then overlaps the disk write instead of waiting
+	// for it with the CPUs idle.
 	eg, gctx := errgroup.WithContext(ctx)
-	eg.SetLimit(p.o.concurrency)
+	slots := make(chan struct{}, p.o.concurrency)
 	for i, desc := range manifest.Layers {
 		if err := desc.Digest.Validate(); err != nil {
 			_ = eg.Wait()
 			ls.Abort(ctx)
 			return false, fmt.Errorf("blob digest %q: %w", desc.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			break
+		}
 		eg.Go(func() error {
-			return p.streamLayer(gctx, rc, ls, localRoot, i, desc, cfg.RootFS.DiffIDs[i])
+			release := sync.OnceFunc(func() { <-slots })
+			defer release()
+			return p.streamLayer(gctx, rc, ls, localRoot, i, desc, cfg.RootFS.DiffIDs[i], release)
 		})
 	}
 	if err := eg.Wait(); err != nil {
@@ -89,8 +103,9 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 }
 
 // streamLayer gets layer i into the content store and its snapshot, doing
-// only what is missing.
-func (p *puller) streamLayer(ctx context.Context, rc *repoClient, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest) error {
+// only what is missing. release gives the layer's concurrency slot back
+// early (see streamLayers).
+func (p *puller) streamLayer(ctx context.Context, rc *repoClient, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest, release func()) error {
 	cs := p.stores.Content
 	p.emit(Event{Kind: EventBlobStart, Repository: p.repoLabel, Digest: desc.Digest, Size: desc.Size, MediaType: desc.MediaType})
 	_, infoErr := cs.Info(ctx, desc.Digest)
@@ -104,7 +119,7 @@ func (p *puller) streamLayer(ctx context.Context, rc *repoClient, ls LayerStream
 	case have:
 		err = p.applyStored(ctx, ls, i, desc, diffID)
 	default:
-		have, err = rc.fetchApply(ctx, p, ls, localRoot, i, desc, diffID)
+		have, err = rc.fetchApply(ctx, p, ls, localRoot, i, desc, diffID, release)
 	}
 	if err != nil {
 		return err
@@ -164,13 +179,12 @@ func labelUncompressedDigest(ctx context.Context, cs content.Store, d, diffID di
 // fetchApply downloads a layer into the content store and, from the same
 // bytes as they arrive, applies it. reused is true when another writer
 // stored the blob first (it is then applied from the store).
-func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest) (reused bool, err error) {
+func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest, release func()) (reused bool, err error) {
 	var in blobIngest
-	in, err = newRemoteIngest(ctx, p.stores.Content, desc)
-	if err == nil && localRoot != "" { // not shared from another namespace: write it here
-		in.close()
-		in.abort()
+	if localRoot != "" && !inContentRoot(localRoot, desc) {
 		in, err = newLocalIngest(ctx, p.stores.Content, localRoot, desc)
+	} else { // the daemon may share the blob from another namespace
+		in, err = newRemoteIngest(ctx, p.stores.Content, desc)
 	}
 	if errdefs.IsAlreadyExists(err) {
 		return true, p.applyStored(ctx, ls, i, desc, diffID)
@@ -191,6 +205,7 @@ func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, 
 	ferr := p.retry(ctx, desc.Digest, func() error { return c.streamBlobRestarting(ctx, p, tw, desc) })
 	q.closeWrite(ferr)
 	aerr := <-applied
+	release() // the bytes are in: commit (fsync) beside the next layer's download
 	var af *applyFailed
 	switch {
 	case ferr != nil && !errors.As(ferr, &af): // the download failed first
@@ -268,6 +283,29 @@ func newRemoteIngest(ctx context.Context, cs content.Store, desc ocispec.Descrip
 		}
 	}
 	return &remoteIngest{Writer: w, cs: cs, ctx: ctx, ref: ref, desc: desc}, nil
+}
+
+// Write sends b in pieces (see boundedWriter).
+func (r *remoteIngest) Write(b []byte) (int, error) { return writePieces(r.Writer, b) }
+
+// boundedWriter sends each write to containerd's content Writer in pieces
+// of at most fileWriteSize: the daemon writes each request's data to its
+// ingest file in one write(2), and larger writes are slow (fileWriteSize).
+type boundedWriter struct{ content.Writer }
+
+func (w boundedWriter) Write(b []byte) (int, error) { return writePieces(w.Writer, b) }
+
+func writePieces(w io.Writer, b []byte) (int, error) {
+	var n int
+	for len(b) > 0 {
+		k, err := w.Write(b[:min(len(b), fileWriteSize)])
+		n += k
+		b = b[k:]
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func (r *remoteIngest) abort() { _ = r.cs.Abort(context.WithoutCancel(r.ctx), r.ref) }
