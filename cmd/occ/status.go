@@ -106,7 +106,7 @@ func collectStatus(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.
 	}
 	if st.State == runtime.StateRunning || st.State == runtime.StatePaused {
 		r.URL = st.URL()
-		wg.Go(func() { health = sb.Health(ctx).String() })
+		wg.Go(func() { health = sb.HealthOf(ctx, st).String() })
 		if !st.StartedAt.IsZero() {
 			t := st.StartedAt.UTC()
 			r.StartedAt = &t

@@ -197,8 +197,19 @@ func (h Health) String() string {
 
 // Health asks opencode's own health endpoint on the published address.
 func (s *Sandbox) Health(ctx context.Context) Health {
+	st, err := s.Status(ctx)
+	if err != nil {
+		st = Status{}
+	}
+	return s.HealthOf(ctx, st)
+}
+
+// HealthOf is Health for a Status already read: the probe goes to the
+// address the container was published on (st.Published), or the
+// configured one.
+func (s *Sandbox) HealthOf(ctx context.Context, st Status) Health {
 	published := s.PublishedAddress()
-	if st, err := s.Status(ctx); err == nil && st.Published != "" {
+	if st.Published != "" {
 		published = st.Published
 	}
 	return CheckHealth(ctx, ProbeAddress(published))
