@@ -611,18 +611,9 @@ func TestPullLayersApplyInOrder(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			e := newPullEnv(t)
-			img := rebuild(t, busybox(t, reg), types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer, compression.GZip)
 			stamp := fmt.Sprint(time.Now().UnixNano()) // fresh layers: nothing reused
-			img, err := mutate.AppendLayers(img,
-				tarLayer(t, map[string]string{"data/a": "a1 " + stamp, "data/b": "b1 " + stamp, "data/c": "c1 " + stamp}),
-				tarLayer(t, map[string]string{"data/a": "a2 " + stamp, "data/.wh.b": ""}),
-				tarLayer(t, map[string]string{"data/c": "c3 " + stamp, "data/d": "d3 " + stamp}),
-			)
-			if err != nil {
-				t.Fatal(err)
-			}
 			repo := reg + "/it/pull-layers"
-			push(t, repo+":"+stamp, img)
+			push(t, repo+":"+stamp, layeredImage(t, reg, stamp))
 			u := e.client.Unpacker()
 			u.Parallel = parallel
 			u.NoStream = parallel != 0
@@ -633,16 +624,85 @@ func TestPullLayersApplyInOrder(t *testing.T) {
 			if res.InProcessUnpack != (parallel == 0) {
 				t.Errorf("InProcessUnpack=%v (%s)", res.InProcessUnpack, res.UnpackNote)
 			}
-			id := fmt.Sprintf("occ-it-%d", time.Now().UnixNano())
-			out, err := exec.Command("ctr", "-a", e.client.Address, "-n", e.ns, "run", "--rm", meta.CurrentImageName, id,
-				"/bin/sh", "-c", "cat /data/a /data/c /data/d; ls /data").CombinedOutput()
+			e.assertLayeredData(stamp)
+		})
+	}
+}
+
+// layeredImage is busybox with three fresh layers that overwrite, delete
+// (whiteout) and add files under /data; assertLayeredData checks them.
+func layeredImage(t *testing.T, reg, stamp string) v1.Image {
+	t.Helper()
+	img := rebuild(t, busybox(t, reg), types.OCIManifestSchema1, types.OCIConfigJSON, types.OCILayer, compression.GZip)
+	img, err := mutate.AppendLayers(img,
+		tarLayer(t, map[string]string{"data/a": "a1 " + stamp, "data/b": "b1 " + stamp, "data/c": "c1 " + stamp}),
+		tarLayer(t, map[string]string{"data/a": "a2 " + stamp, "data/.wh.b": ""}),
+		tarLayer(t, map[string]string{"data/c": "c3 " + stamp, "data/d": "d3 " + stamp}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// assertLayeredData runs the current image (a layeredImage) and checks
+// what the container sees under /data.
+func (e *pullEnv) assertLayeredData(stamp string) {
+	t := e.t
+	t.Helper()
+	id := fmt.Sprintf("occ-it-%d", time.Now().UnixNano())
+	out, err := exec.Command("ctr", "-a", e.client.Address, "-n", e.ns, "run", "--rm", meta.CurrentImageName, id,
+		"/bin/sh", "-c", "cat /data/a /data/c /data/d; ls /data").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ctr run: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("a2 %[1]sc3 %[1]sd3 %[1]sa\nc\nd\n", stamp)
+	if got := strings.ReplaceAll(string(out), "\r", ""); !strings.HasSuffix(got, want) {
+		t.Errorf("container sees:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// TestPullStoredBlobsApplyInProcess: blobs that containerd already has (a
+// pull in another namespace, shared by containerd's default policy) are
+// not downloaded again; their layers are applied in-process from the
+// store, read straight from the content root when occ writes there and
+// through the content API otherwise.
+func TestPullStoredBlobsApplyInProcess(t *testing.T) {
+	_, reg := testbed(t)
+	for _, direct := range []bool{true, false} {
+		t.Run(fmt.Sprintf("content-root=%v", direct), func(t *testing.T) {
+			stamp := fmt.Sprint(time.Now().UnixNano())
+			repo := reg + "/it/pull-stored"
+			push(t, repo+":"+stamp, layeredImage(t, reg, stamp))
+			var opts []registry.Option
+			first := newPullEnv(t)
+			if direct {
+				root, err := first.client.LocalContentRoot(first.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts = append(opts, registry.WithLocalContentRoot(root))
+			}
+			src := registry.Source{Repositories: []string{repo}, Tag: stamp}
+			if _, err := first.pull(src, nil, opts...); err != nil {
+				t.Fatal(err)
+			}
+			if first.blobs.Load() == 0 {
+				t.Fatal("the first pull fetched no blob: its layers were not fresh")
+			}
+			e := newPullEnv(t)
+			res, err := e.pull(src, nil, opts...)
 			if err != nil {
-				t.Fatalf("ctr run: %v\n%s", err, out)
+				t.Fatal(err)
 			}
-			want := fmt.Sprintf("a2 %[1]sc3 %[1]sd3 %[1]sa\nc\nd\n", stamp)
-			if got := strings.ReplaceAll(string(out), "\r", ""); !strings.HasSuffix(got, want) {
-				t.Errorf("container sees:\n%q\nwant:\n%q", got, want)
+			if !res.InProcessUnpack {
+				t.Errorf("not unpacked in-process: %s", res.UnpackNote)
 			}
+			if n := e.blobs.Load(); n != 0 {
+				t.Errorf("second pull fetched %d blobs, want 0 (containerd shares them)", n)
+			}
+			e.assertLayeredData(stamp)
+			e.assertNoLeases()
 		})
 	}
 }

@@ -170,6 +170,23 @@ func sameContentRoot(root string, desc ocispec.Descriptor) bool {
 	return inContentRoot(root, desc)
 }
 
+// openInContentRoot opens desc's file in the content root, if it is there
+// with desc's size. The caller's digest checks (the diff ID) still apply.
+func openInContentRoot(root string, desc ocispec.Descriptor) (*os.File, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(root, "blobs", desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() != desc.Size {
+		f.Close()
+		return nil, fmt.Errorf("blob %s: not a regular file of %d bytes in %s", desc.Digest, desc.Size, root)
+	}
+	return f, nil
+}
+
 // inContentRoot says whether the content root holds a file for desc (in
 // this namespace or, to be shared, in another).
 func inContentRoot(root string, desc ocispec.Descriptor) bool {

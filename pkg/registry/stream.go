@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,7 +118,7 @@ func (p *puller) streamLayer(ctx context.Context, rc *repoClient, ls LayerStream
 		have, err = rc.fetchBlob(ctx, p, desc)
 		err = remoteOrLocal(err)
 	case have:
-		err = p.applyStored(ctx, ls, i, desc, diffID)
+		err = p.applyStored(ctx, ls, localRoot, i, desc, diffID)
 	default:
 		have, err = rc.fetchApply(ctx, p, ls, localRoot, i, desc, diffID, release)
 	}
@@ -156,17 +157,40 @@ func applyErr(err error) error {
 }
 
 // applyStored applies a layer whose blob is already in the content store.
-func (p *puller) applyStored(ctx context.Context, ls LayerStream, i int, desc ocispec.Descriptor, diffID digest.Digest) error {
+// With the daemon's content root on this host the blob's file is read
+// directly; otherwise through the content API in large reads (each read is
+// a round trip, and the decompressors ask for 4 KiB at a time: measured,
+// 224 MiB of layers cost containerd 12 s of CPU that way).
+func (p *puller) applyStored(ctx context.Context, ls LayerStream, localRoot string, i int, desc ocispec.Descriptor, diffID digest.Digest) error {
 	cs := p.stores.Content
-	ra, err := cs.ReaderAt(ctx, desc)
-	if err != nil {
-		return local(fmt.Errorf("reading blob %s: %w", desc.Digest, err))
+	var r io.ReadCloser
+	if localRoot != "" {
+		if f, err := openInContentRoot(localRoot, desc); err == nil {
+			r = f
+		}
 	}
-	defer ra.Close()
-	if err := ls.Apply(ctx, i, content.NewReader(ra)); err != nil {
+	if r == nil {
+		ra, err := cs.ReaderAt(ctx, desc)
+		if err != nil {
+			return local(fmt.Errorf("reading blob %s: %w", desc.Digest, err))
+		}
+		r = readCloser{content.NewReader(ra), ra}
+	}
+	defer r.Close()
+	// The Reader alone (no ReadByte, see chunkReader).
+	br := struct{ io.Reader }{bufio.NewReaderSize(r, storedReadSize)}
+	if err := ls.Apply(ctx, i, br); err != nil {
 		return applyErr(err)
 	}
 	return labelUncompressedDigest(ctx, cs, desc.Digest, diffID)
+}
+
+// storedReadSize is the read size for a blob already in the content store.
+const storedReadSize = 1 << 20
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func labelUncompressedDigest(ctx context.Context, cs content.Store, d, diffID digest.Digest) error {
@@ -187,7 +211,7 @@ func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, 
 		in, err = newRemoteIngest(ctx, p.stores.Content, desc)
 	}
 	if errdefs.IsAlreadyExists(err) {
-		return true, p.applyStored(ctx, ls, i, desc, diffID)
+		return true, p.applyStored(ctx, ls, localRoot, i, desc, diffID)
 	}
 	if err != nil {
 		return false, local(err)
