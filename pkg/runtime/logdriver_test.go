@@ -12,9 +12,17 @@ import (
 	"time"
 )
 
+// fixedClock ticks one second per call; the stdout and stderr copiers
+// call it from their own goroutines.
 func fixedClock() func() time.Time {
+	var mu sync.Mutex
 	t := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	return func() time.Time { t = t.Add(time.Second); return t }
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Second)
+		return t
+	}
 }
 
 func TestCopyStreamsStampsLines(t *testing.T) {
