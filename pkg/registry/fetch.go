@@ -29,8 +29,10 @@ const maxManifestSize = 4 << 20
 
 // chunkSize is what is written to the content store at a time. Each
 // write to containerd's content service is a round trip, so chunks are
-// filled before they are written.
-const chunkSize = 2 << 20
+// filled before they are written. 1 MiB: no larger than fileWriteSize,
+// and measured as fast as 2 MiB with a smaller peak RSS (1 GiB gzip
+// image: 40 MiB against 50; the real sandbox: 59 against 75).
+const chunkSize = 1 << 20
 
 var manifestAccept = strings.Join([]string{
 	ocispec.MediaTypeImageIndex,
