@@ -92,7 +92,11 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 			return p.streamLayer(gctx, rc, ls, localRoot, i, desc, cfg.RootFS.DiffIDs[i], release)
 		})
 	}
-	if err := eg.Wait(); err != nil {
+	err = eg.Wait()
+	if err == nil && ctx.Err() != nil { // cancelled while waiting for a slot
+		err = ctx.Err()
+	}
+	if err != nil {
 		ls.Abort(ctx)
 		return false, err
 	}
