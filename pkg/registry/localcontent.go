@@ -57,30 +57,11 @@ func newLocalIngest(ctx context.Context, cs content.Store, root string, desc oci
 	return &localIngest{cs: cs, desc: desc, dir: dir, tmp: tmp, f: f, dg: digest.SHA256.Digester(), root: root}, nil
 }
 
-// fileWriteSize bounds each write(2) into the blob file. On Linux 6.x
-// ext4 gives a write of 2 MiB or more at an aligned offset a PMD-sized
-// page cache folio, and allocating those is slow where free high-order
-// memory is scarce or was handed back to a hypervisor: measured on our
-// 2-core VMs (kernel 6.18), 1 GiB written in 2 MiB writes took 0.7-2.7 s
-// of system time, in 1 MiB writes 0.14 s (BenchmarkBlobFileWrite).
-const fileWriteSize = 1 << 20
-
-func (l *localIngest) Write(b []byte) (int, error) { return l.write(b, fileWriteSize) }
-
-// write writes b in pieces of at most piece bytes, hashing what was written.
-func (l *localIngest) write(b []byte, piece int) (int, error) {
-	var n int
-	for len(b) > 0 {
-		k, err := l.f.Write(b[:min(len(b), piece)])
-		l.dg.Hash().Write(b[:k])
-		l.n += int64(k)
-		n += k
-		b = b[k:]
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+func (l *localIngest) Write(b []byte) (int, error) {
+	n, err := l.f.Write(b)
+	l.dg.Hash().Write(b[:n])
+	l.n += int64(n)
+	return n, err
 }
 
 func (l *localIngest) Status() (content.Status, error) {
@@ -148,7 +129,7 @@ func (l *localIngest) commit(ctx context.Context, labels map[string]string) erro
 		if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 			return local(err)
 		}
-		if _, err := pipeCopy(boundedWriter{w}, l.f, io.NopCloser(nil)); err != nil {
+		if _, err := pipeCopy(w, l.f, io.NopCloser(nil)); err != nil {
 			return local(fmt.Errorf("storing blob %s: %w", d.Digest, err))
 		}
 	}
@@ -161,13 +142,6 @@ type nopCommitWriter struct{ content.Writer }
 
 func (nopCommitWriter) Commit(context.Context, int64, digest.Digest, ...content.Opt) error {
 	return errdefs.ErrAlreadyExists
-}
-
-// sameContentRoot says whether root holds the blob desc (just stored
-// through the content API), i.e. is the daemon's content root as seen
-// from here and not another directory of the same name.
-func sameContentRoot(root string, desc ocispec.Descriptor) bool {
-	return inContentRoot(root, desc)
 }
 
 // openInContentRoot opens desc's file in the content root, if it is there
@@ -188,7 +162,9 @@ func openInContentRoot(root string, desc ocispec.Descriptor) (*os.File, error) {
 }
 
 // inContentRoot says whether the content root holds a file for desc (in
-// this namespace or, to be shared, in another).
+// this namespace or, to be shared, in another). For the config just
+// stored through the content API it proves that root is the daemon's
+// content root as seen from here, not another directory of that name.
 func inContentRoot(root string, desc ocispec.Descriptor) bool {
 	st, err := os.Stat(filepath.Join(root, "blobs", desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
 	return err == nil && st.Mode().IsRegular() && st.Size() == desc.Size

@@ -62,7 +62,7 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 	// daemon's: the config just stored through the content API must be
 	// there.
 	localRoot := p.o.localContent
-	if localRoot != "" && !sameContentRoot(localRoot, manifest.Config) {
+	if localRoot != "" && !inContentRoot(localRoot, manifest.Config) {
 		localRoot = ""
 	}
 
@@ -311,29 +311,6 @@ func newRemoteIngest(ctx context.Context, cs content.Store, desc ocispec.Descrip
 		}
 	}
 	return &remoteIngest{Writer: w, cs: cs, ctx: ctx, ref: ref, desc: desc}, nil
-}
-
-// Write sends b in pieces (see boundedWriter).
-func (r *remoteIngest) Write(b []byte) (int, error) { return writePieces(r.Writer, b) }
-
-// boundedWriter sends each write to containerd's content Writer in pieces
-// of at most fileWriteSize: the daemon writes each request's data to its
-// ingest file in one write(2), and larger writes are slow (fileWriteSize).
-type boundedWriter struct{ content.Writer }
-
-func (w boundedWriter) Write(b []byte) (int, error) { return writePieces(w.Writer, b) }
-
-func writePieces(w io.Writer, b []byte) (int, error) {
-	var n int
-	for len(b) > 0 {
-		k, err := w.Write(b[:min(len(b), fileWriteSize)])
-		n += k
-		b = b[k:]
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 func (r *remoteIngest) abort() { _ = r.cs.Abort(context.WithoutCancel(r.ctx), r.ref) }
