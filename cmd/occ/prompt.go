@@ -43,6 +43,11 @@ func (a *App) Confirm(question string, def bool, flag string) (bool, error) {
 	}
 }
 
+// maxSecretLine bounds a secret read from stdin, line ending included:
+// far above any password (runtime.MaxPasswordBytes) or API key, and small
+// enough that a stdin that never ends (/dev/zero) is refused at once.
+const maxSecretLine = 64 << 10
+
 // ReadSecret reads a secret. On a terminal it prompts without echo, twice
 // when confirm is set; otherwise it reads one line from stdin, so scripts
 // can pipe it in. Secrets are never taken from the command line.
@@ -70,9 +75,14 @@ func (a *App) ReadSecret(prompt string, confirm bool) (string, error) {
 		}
 		return s, nil
 	}
-	line, err := bufio.NewReader(a.In).ReadString('\n')
+	// At most maxSecretLine bytes: a secret is one short line, and stdin
+	// may be a file or device that never ends (/dev/zero).
+	line, err := bufio.NewReader(io.LimitReader(a.In, maxSecretLine+1)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read %s from stdin: %w", strings.ToLower(prompt), err)
+	}
+	if len(line) > maxSecretLine {
+		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the %s on stdin is longer than %d bytes: give a shorter one", strings.ToLower(prompt), maxSecretLine))
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {

@@ -61,6 +61,8 @@ func TestSetupFlags(t *testing.T) {
 			wantErr: []string{"--password-stdin needs --yes"}},
 		{name: "no password flag exists", args: []string{"setup", "--yes", "--user", "alice", "--password", "pw"}, wantCode: 80,
 			wantErr: []string{"unknown flag --password"}},
+		{name: "password too long", args: []string{"setup", "--yes", "--user", "alice", "--password-stdin"}, stdin: strings.Repeat("p", 257) + "\n", wantCode: 1,
+			wantErr: []string{"257 bytes long", "at most 256"}},
 		{name: "empty stdin", args: []string{"setup", "--yes", "--user", "alice", "--password-stdin"}, wantCode: 1,
 			wantErr: []string{"no password given on stdin"}},
 		{name: "start and no-start", args: []string{"setup", "--yes", "--start", "--no-start"}, wantCode: 80,

@@ -41,6 +41,13 @@ const (
 	// once per user every few seconds, and throttles failed ones.
 	passwordRounds = 50000
 	recordExt      = ".json"
+
+	// MaxPasswordBytes is the longest password a login can use, in bytes
+	// (UTF-8). sha512-crypt's cost grows with the length (a 100 KB password
+	// took 47 s to hash), the gateway's PAM refuses passwords over 512
+	// bytes and a Basic header over a few KiB: longer ones could be set but
+	// never used to log in.
+	MaxPasswordBytes = 256
 )
 
 // UserRecord is one persisted sandbox user, stored as
@@ -77,7 +84,8 @@ func ValidateUsername(username string) error {
 }
 
 // ValidatePassword refuses passwords that cannot be used for a gateway
-// login: empty ones, and ones with a NUL, carriage return or newline (a
+// login: empty ones, ones over MaxPasswordBytes, and ones with a NUL,
+// carriage return or newline (a
 // password read from a terminal or stdin has its line ending stripped
 // before it gets here). Every other character, quotes, '$', ':', spaces and
 // non-ASCII included, is kept as is: passwords never pass through a shell.
@@ -85,6 +93,9 @@ func ValidatePassword(password string) error {
 	switch {
 	case password == "":
 		return errdefs.ErrInvalidArgument.WithMessage("the password is empty: type one, or use --generate")
+	case len(password) > MaxPasswordBytes:
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
+			"the password is %d bytes long; the gateway accepts at most %d: choose a shorter one, or use --generate", len(password), MaxPasswordBytes))
 	case strings.ContainsAny(password, "\x00\r\n"):
 		return errdefs.ErrInvalidArgument.WithMessage("the password contains a line break or NUL character, which a login cannot send: choose another")
 	}

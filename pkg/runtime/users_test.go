@@ -62,9 +62,14 @@ func TestHashPasswordRoundTrip(t *testing.T) {
 }
 
 func TestPasswordRefused(t *testing.T) {
-	for _, pw := range []string{"", "two\nlines", "cr\r", "nul\x00byte"} {
+	for _, pw := range []string{"", "two\nlines", "cr\r", "nul\x00byte", strings.Repeat("a", MaxPasswordBytes+1), strings.Repeat("ü", MaxPasswordBytes/2+1), strings.Repeat("x", 100<<10)} {
 		if _, err := HashPassword(pw); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("HashPassword(%q) error = %v, want invalid argument", pw, err)
+		}
+	}
+	for _, pw := range []string{strings.Repeat("a", MaxPasswordBytes), strings.Repeat("ü", MaxPasswordBytes/2)} {
+		if err := ValidatePassword(pw); err != nil {
+			t.Errorf("ValidatePassword(%d bytes) = %v, want accepted", len(pw), err)
 		}
 	}
 	if VerifyPassword("$y$j9T$abc$def", "x") || VerifyPassword("", "") || VerifyPassword("!", "") {
