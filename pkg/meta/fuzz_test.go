@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -118,7 +119,8 @@ func FuzzConfigSet(f *testing.F) {
 // re-parse to themselves.
 func FuzzParseMount(f *testing.F) {
 	for _, s := range []string{"/a:/b", "/a:/b:ro", "a:b", "/a/../b:/c", ":::", "/x:/y:rw", "/x:/", "/x/./y//:/z/", "/:/mnt", "/a:/b:RO",
-		"/a:/b:ro:x", "/home/me/src:/home/opencoder/workspace/src", "/a b:/c d", "/a\x00:/b", "/..:/b", "/a:/..."} {
+		"/a:/b:ro:x", "/home/me/src:/home/opencoder/workspace/src", "/a b:/c d", "/a\x00:/b", "/..:/b", "/a:/...",
+		"/a\n:/b", "/etc:/b", "/a:/run/opencode-cloud", "/run/containerd:/x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -129,7 +131,8 @@ func FuzzParseMount(f *testing.F) {
 			}
 			return
 		}
-		if !strings.HasPrefix(m.Source, "/") || !strings.HasPrefix(m.Target, "/") || m.Target == "/" {
+		if !strings.HasPrefix(m.Source, "/") || !strings.HasPrefix(m.Target, "/") || m.Target == "/" || m.Source == "/" ||
+			strings.IndexFunc(s, unicode.IsControl) >= 0 || under(m.Target, RunContainerDir) || under(m.Source, "/proc") {
 			t.Fatalf("accepted %q as %+v", s, m)
 		}
 		for _, p := range []string{m.Source, m.Target} {

@@ -131,6 +131,7 @@ func TestParseMount(t *testing.T) {
 		in      string
 		want    Mount
 		wantErr bool
+		errHas  string
 	}{
 		{in: "/a:/b", want: Mount{Source: "/a", Target: "/b"}},
 		{in: "/a/:/b/c/:ro", want: Mount{Source: "/a", Target: "/b/c", ReadOnly: true}},
@@ -142,11 +143,51 @@ func TestParseMount(t *testing.T) {
 		{in: "/a:/b:rx", wantErr: true},
 		{in: "/a/../etc:/b", wantErr: true},
 		{in: "/a:/", wantErr: true},
+		{in: "/home/me/proj:/home/opencoder/workspace", want: Mount{Source: "/home/me/proj", Target: "/home/opencoder/workspace"}},
+		{in: "/srv/data:/usr/local/share/data:ro", want: Mount{Source: "/srv/data", Target: "/usr/local/share/data", ReadOnly: true}},
+		{in: "/home/me/users:/var/lib/opencode-users", want: Mount{Source: "/home/me/users", Target: "/var/lib/opencode-users"}},
+		// Host paths that never go into the sandbox.
+		{in: "/:/mnt", wantErr: true, errHas: "the whole host"},
+		{in: "//:/mnt", wantErr: true, errHas: "the whole host"},
+		{in: "/proc:/mnt", wantErr: true, errHas: "under /proc"},
+		{in: "/proc/1/root:/mnt", wantErr: true, errHas: "under /proc"},
+		{in: "/sys/fs/cgroup:/mnt", wantErr: true, errHas: "under /sys"},
+		{in: "/dev:/mnt", wantErr: true, errHas: "under /dev"},
+		{in: "/etc:/mnt:ro", wantErr: true, errHas: "under /etc"},
+		{in: "/etc/ssl/certs:/mnt:ro", wantErr: true, errHas: "under /etc"},
+		{in: "/run/containerd:/mnt", wantErr: true, errHas: "containerd"},
+		{in: "/run/containerd/containerd.sock:/mnt", wantErr: true, errHas: "containerd"},
+		{in: "/var/lib/containerd:/mnt", wantErr: true, errHas: "containerd"},
+		{in: "/run/opencode-cloud:/mnt", wantErr: true, errHas: "under /run/opencode-cloud"},
+		{in: "/etcetera:/mnt", want: Mount{Source: "/etcetera", Target: "/mnt"}},
+		// Container paths the sandbox needs for itself.
+		{in: "/a:/run/opencode-cloud", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/run/opencode-cloud/x", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/run", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/proc", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/proc/sys", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/sys", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/dev/shm", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/etc", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/etc/pam.d", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/usr", wantErr: true, errHas: "needs for itself"},
+		{in: "/a:/usr/local/bin", wantErr: true, errHas: "needs for itself"},
+		// Control characters.
+		{in: "/a\n:/b", wantErr: true, errHas: "control character"},
+		{in: "/a:/b\n/c", wantErr: true, errHas: "control character"},
+		{in: "/a:/b:ro\n", wantErr: true, errHas: "control character"},
+		{in: "/a\t:/b", wantErr: true, errHas: "control character"},
+		{in: "/a\x00:/b", wantErr: true, errHas: "control character"},
+		{in: "/a\x7f:/b", wantErr: true, errHas: "control character"},
+		{in: "/a\u0085:/b", wantErr: true, errHas: "control character"},
 	}
 	for _, tt := range tests {
 		got, err := ParseMount(tt.in)
 		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
 			t.Errorf("ParseMount(%q) = %+v, %v", tt.in, got, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), tt.errHas) {
+			t.Errorf("ParseMount(%q): error %q does not say %q", tt.in, err, tt.errHas)
 		}
 	}
 }

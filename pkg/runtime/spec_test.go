@@ -72,8 +72,22 @@ func TestFilterResolvConf(t *testing.T) {
 	}
 }
 
+// linkTo is a new symlink to target.
+func linkTo(t *testing.T, target string) string {
+	t.Helper()
+	l := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(target, l); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func TestPlanMounts(t *testing.T) {
 	dir := t.TempDir()
+	data := filepath.Join(t.TempDir(), "data", "opencode-cloud")
+	if err := os.MkdirAll(filepath.Join(data, "volumes", "opencode-users"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	file := filepath.Join(dir, "f")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -96,18 +110,25 @@ func TestPlanMounts(t *testing.T) {
 		{name: "file source", mounts: []string{file + ":/data"}, wantErr: "not a directory"},
 		{name: "relative", mounts: []string{"rel:/data"}, wantErr: "absolute"},
 		{name: "bad mode", mounts: []string{dir + ":/data:rx"}, wantErr: "ro or rw"},
+		{name: "symlink to /etc", mounts: []string{linkTo(t, "/etc") + ":/data"}, wantErr: "leads to /etc"},
+		{name: "symlink to /", mounts: []string{linkTo(t, "/") + ":/data"}, wantErr: "the whole host"},
+		{name: "the data directory", mounts: []string{data + ":/data"}, wantErr: "data directory"},
+		{name: "inside the data directory", mounts: []string{filepath.Join(data, "volumes", "opencode-users") + ":/data"}, wantErr: "data directory"},
+		{name: "a parent of the data directory", mounts: []string{filepath.Dir(data) + ":/data"}, wantErr: "data directory"},
+		{name: "a symlink into the data directory", mounts: []string{linkTo(t, filepath.Join(data, "volumes")) + ":/data"}, wantErr: "data directory"},
+		{name: "reserved target", mounts: []string{dir + ":/run/opencode-cloud"}, wantErr: "the sandbox needs for itself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := meta.DefaultConfig()
 			cfg.Mounts = tt.mounts
-			vols := filepath.Join(t.TempDir(), "volumes")
+			vols := filepath.Join(data, "volumes")
 			plan, err := PlanMounts(cfg, vols)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errdefs.IsInvalidArgument(err) {
 					t.Fatalf("err = %v, want invalid argument containing %q", err, tt.wantErr)
 				}
-				if _, serr := os.Stat(vols); !errors.Is(serr, os.ErrNotExist) {
+				if _, serr := os.Stat(filepath.Join(vols, "opencode-workspace")); !errors.Is(serr, os.ErrNotExist) {
 					t.Fatal("planning created the volumes directory")
 				}
 				return

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -50,8 +49,9 @@ type MountPlan struct {
 	VolDir  string
 }
 
-// PlanMounts parses and validates the configured mounts (absolute paths, an
-// existing host directory) and drops each volume a mount replaces. It
+// PlanMounts parses and validates the configured mounts (meta.ParseMount,
+// then meta.CheckMountSource against the data directory, the parent of
+// volumesDir) and drops each volume a mount replaces. It
 // creates nothing, so a bad mount is refused before anything exists.
 func PlanMounts(cfg *meta.Config, volumesDir string) (MountPlan, error) {
 	plan := MountPlan{VolDir: volumesDir}
@@ -61,16 +61,11 @@ func PlanMounts(cfg *meta.Config, volumesDir string) (MountPlan, error) {
 		if err != nil {
 			return MountPlan{}, errdefs.ErrInvalidArgument.WithMessage(err.Error() + " (fix it with `occ config set mounts …`)")
 		}
-		st, err := os.Stat(m.Source)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return MountPlan{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
-				"mount %s: host directory %s does not exist; create it, or remove the mount from `mounts` (occ config set mounts …)", m, m.Source))
-		case err != nil:
-			return MountPlan{}, fmt.Errorf("mount %s: cannot check host directory %s: %w", m, m.Source, err)
-		case !st.IsDir():
-			return MountPlan{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
-				"mount %s: %s is not a directory; only directories can be mounted", m, m.Source))
+		// The host path must exist and must not lead (through a symlink) to
+		// a system path or contain occ's own data (the volumes hold the
+		// login users' password hashes).
+		if err := meta.CheckMountSource(m, filepath.Dir(volumesDir), ""); err != nil {
+			return MountPlan{}, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		if i, dup := byTarget[m.Target]; dup {
 			plan.Binds[i] = m // last one wins, as upstream
