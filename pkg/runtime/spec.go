@@ -81,13 +81,14 @@ func (s *Sandbox) occEnv() []string {
 }
 
 // withEnvOrder sets the process env to image env, then XDG defaults not
-// already set, then container_env, then occ's own. It must run after
+// already set, then container_env, then occ's own (where to listen, the
+// gateway's settings and the host mounts). It must run after
 // oci.WithImageConfig (which put the image env in place).
-func (s *Sandbox) withEnvOrder() oci.SpecOpts {
+func (s *Sandbox) withEnvOrder(plan MountPlan) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
 		imageEnv := sp.Process.Env
 		user := s.opts.Config.ContainerEnv
-		sp.Process.Env = mergeEnv(imageEnv, addMissing(xdgDefaults, imageEnv, user), user, s.occEnv(), s.opts.ExtraEnv)
+		sp.Process.Env = mergeEnv(imageEnv, addMissing(xdgDefaults, imageEnv, user), user, s.occEnv(), s.gatewayEnv(plan), s.opts.ExtraEnv)
 		return nil
 	}
 }
@@ -179,7 +180,7 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOp
 		oci.WithDefaultSpec(),
 		oci.WithDefaultUnixDevices,
 		oci.WithImageConfig(image),
-		s.withEnvOrder(),
+		s.withEnvOrder(plan),
 		oci.WithHostname(s.name),
 		oci.WithProcessCwd(WorkingDir),
 		oci.WithCapabilities(SandboxCapabilities),
