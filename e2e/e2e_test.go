@@ -185,6 +185,10 @@ func TestSandboxEndToEnd(t *testing.T) {
 	port := freePort(t)
 	e.must("", "config", "set", "opencode_web_port", strconv.Itoa(port))
 	e.must("", "config", "set", "cni_plugin_dirs", "/usr/lib/cni,/opt/cni/bin")
+	// This test logs in again after every account change (each empties the
+	// gateway's login cache): more checks a minute than the default limit
+	// of 5 per address allows. The limits are TestGatewayHardening's.
+	e.must("", "config", "set", "rate_limit_attempts", "1000")
 
 	// 1. The sandbox image, built with occ's own build code (once for all
 	// tests: shared_test.go) into occ's default namespace, which this

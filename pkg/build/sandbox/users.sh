@@ -12,7 +12,7 @@
 #   opencode-cloud-users list         print "NAME enabled|disabled" for every managed account
 #
 # Managed accounts are those whose primary group is opencode-users: only they can log in through
-# the gateway (see /etc/pam.d/opencode-cloud). A record naming any other existing account (root,
+# the gateway (see opencode-cloud-auth). A record naming any other existing account (root,
 # opencoder, www-data, ...) is refused. Passwords never appear on a command line: hashes are set
 # through chpasswd -e on stdin. Exit status: 0 when every record applied, 1 otherwise.
 set -uo pipefail
@@ -39,27 +39,18 @@ managed_users() {
 	getent passwd | awk -F: -v g="$gid" '$4 == g { print $1 }'
 }
 
-# children PID: the PIDs of PID's child processes, sorted (no procps in the image).
-children() { awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null | sort; }
-
-# Forget cached gateway logins so that a changed password, a lock or a removal counts at once: a
-# new generation in the cache key, and a graceful nginx reload that waits for the new workers.
+# Forget cached gateway logins so that a changed password, a lock or a removal counts at once: delete
+# every entry of the gateway's login cache (nginx treats a missing file as a miss and asks the
+# password check again). No reload: open connections of the other users (event streams, terminal
+# websockets) stay up. A check that was under way when the account changed may store its answer
+# after the first pass, so a second pass follows it.
 flush_auth_cache() {
-	local gen=/run/opencode-cloud/auth-generation.conf pidfile=/run/opencode-cloud/nginx.pid master old new i
-	[ -d /run/opencode-cloud ] || return 0
-	printf 'set $occ_auth_generation "%s";\n' "$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$gen.tmp" &&
-		mv "$gen.tmp" "$gen"
-	master=$(cat "$pidfile" 2>/dev/null) || return 0
-	kill -0 "$master" 2>/dev/null || return 0
-	old=$(children "$master")
-	kill -HUP "$master" || return 0
-	for ((i = 0; i < 50; i++)); do
-		sleep 0.1
-		new=$(children "$master")
-		# Done when some worker is new (the old ones stop accepting at once and finish their requests).
-		[ -n "$(comm -13 <(echo "$old") <(echo "$new"))" ] && return 0
-	done
-	warn "nginx did not reload within 5s: cached logins may last up to ${OPENCODE_CLOUD_AUTH_CACHE:-10s}"
+	local cache=/run/opencode-cloud/auth-cache
+	[ -d "$cache" ] || return 0
+	find "$cache" -type f -delete 2>/dev/null
+	[ -s /run/opencode-cloud/nginx.pid ] || return 0
+	sleep 0.3
+	find "$cache" -type f -delete 2>/dev/null
 	return 0
 }
 
