@@ -9,8 +9,8 @@
 # Every refusal costs one hash computation, like a wrong password for a real user: an unknown name,
 # a system account, a locked account or a malformed hash is checked against a decoy sha512-crypt hash
 # at occ's cost (50000 rounds, as occ writes them), so the answer's timing does not tell which names
-# exist. Each check runs in a child process of its own (PAM inside nginx blocked a worker, and with
-# it every connection it served). It runs as www-data, a member of group shadow, and starts with a
+# exist. Each check runs in a child process of its own, at most 8 at once (PAM inside nginx blocked
+# a worker, and with it every connection it served). It runs as www-data, a member of group shadow, and starts with a
 # clean environment.
 use strict;
 use warnings;
@@ -23,15 +23,31 @@ my $group = 'opencode-users';
 my $name_re = qr/^[a-z_][a-z0-9_-]{0,31}\z/;
 my $decoy = '$6$rounds=50000$opencodecloud000$' . ('0' x 86);
 
+# At most this many checks at once (each is one CPU-bound hash); more connections wait in the
+# listen queue, so a flood of logins from many addresses cannot fork without bound.
+my $max_checks = 8;
+
 unlink $socket;
 my $server = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $socket, Listen => 128)
 	or die "opencode-cloud-auth: listen on $socket: $!\n";
 chmod 0660, $socket or die "opencode-cloud-auth: chmod $socket: $!\n";
-$SIG{CHLD} = 'IGNORE';    # children are reaped by the kernel
 $SIG{TERM} = sub { unlink $socket; exit 0 };
 $SIG{PIPE} = 'IGNORE';
 
+my %checks;
+sub reap {
+	while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+		delete $checks{$pid};
+	}
+}
+$SIG{CHLD} = \&reap;    # also while waiting in accept (which then returns, and is called again)
 while (1) {
+	reap();
+	if (keys %checks >= $max_checks) {
+		my $pid = wait;
+		delete $checks{$pid} if $pid > 0;
+		next;
+	}
 	my $conn = $server->accept or next;
 	my $pid = fork;
 	if (!defined $pid) {    # out of processes: nginx sees a failed check
@@ -39,6 +55,7 @@ while (1) {
 		next;
 	}
 	if ($pid) {
+		$checks{$pid} = 1;
 		close $conn;
 		next;
 	}
