@@ -236,6 +236,20 @@ done`
 		if code, _ := login(t, "203.0.113.67", "mallory", "guess5"); code != http.StatusUnauthorized {
 			t.Errorf("a guess from another address (X-Forwarded-For from a trusted proxy): %d, want 401", code)
 		}
+		// X-Forwarded-For from a peer that is not a trusted proxy (the
+		// sandbox's own address, from inside) names nothing: four guesses
+		// "from" four addresses are four from that one peer.
+		const untrusted = `ip=$(hostname -I | cut -d' ' -f1)
+for i in 1 2 3 4; do
+	curl -s -o /dev/null -w "%{http_code}\n" -u "mallory:guess$i" -H "X-Forwarded-For: 192.0.2.20$i" "http://$ip:3000/session"
+done`
+		var out, errb strings.Builder
+		if code, err := sb.Exec(e.ctx, runtime.ExecOptions{Args: []string{"bash", "-c", untrusted}, Stdout: &out, Stderr: &errb}); err != nil || code != 0 {
+			t.Fatalf("guesses from an untrusted peer: exit %d %v %s", code, err, errb.String())
+		}
+		if got := strings.Fields(out.String()); strings.Join(got, " ") != "401 401 401 429" {
+			t.Errorf("4 guesses from an untrusted peer with 4 X-Forwarded-For addresses: %v, want 401 401 401 429 (the header ignored)", got)
+		}
 		// alice's cached login (expired: the cache lasts 2s here) still
 		// works from the address over its limit.
 		time.Sleep(3 * time.Second)
