@@ -75,6 +75,9 @@ failures) ACCESS_LOG_IF='$occ_log_failure' ;;
 esac
 
 log "opencode-cloud sandbox $VERSION (opencode $OPENCODE_VERSION)"
+if [ -n "${OPENCODE_CLOUD_LOGIN_RATE:-}" ]; then
+	log "WARNING: OPENCODE_CLOUD_LOGIN_RATE is no longer used: set occ's rate_limit_attempts and rate_limit_window_seconds (OPENCODE_CLOUD_LOGIN_ATTEMPTS/_WINDOW)"
+fi
 
 # ---------------------------------------------------------------- directories
 
