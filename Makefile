@@ -91,7 +91,9 @@ test: test-unit fuzz-ci
 # kept in E2E_BUILD_CACHE, outside the testbed, so that only the first run on a machine installs
 # Debian packages and opencode. Measured on 2 cores: cold 215 s, warm 100 s (testbed up and down included),
 # before TestCommandsEndToEnd; with it, warm (testbed already up): 151 s at load 5, 513 s at load 18 on
-# the 2-core machine shared with other jobs.
+# the 2-core machine shared with other jobs. TestGatewayHardening (the gateway's limits, health request,
+# refusal timing, account changes without a reload, host mounts left alone) adds 38-56 s on the same
+# image (its sandbox start included).
 E2E_BUILD_CACHE ?= $(or $(OCC_TESTBED_CACHE),/var/cache/occ-testbed)/e2e-build-cache
 E2E := eval "$$($(TESTBED) env)" && $(TESTBED) seed && \
 	OCC_E2E_BUILD_CACHE=$(E2E_BUILD_CACHE) $(GO) test -count=1 -tags e2e -timeout 25m ./e2e/...
