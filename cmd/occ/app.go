@@ -111,22 +111,14 @@ func (a *App) UpdateConfig(ctx context.Context, change func(cfg *meta.Config) er
 	if err := change(cfg); err != nil {
 		return nil, err
 	}
-	dropPassword := cfg.AuthPassword != nil
-	if dropPassword {
-		// A plain-text password an upstream config kept: occ ignores it and
-		// does not write it back (nor leave it in the backup).
+	if cfg.AuthPassword != nil {
+		// A plain-text password an upstream config kept: occ ignores it, and
+		// SaveConfig writes it neither back nor into the backup.
 		cfg.AuthPassword = nil
 		a.UI.Warnf("Removed the deprecated auth_password from %s: occ never keeps a password in its config (logins are `occ user` accounts; the sandbox stores only a hash).", a.Paths.ConfigFile)
 	}
 	if err := meta.SaveConfig(a.Paths.ConfigFile, cfg); err != nil {
 		return nil, err
-	}
-	if dropPassword {
-		if data, err := cfg.Marshal(); err == nil {
-			if err := meta.WriteFileAtomic(a.Paths.BackupFile(), data, 0o600); err != nil {
-				a.UI.Warnf("%s still holds the old password: %v; remove it yourself", a.Paths.BackupFile(), err)
-			}
-		}
 	}
 	return cfg, nil
 }

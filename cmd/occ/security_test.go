@@ -138,3 +138,33 @@ func TestUpstreamPasswordDropped(t *testing.T) {
 		t.Errorf("the password was printed: %s %s", out, errOut)
 	}
 }
+
+// TestResetDropsPassword: config reset keeps the old file as
+// config.json.bak, but without the plain-text password upstream kept there,
+// broken file or not.
+func TestResetDropsPassword(t *testing.T) {
+	for _, old := range []string{
+		`{"version":1,"auth_username":"admin","auth_password":"old-secret"}`,
+		`{"version":1,"auth_password":"old-secret", oops`,
+	} {
+		cfgFile := occEnv(t)
+		if err := os.MkdirAll(filepath.Dir(cfgFile), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfgFile, []byte(old), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, out, errOut := occ(t, "", "config", "reset", "--force"); code != 0 {
+			t.Fatalf("config reset: %d %s %s", code, out, errOut)
+		}
+		for _, f := range []string{cfgFile, cfgFile + ".bak"} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(data, []byte("old-secret")) {
+				t.Errorf("the password is still in %s:\n%s", f, data)
+			}
+		}
+	}
+}

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 )
@@ -49,18 +48,4 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		d.Close()
 	}
 	return nil
-}
-
-// copyFileAtomic copies src to dst atomically (used for config.json.bak).
-func copyFileAtomic(src, dst string, perm os.FileMode) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(dst, data, perm)
 }
