@@ -49,7 +49,8 @@ func newLocalIngest(ctx context.Context, cs content.Store, root string, desc oci
 		return nil, fmt.Errorf("writing into containerd's content root: %w", err)
 	}
 	tmp := filepath.Join(dir, "data")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	// 0444 as containerd writes its blobs: content is immutable.
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o444)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("writing into containerd's content root: %w", err)
