@@ -23,6 +23,11 @@ type App struct {
 	// Interactive is true when occ may prompt: stdin and stderr are
 	// terminals and -q was not given.
 	Interactive bool
+	// Ctx is cancelled by SIGINT/SIGTERM; a prompt returns at once then.
+	Ctx context.Context
+	// held is occ's lock while this command holds it: a prompt lets go of
+	// it while it waits for an answer (see withLockSuspended).
+	held *meta.Lock
 }
 
 // NewApp resolves paths and sets up output for one invocation.
@@ -46,6 +51,7 @@ func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
 		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, color),
 		In:          in,
 		Interactive: interactive,
+		Ctx:         context.Background(),
 	}, nil
 }
 
@@ -67,7 +73,12 @@ func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
 	if err := a.Paths.SecureDirs(); err != nil {
 		return nil, err
 	}
-	return meta.AcquireLock(ctx, a.Paths.LockFile(), meta.DefaultLockWait)
+	l, err := meta.AcquireLock(ctx, a.Paths.LockFile(), meta.DefaultLockWait)
+	if err != nil {
+		return nil, err
+	}
+	a.held = l
+	return l, nil
 }
 
 func isTerminal(v any) bool {
