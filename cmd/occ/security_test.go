@@ -76,8 +76,9 @@ func TestNoPasswordInArgv(t *testing.T) {
 	walk = func(n *kong.Node) {
 		for _, f := range n.Flags {
 			name := strings.ToLower(f.Name)
-			// --password-stdin style switches say where to read a secret from; they carry none.
-			if f.IsBool() && strings.HasSuffix(name, "-stdin") {
+			// --password-stdin style switches say where to read a secret from,
+			// --show-secrets whether to print them; they carry none.
+			if f.IsBool() && (strings.HasSuffix(name, "-stdin") || name == "show-secrets") {
 				continue
 			}
 			if !allowed[name] && (strings.Contains(name, "pass") || strings.Contains(name, "secret") || strings.Contains(name, "token")) {

@@ -197,3 +197,42 @@ func TestSaveConfigDropsPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsafeContainerEnv: variables that change what the sandbox's root
+// processes run are refused by config env set and by Validate (so start
+// refuses a hand-edited file, saying which command fixes it); ordinary
+// ones, API keys included, are taken.
+func TestUnsafeContainerEnv(t *testing.T) {
+	for _, tc := range []struct {
+		key    string
+		unsafe bool
+	}{
+		{"PATH", true}, {"LD_PRELOAD", true}, {"LD_LIBRARY_PATH", true}, {"LD_AUDIT", true}, {"BASH_ENV", true},
+		{"ENV", true}, {"SHELLOPTS", true}, {"PS4", true}, {"IFS", true}, {"GCONV_PATH", true}, {"GLIBC_TUNABLES", true},
+		{"BASH_FUNC_x", true}, {"ANTHROPIC_API_KEY", false}, {"OPENAI_API_KEY", false}, {"TZ", false}, {"LANG", false},
+		{"PATHS", false}, {"MY_PATH", false}, {"ENVIRONMENT", false},
+	} {
+		c := DefaultConfig()
+		err := c.SetEnv(tc.key + "=v4lue")
+		if tc.unsafe != (err != nil) {
+			t.Errorf("SetEnv %s: %v", tc.key, err)
+		}
+		if err != nil && (!errdefs.IsInvalidArgument(err) || strings.Contains(err.Error(), "v4lue")) {
+			t.Errorf("SetEnv %s: %v (want invalid argument, no value)", tc.key, err)
+		}
+		c.ContainerEnv = []string{tc.key + "=v4lue"}
+		err = c.Validate()
+		if tc.unsafe != (err != nil) {
+			t.Errorf("Validate %s: %v", tc.key, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "occ config env remove "+tc.key) {
+			t.Errorf("Validate %s does not say how to fix it: %v", tc.key, err)
+		}
+		if got := SafeEnv(c.ContainerEnv); tc.unsafe != (len(got) == 0) {
+			t.Errorf("SafeEnv %s = %q", tc.key, got)
+		}
+	}
+	if got := MaskEnv([]string{"A=secret", "B=", "C"}); strings.Join(got, " ") != "A=******** B= C" {
+		t.Errorf("MaskEnv = %q", got)
+	}
+}

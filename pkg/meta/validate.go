@@ -111,7 +111,10 @@ func (c *Config) validateField(key string) *FieldError {
 		for _, e := range c.ContainerEnv {
 			k, _, ok := strings.Cut(e, "=")
 			if !ok || !envKeyRe.MatchString(k) {
-				return bad(fmt.Sprintf("entry %q must look like KEY=value", e), "occ config env remove "+k)
+				return bad(fmt.Sprintf("entry %q must look like KEY=value", k), "occ config env remove "+k)
+			}
+			if why := UnsafeEnvKey(k); why != "" {
+				return bad(fmt.Sprintf("%s may not be set: it controls %s of the sandbox's root processes", k, why), "occ config env remove "+k)
 			}
 		}
 	case "users":
