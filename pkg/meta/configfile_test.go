@@ -236,3 +236,21 @@ func TestUnsafeContainerEnv(t *testing.T) {
 		t.Errorf("MaskEnv = %q", got)
 	}
 }
+
+// TestRestartBounds: restart_delay and restart_retries that overflowed
+// the systemd unit's StartLimitIntervalSec are refused by validation.
+func TestRestartBounds(t *testing.T) {
+	for _, tc := range []struct {
+		delay, retries int
+		ok             bool
+	}{
+		{5, 3, true}, {0, 0, true}, {MaxRestartDelay, MaxRestartRetries, true},
+		{MaxRestartDelay + 1, 3, false}, {5, MaxRestartRetries + 1, false}, {1 << 62, 3, false}, {-1, 3, false},
+	} {
+		c := DefaultConfig()
+		c.RestartDelay, c.RestartRetries = tc.delay, tc.retries
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("delay %d retries %d: %v", tc.delay, tc.retries, err)
+		}
+	}
+}

@@ -69,6 +69,13 @@ var (
 	hostPortRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
 )
 
+// Bounds of restart_delay (a day) and restart_retries: the systemd unit's
+// StartLimitIntervalSec is their product, doubled, far from overflowing.
+const (
+	MaxRestartDelay   = 86400
+	MaxRestartRetries = 1000
+)
+
 // ValidUsername reports whether s is a username occ accepts for sandbox users.
 func ValidUsername(s string) bool { return usernameRe.MatchString(s) }
 
@@ -92,12 +99,12 @@ func (c *Config) validateField(key string) *FieldError {
 			return bad(fmt.Sprintf("must be user or system, got %q", c.BootMode), "occ config set boot_mode user")
 		}
 	case "restart_retries":
-		if c.RestartRetries < 0 {
-			return bad("must be 0 or more", "occ config set restart_retries 3")
+		if c.RestartRetries < 0 || c.RestartRetries > MaxRestartRetries {
+			return bad(fmt.Sprintf("must be 0 to %d, got %d", MaxRestartRetries, c.RestartRetries), "occ config set restart_retries 3")
 		}
 	case "restart_delay":
-		if c.RestartDelay < 0 {
-			return bad("must be 0 or more seconds", "occ config set restart_delay 5")
+		if c.RestartDelay < 0 || c.RestartDelay > MaxRestartDelay {
+			return bad(fmt.Sprintf("must be 0 to %d seconds, got %d", MaxRestartDelay, c.RestartDelay), "occ config set restart_delay 5")
 		}
 	case "rate_limit_attempts":
 		if c.RateLimitAttempts < 1 {
