@@ -174,8 +174,8 @@ func TestRenderHostileValues(t *testing.T) {
 		mutate func(*Options)
 		want   string
 	}{
-		{"delay overflow", func(o *Options) { o.RestartDelay, o.RestartRetries = 1 << 62, 3 }, "restart_delay must be at most"},
-		{"retries overflow", func(o *Options) { o.RestartDelay, o.RestartRetries = 5, 1 << 62 }, "restart_retries must be at most"},
+		{"delay overflow", func(o *Options) { o.RestartDelay, o.RestartRetries = 1<<62, 3 }, "restart_delay must be at most"},
+		{"retries overflow", func(o *Options) { o.RestartDelay, o.RestartRetries = 5, 1<<62 }, "restart_retries must be at most"},
 		{"user newline", func(o *Options) { o.User = "alice\nExecStartPre=/bin/sh -c id" }, "not a user name"},
 		{"user space", func(o *Options) { o.User = "alice bob" }, "not a user name"},
 		{"exe newline", func(o *Options) { o.Executable = "/opt/occ\nExecStartPre=/bin/id" }, "line break"},
