@@ -78,6 +78,12 @@ func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
 		return nil, err
 	}
 	a.held = l
+	// Temporary files of saves an occ was killed in the middle of.
+	for _, dir := range []string{a.Paths.ConfigDir(), a.Paths.DataDir, filepath.Join(a.Paths.DataDir, "sandbox")} {
+		if n := meta.RemoveStaleTemps(dir, "", meta.StaleTempAge); n > 0 {
+			a.UI.Verbosef("Removed %d temporary file(s) an interrupted occ left in %s", n, dir)
+		}
+	}
 	return l, nil
 }
 

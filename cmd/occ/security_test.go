@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/containerd/errdefs"
@@ -166,6 +167,37 @@ func TestResetDropsPassword(t *testing.T) {
 			if bytes.Contains(data, []byte("old-secret")) {
 				t.Errorf("the password is still in %s:\n%s", f, data)
 			}
+		}
+	}
+}
+
+// TestMutatingCommandRemovesStaleTemps: temporary files of saves an occ
+// was killed in, in the data and config directories, go at the next
+// mutating command.
+func TestMutatingCommandRemovesStaleTemps(t *testing.T) {
+	cfgFile := occEnv(t)
+	dataDir := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(cfgFile))), "data", "opencode-cloud")
+	var stale []string
+	for _, d := range []string{dataDir, filepath.Dir(cfgFile)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, ".image-state.json.tmp-99")
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+		stale = append(stale, p)
+	}
+	if code, out, errOut := occ(t, "", "config", "set", "image_tag", "v2"); code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s is still there", p)
 		}
 	}
 }

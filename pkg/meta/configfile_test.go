@@ -254,3 +254,46 @@ func TestRestartBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveStaleTemps: a save occ was killed in the middle of left its
+// .<name>.tmp-<n> file for good. The next save of that file, and every
+// mutating command (App.Lock), removes those older than StaleTempAge; a
+// fresh one (a save in progress) and other files stay.
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * StaleTempAge)
+	mk := func(name string, stale bool) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if stale {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	staleCfg := mk(".config.json.tmp-123456", true)
+	staleState := mk(".image-state.json.tmp-42", true)
+	fresh := mk(".config.json.tmp-777", false)
+	others := []string{mk("notes.tmp-1", true), mk(".config.json.tmp-abc", true), mk("config.json.bak", true)}
+
+	if err := SaveConfig(filepath.Join(dir, "config.json"), DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(staleCfg); err == nil {
+		t.Error("the save left the stale temporary file of config.json")
+	}
+	if _, err := os.Stat(staleState); err != nil {
+		t.Error("a save of config.json removed another file's temporary file")
+	}
+	if n := RemoveStaleTemps(dir, "", StaleTempAge); n != 1 {
+		t.Errorf("removed %d, want 1 (the state file's)", n)
+	}
+	for _, p := range append(others, fresh) {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed", filepath.Base(p))
+		}
+	}
+}

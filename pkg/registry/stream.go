@@ -65,6 +65,10 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 	if localRoot != "" && !inContentRoot(localRoot, manifest.Config) {
 		localRoot = ""
 	}
+	if localRoot != "" {
+		// What killed pulls left there.
+		RemoveStaleIngests(localRoot, StaleIngestAge)
+	}
 
 	// At most p.o.concurrency layers download and apply at once, taken in
 	// manifest order. A layer gives its slot back as soon as its bytes are
