@@ -201,3 +201,29 @@ func TestMutatingCommandRemovesStaleTemps(t *testing.T) {
 		}
 	}
 }
+
+// TestUserAddDropsPassword: occ user (like setup and start) saved the
+// config with meta.SaveConfig directly and wrote an upstream config's
+// plain-text auth_password back. No save writes it now.
+func TestUserAddDropsPassword(t *testing.T) {
+	cfgFile := occEnv(t)
+	t.Setenv("CONTAINERD_ADDRESS", filepath.Join(t.TempDir(), "none.sock"))
+	if err := os.MkdirAll(filepath.Dir(cfgFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, []byte(`{"version":1,"auth_username":"admin","auth_password":"old-secret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := occ(t, "a good password\n", "user", "add", "alice"); code != 0 {
+		t.Fatalf("user add: %d %s %s", code, out, errOut)
+	}
+	for _, f := range []string{cfgFile, cfgFile + ".bak"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte("old-secret")) {
+			t.Errorf("the password is still in %s:\n%s", f, data)
+		}
+	}
+}
