@@ -81,29 +81,37 @@ func TestPromptLetsGoOfLock(t *testing.T) {
 // SIGINT, so the read went on blocking) now ends occ at once with exit
 // status 130, for a question and for a secret read from stdin.
 func TestPromptInterrupt(t *testing.T) {
-	for _, secret := range []bool{false, true} {
+	for _, kind := range []string{"confirm", "secret", "choose"} {
 		ctx, cancel := context.WithCancel(context.Background())
 		app, _ := promptApp(t, ctx)
 		done := make(chan error, 1)
 		go func() {
 			var err error
-			if secret {
+			switch kind {
+			case "secret":
 				_, err = app.ReadSecret("Value for KEY", false)
-			} else {
+			case "choose":
+				_, err = app.Choose("Which?", []string{"one", "two"}, 1)
+			default:
 				_, err = app.Confirm("Go on?", false, "--yes")
 			}
 			done <- err
 		}()
 		time.Sleep(100 * time.Millisecond)
+		// Meanwhile the lock is free for others.
+		if l, err := meta.AcquireLock(context.Background(), app.Paths.LockFile(), time.Second); err != nil {
+			t.Errorf("%s: the lock is held while prompting: %v", kind, err)
+		} else {
+			l.Unlock()
+		}
 		cancel()
 		select {
 		case err := <-done:
 			if exitCode(err) != 130 {
-				t.Errorf("secret=%v: %v gives exit status %d, want 130", secret, err, exitCode(err))
+				t.Errorf("%s: %v gives exit status %d, want 130", kind, err, exitCode(err))
 			}
 		case <-time.After(3 * time.Second):
-			t.Fatalf("secret=%v: the prompt ignored the interrupt", secret)
+			t.Fatalf("%s: the prompt ignored the interrupt", kind)
 		}
-		cancel()
 	}
 }
