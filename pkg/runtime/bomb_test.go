@@ -188,3 +188,32 @@ func BenchmarkApplyBound(b *testing.B) {
 		})
 	}
 }
+
+// zstdFrame is a minimal zstd frame whose header asks for a window of
+// 1<<windowLog bytes, holding payload in one raw block (RFC 8878 3.1.1).
+func zstdFrame(windowLog int, payload []byte) []byte {
+	b := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, byte((windowLog - 10) << 3)}
+	h := 1 | len(payload)<<3 // last block, raw
+	b = append(b, byte(h), byte(h>>8), byte(h>>16))
+	return append(b, payload...)
+}
+
+// TestZstdWindowBounded: a zstd frame that asks for a window larger than
+// MaxZstdWindow (memory the decoder would allocate for each layer; 512 MiB
+// before) is refused as corrupt; one within it decodes.
+func TestZstdWindowBounded(t *testing.T) {
+	for _, tc := range []struct {
+		windowLog int
+		ok        bool
+	}{{23, true}, {27, true}, {28, false}, {29, false}} {
+		dr, err := decompress(context.Background(), ocispec.MediaTypeImageLayerZstd, bytes.NewReader(zstdFrame(tc.windowLog, []byte("hello"))))
+		var out []byte
+		if err == nil {
+			out, err = io.ReadAll(dr)
+			dr.Close()
+		}
+		if tc.ok != (err == nil) || (tc.ok && string(out) != "hello") {
+			t.Errorf("window %d MiB: %q %v", 1<<tc.windowLog>>20, out, err)
+		}
+	}
+}

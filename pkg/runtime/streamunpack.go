@@ -295,7 +295,7 @@ func decompress(ctx context.Context, mediaType string, r io.Reader) (io.ReadClos
 		}
 		return zr, nil
 	case "zstd":
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(MaxZstdWindow))
 		if err != nil {
 			return nil, err
 		}
@@ -343,6 +343,12 @@ const (
 	UnverifiedFloor = 1 << 20
 	UnverifiedRatio = 32
 )
+
+// MaxZstdWindow bounds the window a zstd layer may ask the decoder to
+// allocate (the frame header says how much; klauspost's default allows
+// 512 MiB per layer, and several layers decode at once). Encoders use at
+// most 8 MiB by default and 128 MiB with zstd --long=27.
+const MaxZstdWindow = 128 << 20
 
 // errUnverifiedExpansion marks the bound tripping inside the unpack.
 var errUnverifiedExpansion = errors.New("expansion bound reached")
