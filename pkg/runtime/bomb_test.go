@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencontainers/go-digest"
@@ -214,6 +215,15 @@ func TestZstdWindowBounded(t *testing.T) {
 		}
 		if tc.ok != (err == nil) || (tc.ok && string(out) != "hello") {
 			t.Errorf("window %d MiB: %q %v", 1<<tc.windowLog>>20, out, err)
+		}
+	}
+	// In a layer: refused as corrupt (the registry's fault), not as a
+	// local failure.
+	if os.Geteuid() == 0 {
+		raw := tarOf(t, "f", []byte("hello"))
+		err, _ := applyInto(t, t.TempDir(), ocispec.MediaTypeImageLayerZstd, zstdFrame(28, raw), raw, false)
+		if !errdefs.IsDataLoss(err) {
+			t.Errorf("a 256 MiB window in a layer: %v, want data loss", err)
 		}
 	}
 }

@@ -472,6 +472,7 @@ func isDataErr(err error) bool {
 		return false
 	}
 	return errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, gzip.ErrChecksum) ||
+		errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeTooSmall) ||
 		errors.Is(err, gzip.ErrHeader) || strings.Contains(err.Error(), "flate") || strings.Contains(err.Error(), "zstd")
 }
 
