@@ -88,15 +88,15 @@ func (a *App) readSecret(prompt string, confirm bool) (string, error) {
 			if isInterrupt(err) {
 				return "", err
 			}
-			return "", fmt.Errorf("read %s: %w", strings.ToLower(prompt), err)
+			return "", fmt.Errorf("read %s: %w", lowerFirst(prompt), err)
 		}
 		if confirm {
-			again, err := read("Confirm " + strings.ToLower(prompt) + ": ")
+			again, err := read("Confirm " + lowerFirst(prompt) + ": ")
 			if err != nil {
 				if isInterrupt(err) {
 					return "", err
 				}
-				return "", fmt.Errorf("read %s: %w", strings.ToLower(prompt), err)
+				return "", fmt.Errorf("read %s: %w", lowerFirst(prompt), err)
 			}
 			if again != s {
 				return "", errdefs.ErrInvalidArgument.WithMessage("the two entries do not match; nothing was changed")
@@ -109,11 +109,11 @@ func (a *App) readSecret(prompt string, confirm bool) (string, error) {
 		return "", err
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("read %s from stdin: %w", strings.ToLower(prompt), err)
+		return "", fmt.Errorf("read %s from stdin: %w", lowerFirst(prompt), err)
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("no %s given on stdin (pipe it in, or run on a terminal to be prompted)", strings.ToLower(prompt)))
+		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("no %s given on stdin (pipe it in, or run on a terminal to be prompted)", lowerFirst(prompt)))
 	}
 	return line, nil
 }
@@ -186,4 +186,13 @@ func (a *App) withLockSuspended(prompt func() error) error {
 		return err
 	}
 	return perr
+}
+
+// lowerFirst puts a prompt ("Password", "Value for API_KEY") into a
+// sentence, leaving the rest (a variable's name) as it is.
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }
