@@ -133,10 +133,15 @@ func pruneLogDrivers(dir, current string) {
 func checkTrusted(p string) error {
 	euid := uint32(os.Geteuid())
 	bad := func(path, why string) error {
+		fix := fmt.Sprintf("remove %s (occ makes it again)", filepath.Dir(p))
+		if path != p && path != filepath.Dir(p) {
+			// A directory above occ's own: not occ's to change.
+			fix = "keep occ's data in a directory only root can change: set XDG_DATA_HOME (for a service, in its unit) to one such as /var/lib, " +
+				fmt.Sprintf("or make %s owned by root and not writable by group or others", path)
+		}
 		return errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf(
-			"refusing to have containerd run the log driver %s as root: %s %s; whoever can change it could run anything as root. "+
-				"Make it owned by root and not writable by group or others (chown root %s && chmod go-w %s), or set XDG_DATA_HOME to a directory only root can change",
-			p, path, why, path, path))
+			"refusing to have containerd run the log driver %s as root: %s %s, so whoever can change it could run anything as root; to fix, %s",
+			p, path, why, fix))
 	}
 	owned := func(fi fs.FileInfo) bool {
 		st, ok := fi.Sys().(*syscall.Stat_t)
