@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/runtime/restart"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -101,4 +103,73 @@ func TestRuntimeLogDriver(t *testing.T) {
 	if err := sb.Logs(f.ctx, runtime.LogOptions{}, &after); err != nil || !strings.Contains(after.String(), "got SIGTERM, exiting") {
 		t.Fatalf("logs after stop: %v\n%s", err, after.String())
 	}
+}
+
+// TestRuntimeLogDriverSurvivesMovedOcc: containerd's shim and restart
+// monitor run, as root, the log driver the restart label names. That was
+// the occ executable itself: its owner got root, and moving or upgrading
+// occ broke restarts. It is now a read-only copy under the data
+// directory: with the executable gone, the monitor still restarts the
+// crashed task and the log still gets its lines.
+func TestRuntimeLogDriverSurvivesMovedOcc(t *testing.T) {
+	data, err := os.ReadFile(occBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), "occ")
+	if err := os.WriteFile(exe, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := newRTFixture(t, nil)
+	if !f.client.HasRestartMonitor(f.ctx) {
+		t.Skip("containerd has no restart monitor plugin")
+	}
+	sb, err := runtime.NewSandbox(f.client, runtime.SpecOptions{
+		Config: f.cfg, Paths: f.paths, Image: rtLocalImage, Name: f.name, RunDir: f.runDir, Network: f.netOpts, LogDriver: exe,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sb = sb
+	f.start()
+	ctx := f.client.WithNamespace(f.ctx)
+	c, err := f.client.LoadContainer(ctx, f.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels, _ := c.Labels(ctx)
+	uri := labels[restart.LogURILabel]
+	binDir := filepath.Join(f.paths.DataDir, "bin") + "/"
+	if !strings.HasPrefix(uri, "binary://"+binDir) || strings.Contains(uri, exe) {
+		t.Fatalf("restart log URI %q does not name the copy under %s", uri, binDir)
+	}
+	copyPath := strings.TrimPrefix(strings.SplitN(uri, "?", 2)[0], "binary://")
+	if fi, err := os.Stat(copyPath); err != nil || fi.Mode().Perm() != 0o555 {
+		t.Fatalf("copy %s: %v %v", copyPath, fi, err)
+	}
+
+	if err := os.Remove(exe); err != nil { // occ moved or upgraded
+		t.Fatal(err)
+	}
+	st, err := sb.Status(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(int(st.Pid), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	rtEventually(t, "the restart monitor to restart the task", 60*time.Second, func() bool {
+		s, err := sb.Status(f.ctx)
+		return err == nil && s.State == runtime.StateRunning && s.Pid != st.Pid
+	})
+	if err := sb.WaitReady(f.ctx, runtime.ReadyOptions{}); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	marker := "/moved-" + time.Now().Format("150405.000")
+	rtGet(t, f.url(marker))
+	var out bytes.Buffer
+	rtEventually(t, "the request to reach the log after the restart", 10*time.Second, func() bool {
+		out.Reset()
+		return sb.Logs(f.ctx, runtime.LogOptions{}, &out) == nil && strings.Contains(out.String(), "request "+marker)
+	})
 }

@@ -23,6 +23,11 @@ type App struct {
 	// Interactive is true when occ may prompt: stdin and stderr are
 	// terminals and -q was not given.
 	Interactive bool
+	// Ctx is cancelled by SIGINT/SIGTERM; a prompt returns at once then.
+	Ctx context.Context
+	// held is occ's lock while this command holds it: a prompt lets go of
+	// it while it waits for an answer (see withLockSuspended).
+	held *meta.Lock
 }
 
 // NewApp resolves paths and sets up output for one invocation.
@@ -46,6 +51,7 @@ func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
 		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, color),
 		In:          in,
 		Interactive: interactive,
+		Ctx:         context.Background(),
 	}, nil
 }
 
@@ -67,7 +73,18 @@ func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
 	if err := a.Paths.SecureDirs(); err != nil {
 		return nil, err
 	}
-	return meta.AcquireLock(ctx, a.Paths.LockFile(), meta.DefaultLockWait)
+	l, err := meta.AcquireLock(ctx, a.Paths.LockFile(), meta.DefaultLockWait)
+	if err != nil {
+		return nil, err
+	}
+	a.held = l
+	// Temporary files of saves an occ was killed in the middle of.
+	for _, dir := range []string{a.Paths.ConfigDir(), a.Paths.DataDir, filepath.Join(a.Paths.DataDir, "sandbox")} {
+		if n := meta.RemoveStaleTemps(dir, "", meta.StaleTempAge); n > 0 {
+			a.UI.Verbosef("Removed %d temporary file(s) an interrupted occ left in %s", n, dir)
+		}
+	}
+	return l, nil
 }
 
 func isTerminal(v any) bool {
@@ -111,22 +128,14 @@ func (a *App) UpdateConfig(ctx context.Context, change func(cfg *meta.Config) er
 	if err := change(cfg); err != nil {
 		return nil, err
 	}
-	dropPassword := cfg.AuthPassword != nil
-	if dropPassword {
-		// A plain-text password an upstream config kept: occ ignores it and
-		// does not write it back (nor leave it in the backup).
+	if cfg.AuthPassword != nil {
+		// A plain-text password an upstream config kept: occ ignores it, and
+		// SaveConfig writes it neither back nor into the backup.
 		cfg.AuthPassword = nil
 		a.UI.Warnf("Removed the deprecated auth_password from %s: occ never keeps a password in its config (logins are `occ user` accounts; the sandbox stores only a hash).", a.Paths.ConfigFile)
 	}
 	if err := meta.SaveConfig(a.Paths.ConfigFile, cfg); err != nil {
 		return nil, err
-	}
-	if dropPassword {
-		if data, err := cfg.Marshal(); err == nil {
-			if err := meta.WriteFileAtomic(a.Paths.BackupFile(), data, 0o600); err != nil {
-				a.UI.Warnf("%s still holds the old password: %v; remove it yourself", a.Paths.BackupFile(), err)
-			}
-		}
 	}
 	return cfg, nil
 }

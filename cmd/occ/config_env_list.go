@@ -1,16 +1,26 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
 
-// ConfigEnvListCmd lists container environment variables.
-type ConfigEnvListCmd struct{}
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// ConfigEnvListCmd lists container environment variables, values masked.
+type ConfigEnvListCmd struct {
+	ShowSecrets bool `name:"show-secrets" help:"Show the values (they are often API keys)."`
+}
 
 func (c *ConfigEnvListCmd) Run(app *App) error {
 	cfg, _, err := app.LoadConfig()
 	if err != nil {
 		return err
 	}
-	for _, e := range cfg.ContainerEnv {
+	env := meta.MaskEnv(cfg.ContainerEnv)
+	if c.ShowSecrets {
+		env = cfg.ContainerEnv
+	}
+	for _, e := range env {
 		fmt.Fprintf(app.UI.Out, "  %s\n", e)
 	}
 	app.UI.Infof("%d environment variable(s)", len(cfg.ContainerEnv))

@@ -8,7 +8,8 @@ import (
 
 // ConfigGetCmd prints one raw value.
 type ConfigGetCmd struct {
-	Key string `arg:"" help:"Setting name (or an upstream alias such as port or host)."`
+	Key         string `arg:"" help:"Setting name (or an upstream alias such as port or host)."`
+	ShowSecrets bool   `name:"show-secrets" help:"Show container_env values (masked otherwise; they are often API keys)."`
 }
 
 func (c *ConfigGetCmd) Run(app *App) error {
@@ -19,6 +20,10 @@ func (c *ConfigGetCmd) Run(app *App) error {
 	cfg, _, err := app.LoadConfig()
 	if err != nil {
 		return err
+	}
+	if c.ShowSecrets {
+		fmt.Fprintln(app.UI.Out, cfg.GetRevealed(k))
+		return nil
 	}
 	fmt.Fprintln(app.UI.Out, cfg.Get(k))
 	return nil

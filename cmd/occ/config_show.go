@@ -11,7 +11,8 @@ import (
 
 // ConfigShowCmd prints the configuration.
 type ConfigShowCmd struct {
-	JSON bool `name:"json" help:"Print JSON instead of a table."`
+	JSON        bool `name:"json" help:"Print JSON instead of a table."`
+	ShowSecrets bool `name:"show-secrets" help:"Show container_env values (masked otherwise; they are often API keys)."`
 }
 
 func (c *ConfigShowCmd) Run(app *App) error {
@@ -31,6 +32,9 @@ func (c *ConfigShowCmd) Run(app *App) error {
 			v := cfg.Value(k)
 			if k.Secret && v != nil && v != "" {
 				v = "********"
+			}
+			if k.Name == "container_env" && !c.ShowSecrets {
+				v = meta.MaskEnv(cfg.ContainerEnv)
 			}
 			enc, err := json.MarshalIndent(v, "  ", "  ")
 			if err != nil {
@@ -53,6 +57,9 @@ func (c *ConfigShowCmd) Run(app *App) error {
 			continue
 		}
 		v := cfg.Display(k)
+		if k.Name == "container_env" && c.ShowSecrets && len(cfg.ContainerEnv) > 0 {
+			v = strings.Join(cfg.ContainerEnv, ", ")
+		}
 		switch {
 		case k.Name == "bind_address" && meta.IsExposed(cfg.BindAddress):
 			v = app.UI.Yellow(v)

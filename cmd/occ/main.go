@@ -63,6 +63,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
+	app.Ctx = ctx
 	quietLibraryLogs(stderr, cli.Globals.Verbose)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	stopProfile := startProfile(stderr)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/containerd/errdefs"
@@ -76,8 +77,9 @@ func TestNoPasswordInArgv(t *testing.T) {
 	walk = func(n *kong.Node) {
 		for _, f := range n.Flags {
 			name := strings.ToLower(f.Name)
-			// --password-stdin style switches say where to read a secret from; they carry none.
-			if f.IsBool() && strings.HasSuffix(name, "-stdin") {
+			// --password-stdin style switches say where to read a secret from,
+			// --show-secrets whether to print them; they carry none.
+			if f.IsBool() && (strings.HasSuffix(name, "-stdin") || name == "show-secrets") {
 				continue
 			}
 			if !allowed[name] && (strings.Contains(name, "pass") || strings.Contains(name, "secret") || strings.Contains(name, "token")) {
@@ -136,5 +138,92 @@ func TestUpstreamPasswordDropped(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, "old-secret") {
 		t.Errorf("the password was printed: %s %s", out, errOut)
+	}
+}
+
+// TestResetDropsPassword: config reset keeps the old file as
+// config.json.bak, but without the plain-text password upstream kept there,
+// broken file or not.
+func TestResetDropsPassword(t *testing.T) {
+	for _, old := range []string{
+		`{"version":1,"auth_username":"admin","auth_password":"old-secret"}`,
+		`{"version":1,"auth_password":"old-secret", oops`,
+	} {
+		cfgFile := occEnv(t)
+		if err := os.MkdirAll(filepath.Dir(cfgFile), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfgFile, []byte(old), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, out, errOut := occ(t, "", "config", "reset", "--force"); code != 0 {
+			t.Fatalf("config reset: %d %s %s", code, out, errOut)
+		}
+		for _, f := range []string{cfgFile, cfgFile + ".bak"} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(data, []byte("old-secret")) {
+				t.Errorf("the password is still in %s:\n%s", f, data)
+			}
+		}
+	}
+}
+
+// TestMutatingCommandRemovesStaleTemps: temporary files of saves an occ
+// was killed in, in the data and config directories, go at the next
+// mutating command.
+func TestMutatingCommandRemovesStaleTemps(t *testing.T) {
+	cfgFile := occEnv(t)
+	dataDir := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(cfgFile))), "data", "opencode-cloud")
+	var stale []string
+	for _, d := range []string{dataDir, filepath.Dir(cfgFile)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(d, ".image-state.json.tmp-99")
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+		stale = append(stale, p)
+	}
+	if code, out, errOut := occ(t, "", "config", "set", "image_tag", "v2"); code != 0 {
+		t.Fatalf("%d %s %s", code, out, errOut)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s is still there", p)
+		}
+	}
+}
+
+// TestUserAddDropsPassword: occ user (like setup and start) saved the
+// config with meta.SaveConfig directly and wrote an upstream config's
+// plain-text auth_password back. No save writes it now.
+func TestUserAddDropsPassword(t *testing.T) {
+	cfgFile := occEnv(t)
+	t.Setenv("CONTAINERD_ADDRESS", filepath.Join(t.TempDir(), "none.sock"))
+	if err := os.MkdirAll(filepath.Dir(cfgFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, []byte(`{"version":1,"auth_username":"admin","auth_password":"old-secret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := occ(t, "a good password\n", "user", "add", "alice"); code != 0 {
+		t.Fatalf("user add: %d %s %s", code, out, errOut)
+	}
+	for _, f := range []string{cfgFile, cfgFile + ".bak"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte("old-secret")) {
+			t.Errorf("the password is still in %s:\n%s", f, data)
+		}
 	}
 }

@@ -206,7 +206,8 @@ func TestSetupPlanApply(t *testing.T) {
 		wantErr string
 	}{
 		{name: "build local", plan: setupPlan{ImageSource: "build", Port: 3001, BindAddress: "127.0.0.1"}},
-		{name: "ipv6 in brackets", plan: setupPlan{ImageSource: "prebuilt", Port: 3000, BindAddress: "[::1]"}},
+		{name: "ipv6 any in brackets", plan: setupPlan{ImageSource: "prebuilt", Port: 3000, BindAddress: "[::]"}},
+		{name: "ipv6 loopback on the cni network", plan: setupPlan{ImageSource: "prebuilt", Port: 3000, BindAddress: "[::1]"}, wantErr: "publishes on IPv4 only"},
 		{name: "with a user", plan: setupPlan{ImageSource: "prebuilt", Port: 3000, BindAddress: "localhost", User: "carol"}},
 		{name: "bad source", plan: setupPlan{ImageSource: "pull", Port: 3000, BindAddress: "127.0.0.1"}, wantErr: "must be prebuilt or build"},
 		{name: "bad port", plan: setupPlan{ImageSource: "build", Port: 22, BindAddress: "127.0.0.1"}, wantErr: "between 1024 and 65535"},

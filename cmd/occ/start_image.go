@@ -23,25 +23,34 @@ func (a *App) Choose(question string, options []string, def int) (int, error) {
 	if !a.Interactive {
 		return 0, errNeedsTTY(question, "the matching flag")
 	}
-	for i, o := range options {
-		fmt.Fprintf(a.UI.Err, "  [%d] %s\n", i+1, o)
-	}
-	rd := bufio.NewReader(a.In)
-	for {
-		fmt.Fprintf(a.UI.Err, "%s [%d]: ", question, def)
-		line, err := rd.ReadString('\n')
-		if err != nil && line == "" {
-			return 0, errdefs.ErrAborted.WithMessage(fmt.Sprintf("no answer to %q", question))
+	choice := 0
+	err := a.withLockSuspended(func() error {
+		for i, o := range options {
+			fmt.Fprintf(a.UI.Err, "  [%d] %s\n", i+1, o)
 		}
-		s := strings.TrimSpace(line)
-		if s == "" {
-			return def, nil
+		rd := bufio.NewReader(a.In)
+		for {
+			fmt.Fprintf(a.UI.Err, "%s [%d]: ", question, def)
+			line, err := a.interruptible(func() (string, error) { return rd.ReadString('\n') }, nil)
+			if isInterrupt(err) {
+				return err
+			}
+			if err != nil && line == "" {
+				return errdefs.ErrAborted.WithMessage(fmt.Sprintf("no answer to %q", question))
+			}
+			s := strings.TrimSpace(line)
+			if s == "" {
+				choice = def
+				return nil
+			}
+			if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= len(options) {
+				choice = n
+				return nil
+			}
+			fmt.Fprintf(a.UI.Err, "Please answer 1 to %d.\n", len(options))
 		}
-		if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= len(options) {
-			return n, nil
-		}
-		fmt.Fprintf(a.UI.Err, "Please answer 1 to %d.\n", len(options))
-	}
+	})
+	return choice, err
 }
 
 // acquireImage pulls or builds the sandbox image as meta.CurrentImageName

@@ -2,9 +2,10 @@ package meta
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"time"
 )
 
 // WriteFileAtomic replaces path with data so that a reader (or a crash) sees
@@ -16,6 +17,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
+	// A killed occ leaves its temporary file behind: the next save of
+	// the same file removes it.
+	RemoveStaleTemps(dir, filepath.Base(path), StaleTempAge)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -51,16 +55,37 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
-// copyFileAtomic copies src to dst atomically (used for config.json.bak).
-func copyFileAtomic(src, dst string, perm os.FileMode) error {
-	f, err := os.Open(src)
+// StaleTempAge is how old a temporary file of WriteFileAtomic must be to be
+// taken for one a killed occ left: a save takes milliseconds, and a live
+// one is never that old.
+const StaleTempAge = 15 * time.Minute
+
+// tempRe matches WriteFileAtomic's temporary files: .<name>.tmp-<digits>.
+var tempRe = regexp.MustCompile(`^\.(.+)\.tmp-[0-9]+$`)
+
+// RemoveStaleTemps removes, from dir, the temporary files WriteFileAtomic
+// made for name ("" for any name) that are older than maxAge: what an occ
+// killed mid-save left. It returns how many it removed; errors are ignored
+// (a file another process removed first, a directory that is not there).
+func RemoveStaleTemps(dir, name string, maxAge time.Duration) int {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return 0
 	}
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return err
+	n := 0
+	cutoff := time.Now().Add(-maxAge)
+	for _, e := range entries {
+		m := tempRe.FindStringSubmatch(e.Name())
+		if m == nil || (name != "" && m[1] != name) || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || fi.ModTime().After(cutoff) {
+			continue
+		}
+		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
 	}
-	return WriteFileAtomic(dst, data, perm)
+	return n
 }

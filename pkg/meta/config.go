@@ -185,9 +185,13 @@ func (e *ConfigError) Unwrap() []error {
 // newer schema version are errors; semantic checks are Validate's job, so a
 // file with one bad value can still be loaded and fixed with `occ config set`.
 func LoadConfig(path string) (cfg *Config, exists bool, err error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path, true)
 	if errors.Is(err, fs.ErrNotExist) {
 		return DefaultConfig(), false, nil
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return nil, true, err
 	}
 	if err != nil {
 		return nil, false, &ConfigError{Path: path, Problem: fmt.Sprintf("cannot read the file: %v", err),
@@ -282,18 +286,33 @@ func (c *Config) normalized() *Config {
 }
 
 // SaveConfig writes cfg to path atomically with mode 0600, first keeping the
-// current file (if any) as path+".bak".
+// current file (if any) as path+".bak". It is the one way occ writes its
+// config, and it writes no password: a plain-text auth_password an upstream
+// config held is left out of the new file and taken out of the backup.
+// When path is a symlink, the file it points to is replaced and the link
+// stays.
 func SaveConfig(path string, cfg *Config) error {
-	data, err := cfg.Marshal()
+	clean := *cfg
+	clean.AuthPassword = nil
+	data, err := clean.Marshal()
 	if err != nil {
 		return fmt.Errorf("encode config: %w", err)
 	}
-	if _, err := os.Stat(path); err == nil {
-		if err := copyFileAtomic(path, path+".bak", 0o600); err != nil {
+	target, err := resolveConfigPath(path)
+	if err != nil {
+		return fmt.Errorf("save config %s: %w (nothing was changed)", path, err)
+	}
+	// The backup is taken even from a file others could write (config
+	// reset replaces such a file); a FIFO, a device or an oversized file
+	// is refused rather than replaced: it is not a config occ wrote.
+	if old, err := readConfigFile(target, false); err == nil {
+		if err := WriteFileAtomic(path+".bak", withoutPassword(old), 0o600); err != nil {
 			return fmt.Errorf("keep a backup of %s before saving: %w (nothing was changed)", path, err)
 		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keep a backup of %s before saving: %w (nothing was changed)", path, err)
 	}
-	if err := WriteFileAtomic(path, data, 0o600); err != nil {
+	if err := WriteFileAtomic(target, data, 0o600); err != nil {
 		return fmt.Errorf("save config: %w (the previous file is unchanged)", err)
 	}
 	return nil

@@ -113,12 +113,22 @@ func (c *Config) Get(k Key) string {
 		return **v
 	case *[]string:
 		if k.Name == "container_env" {
-			b, _ := json.Marshal(*v)
+			b, _ := json.Marshal(MaskEnv(*v))
 			return string(b)
 		}
 		return strings.Join(*v, ",")
 	}
 	return ""
+}
+
+// GetRevealed is Get with secrets shown (--show-secrets): container_env's
+// values as they are. auth_password stays masked: occ never shows it.
+func (c *Config) GetRevealed(k Key) string {
+	if k.Name == "container_env" {
+		b, _ := json.Marshal(c.normalized().ContainerEnv)
+		return string(b)
+	}
+	return c.Get(k)
 }
 
 // Display is Get for humans: empty lists show as (none), automatic
@@ -141,7 +151,7 @@ func (c *Config) Display(k Key) string {
 		if len(c.ContainerEnv) == 0 {
 			return "(none)"
 		}
-		return strings.Join(c.ContainerEnv, ", ")
+		return strings.Join(MaskEnv(c.ContainerEnv), ", ")
 	}
 	v := c.Get(k)
 	if _, isList := fieldByJSONKey(c, k.Name).(*[]string); isList {
@@ -224,14 +234,18 @@ func ParseBool(s string) (bool, error) {
 	return false, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("expected true or false (yes/no, 1/0), got %q", s))
 }
 
-// SetEnv adds or replaces KEY=value in container_env.
+// SetEnv adds or replaces KEY=value in container_env. Errors name the key,
+// never the value (it is often an API key).
 func (c *Config) SetEnv(kv string) error {
-	k, _, ok := strings.Cut(kv, "=")
-	if !utf8.ValidString(kv) {
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q is not valid UTF-8 text", kv))
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || !ValidEnvKey(k) {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q is not a variable name (letters, digits and _, not starting with a digit)", k))
 	}
-	if !ok || !envKeyRe.MatchString(k) {
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%q must look like KEY=value (KEY: letters, digits and _, not starting with a digit)", kv))
+	if why := UnsafeEnvKey(k); why != "" {
+		return errUnsafeEnv(k, why)
+	}
+	if !utf8.ValidString(v) || strings.ContainsAny(v, "\x00\n\r") {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the value for %s must be one line of UTF-8 text", k))
 	}
 	out := make([]string, 0, len(c.ContainerEnv)+1)
 	replaced := false

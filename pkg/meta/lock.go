@@ -19,7 +19,24 @@ const DefaultLockWait = 5 * time.Second
 
 // Lock is the exclusive lock every mutating occ command holds while it
 // changes config, state, images or the container.
-type Lock struct{ fl *flock.Flock }
+type Lock struct {
+	fl        *flock.Flock
+	path      string
+	mark      lockMark // the lock file as this holder left it (Suspend)
+	suspended bool
+}
+
+// lockMark identifies the lock file's last write: every holder writes its
+// PID into it on taking the lock.
+type lockMark struct {
+	mod     time.Time
+	content string
+}
+
+// ErrLockTakenMeanwhile says another occ held the lock while this one had
+// it suspended (for a prompt): what this command decided before may be
+// out of date.
+var ErrLockTakenMeanwhile = errdefs.ErrAborted.WithMessage("another occ ran while occ waited for your answer; nothing more was changed: run the command again")
 
 // LockedError says another occ holds the lock.
 type LockedError struct {
@@ -57,12 +74,71 @@ func AcquireLock(ctx context.Context, path string, wait time.Duration) (*Lock, e
 		}
 		return nil, &LockedError{Path: path, PID: readPID(path)}
 	}
-	// Record our PID. The file is ours while we hold the lock.
+	writePID(path)
+	return &Lock{fl: fl, path: path}, nil
+}
+
+// writePID records our PID in the lock file; the file is ours while we
+// hold the lock.
+func writePID(path string) {
 	if f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0o600); err == nil {
 		fmt.Fprintf(f, "%d\n", os.Getpid())
 		f.Close()
 	}
-	return &Lock{fl: fl}, nil
+}
+
+func markOf(path string) lockMark {
+	var m lockMark
+	if st, err := os.Stat(path); err == nil {
+		m.mod = st.ModTime()
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		m.content = string(b)
+	}
+	return m
+}
+
+// Suspend lets go of the lock while occ waits for a person (a prompt), so
+// that other occ commands are not held up by an unanswered question.
+// Resume takes it back.
+func (l *Lock) Suspend() error {
+	if l == nil || l.fl == nil || !l.fl.Locked() {
+		return nil
+	}
+	l.mark = markOf(l.path)
+	if err := l.fl.Unlock(); err != nil {
+		return err
+	}
+	l.suspended = true
+	return nil
+}
+
+// Resume takes a suspended lock back, waiting up to wait. It fails with
+// ErrLockTakenMeanwhile when another occ held the lock in between (the
+// lock file was rewritten), and with a *LockedError when one still does;
+// the lock is then not held by this process.
+func (l *Lock) Resume(ctx context.Context, wait time.Duration) error {
+	if l == nil || l.fl == nil || !l.suspended {
+		return nil
+	}
+	l.suspended = false
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	ok, err := l.fl.TryLockContext(wctx, 100*time.Millisecond)
+	if !ok {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("lock %s: %w", l.path, err)
+		}
+		return &LockedError{Path: l.path, PID: readPID(l.path)}
+	}
+	if markOf(l.path) != l.mark {
+		l.fl.Unlock()
+		return ErrLockTakenMeanwhile
+	}
+	return nil
 }
 
 // Unlock releases the lock.

@@ -69,6 +69,13 @@ var (
 	hostPortRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
 )
 
+// Bounds of restart_delay (a day) and restart_retries: the systemd unit's
+// StartLimitIntervalSec is their product, doubled, far from overflowing.
+const (
+	MaxRestartDelay   = 86400
+	MaxRestartRetries = 1000
+)
+
 // ValidUsername reports whether s is a username occ accepts for sandbox users.
 func ValidUsername(s string) bool { return usernameRe.MatchString(s) }
 
@@ -84,20 +91,27 @@ func (c *Config) validateField(key string) *FieldError {
 			return bad(fmt.Sprintf("port must be between 1 and 65535, got %d", c.CockpitPort), "occ config set cockpit_port 9090")
 		}
 	case "bind_address":
-		if _, err := ParseBindAddress(c.BindAddress); err != nil {
+		ip, err := ParseBindAddress(c.BindAddress)
+		if err != nil {
 			return bad(err.Error(), "occ config set bind_address 127.0.0.1")
+		}
+		if ip.To4() == nil && !ip.IsUnspecified() && c.NetworkMode != NetworkHost {
+			// portmap publishes only onto the sandbox's addresses of the
+			// same family, and occ's network is IPv4: nothing would listen.
+			return bad(fmt.Sprintf("%s is an IPv6 address, and network_mode cni publishes on IPv4 only (\"::\" means every IPv4 interface there); use 127.0.0.1 or 0.0.0.0, or run with network_mode host", c.BindAddress),
+				"occ config set bind_address 127.0.0.1")
 		}
 	case "boot_mode":
 		if c.BootMode != "user" && c.BootMode != "system" {
 			return bad(fmt.Sprintf("must be user or system, got %q", c.BootMode), "occ config set boot_mode user")
 		}
 	case "restart_retries":
-		if c.RestartRetries < 0 {
-			return bad("must be 0 or more", "occ config set restart_retries 3")
+		if c.RestartRetries < 0 || c.RestartRetries > MaxRestartRetries {
+			return bad(fmt.Sprintf("must be 0 to %d, got %d", MaxRestartRetries, c.RestartRetries), "occ config set restart_retries 3")
 		}
 	case "restart_delay":
-		if c.RestartDelay < 0 {
-			return bad("must be 0 or more seconds", "occ config set restart_delay 5")
+		if c.RestartDelay < 0 || c.RestartDelay > MaxRestartDelay {
+			return bad(fmt.Sprintf("must be 0 to %d seconds, got %d", MaxRestartDelay, c.RestartDelay), "occ config set restart_delay 5")
 		}
 	case "rate_limit_attempts":
 		if c.RateLimitAttempts < 1 {
@@ -111,7 +125,10 @@ func (c *Config) validateField(key string) *FieldError {
 		for _, e := range c.ContainerEnv {
 			k, _, ok := strings.Cut(e, "=")
 			if !ok || !envKeyRe.MatchString(k) {
-				return bad(fmt.Sprintf("entry %q must look like KEY=value", e), "occ config env remove "+k)
+				return bad(fmt.Sprintf("entry %q must look like KEY=value", k), "occ config env remove "+k)
+			}
+			if why := UnsafeEnvKey(k); why != "" {
+				return bad(fmt.Sprintf("%s may not be set: it controls %s of the sandbox's root processes", k, why), "occ config env remove "+k)
 			}
 		}
 	case "users":
@@ -212,19 +229,46 @@ func without(list []string, drop string) []string {
 	return out
 }
 
-// ParseBindAddress parses a bind address: an IPv4 or IPv6 address, an IPv6
-// address in brackets, or "localhost" (127.0.0.1).
+// ParseBindAddress parses a bind address: an IPv4 or IPv6 address, with or
+// without brackets ([::1]), or "localhost" (127.0.0.1). An IPv4-mapped
+// IPv6 address is its IPv4 address. Addresses no socket can listen on
+// are refused with what to use instead: multicast, broadcast, IPv6
+// link-local (it needs an interface zone) and host names.
 func ParseBindAddress(s string) (net.IP, error) {
 	v := strings.TrimSpace(s)
 	if strings.EqualFold(v, "localhost") {
-		return net.IPv4(127, 0, 0, 1), nil
+		return net.IPv4(127, 0, 0, 1).To4(), nil
 	}
-	v = strings.TrimSuffix(strings.TrimPrefix(v, "["), "]")
+	if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
+		v = v[1 : len(v)-1]
+	}
 	ip := net.ParseIP(v)
 	if ip == nil {
-		return nil, fmt.Errorf("invalid IP address %q: use 127.0.0.1, ::1, 0.0.0.0, :: or localhost", s)
+		return nil, fmt.Errorf("invalid IP address %q: use 127.0.0.1 (this machine only), 0.0.0.0 (every interface), an address of this host, ::1, :: or localhost", s)
+	}
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	switch {
+	case ip.IsMulticast():
+		return nil, fmt.Errorf("%q is a multicast address, which no server can listen on: use 127.0.0.1, 0.0.0.0 or an address of this host", s)
+	case ip.Equal(net.IPv4bcast):
+		return nil, fmt.Errorf("%q is the broadcast address, which no server can listen on: use 127.0.0.1, 0.0.0.0 or an address of this host", s)
+	case ip.To4() == nil && ip.IsLinkLocalUnicast():
+		return nil, fmt.Errorf("%q is an IPv6 link-local address, which needs an interface zone occ cannot publish on: use ::, ::1 or a global address of this host", s)
 	}
 	return ip, nil
+}
+
+// CanonicalBindAddress is the bind address as the runtime uses it: the
+// bare IP (no brackets; localhost as 127.0.0.1). An invalid one is
+// returned as it is (Validate reports it).
+func CanonicalBindAddress(s string) string {
+	ip, err := ParseBindAddress(s)
+	if err != nil {
+		return s
+	}
+	return ip.String()
 }
 
 // IsExposed reports whether binding to addr exposes the service beyond this

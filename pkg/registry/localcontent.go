@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/errdefs"
@@ -49,7 +50,8 @@ func newLocalIngest(ctx context.Context, cs content.Store, root string, desc oci
 		return nil, fmt.Errorf("writing into containerd's content root: %w", err)
 	}
 	tmp := filepath.Join(dir, "data")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	// 0444 as containerd writes its blobs: content is immutable.
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o444)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("writing into containerd's content root: %w", err)
@@ -168,4 +170,40 @@ func openInContentRoot(root string, desc ocispec.Descriptor) (*os.File, error) {
 func inContentRoot(root string, desc ocispec.Descriptor) bool {
 	st, err := os.Stat(filepath.Join(root, "blobs", desc.Digest.Algorithm().String(), desc.Digest.Encoded()))
 	return err == nil && st.Mode().IsRegular() && st.Size() == desc.Size
+}
+
+// StaleIngestAge is how long an .occ-ingest-* directory must have gone
+// unwritten to be taken for one a killed pull left: a live ingest writes
+// its data file continuously, and a stalled download is given up long
+// before this.
+const StaleIngestAge = time.Hour
+
+// RemoveStaleIngests removes the .occ-ingest-* directories in containerd's
+// content root that a killed pull left (none of its files written for
+// maxAge). It returns how many it removed.
+func RemoveStaleIngests(root string, maxAge time.Duration) int {
+	dirs, err := filepath.Glob(filepath.Join(root, ".occ-ingest-*"))
+	if err != nil {
+		return 0
+	}
+	cutoff := time.Now().Add(-maxAge)
+	n := 0
+	for _, d := range dirs {
+		fi, err := os.Lstat(d)
+		if err != nil || !fi.IsDir() || fi.ModTime().After(cutoff) {
+			continue
+		}
+		fresh := false
+		if entries, err := os.ReadDir(d); err == nil {
+			for _, e := range entries {
+				if ei, err := e.Info(); err == nil && ei.ModTime().After(cutoff) {
+					fresh = true
+				}
+			}
+		}
+		if !fresh && os.RemoveAll(d) == nil {
+			n++
+		}
+	}
+	return n
 }

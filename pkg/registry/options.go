@@ -64,8 +64,13 @@ type LayerStream interface {
 	Present(i int) bool
 	// Apply reads layer i's compressed bytes from r until the layer ends,
 	// unpacks them and verifies the uncompressed digest; a mismatch is an
-	// errdefs.ErrDataLoss error.
-	Apply(ctx context.Context, i int, r io.Reader) error
+	// errdefs.ErrDataLoss error. verified says r is a blob already checked
+	// against its digest (from the content store). Bytes still arriving
+	// from a registry are not: what they may write before their digest is
+	// known is bounded, and a layer that expands past the bound is read to
+	// its end without being written and fails with ErrApplyAfterVerify, to
+	// be applied again from the store once its blob verifies.
+	Apply(ctx context.Context, i int, r io.Reader, verified bool) error
 	// Commit makes the applied layers the image's snapshot chain.
 	Commit(ctx context.Context) error
 	// Abort removes whatever the stream prepared or committed.

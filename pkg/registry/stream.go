@@ -65,6 +65,10 @@ func (p *puller) streamLayers(ctx context.Context, rc *repoClient, su StreamUnpa
 	if localRoot != "" && !inContentRoot(localRoot, manifest.Config) {
 		localRoot = ""
 	}
+	if localRoot != "" {
+		// What killed pulls left there.
+		RemoveStaleIngests(localRoot, StaleIngestAge)
+	}
 
 	// At most p.o.concurrency layers download and apply at once, taken in
 	// manifest order. A layer gives its slot back as soon as its bytes are
@@ -183,7 +187,7 @@ func (p *puller) applyStored(ctx context.Context, ls LayerStream, localRoot stri
 	defer r.Close()
 	// The Reader alone (no ReadByte, see chunkReader).
 	br := struct{ io.Reader }{bufio.NewReaderSize(r, storedReadSize)}
-	if err := ls.Apply(ctx, i, br); err != nil {
+	if err := ls.Apply(ctx, i, br, true); err != nil {
 		return applyErr(err)
 	}
 	return labelUncompressedDigest(ctx, cs, desc.Digest, diffID)
@@ -225,7 +229,7 @@ func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, 
 	q := newChunkReader()
 	applied := make(chan error, 1)
 	go func() {
-		err := ls.Apply(ctx, i, q)
+		err := ls.Apply(ctx, i, q, false)
 		q.finish(err)
 		applied <- err
 	}()
@@ -239,6 +243,16 @@ func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, 
 	case ferr != nil && !errors.As(ferr, &af): // the download failed first
 		in.abort()
 		return false, remoteOrLocal(ferr)
+	case aerr != nil && ferr == nil && errors.Is(aerr, ErrApplyAfterVerify):
+		// The layer expands more than unverified bytes may write (a
+		// decompression bomb, or a legitimately very compressible layer):
+		// store the blob, which verifies its digest, then apply it from
+		// the store.
+		if err := in.commit(ctx, map[string]string{labelUncompressed: diffID.String()}); err != nil {
+			in.abort()
+			return false, err
+		}
+		return false, p.applyStored(ctx, ls, localRoot, i, desc, diffID)
 	case aerr != nil:
 		in.abort()
 		return false, applyErr(aerr)
@@ -252,6 +266,13 @@ func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, 
 	}
 	return false, nil
 }
+
+// ErrApplyAfterVerify is what LayerStream.Apply returns (wrapped) when a
+// layer's unverified bytes expand past the bound on what they may write:
+// Apply has read them to the end and written nothing that stays; the
+// layer is applied again from the content store once its blob is stored,
+// so verified.
+var ErrApplyAfterVerify = errors.New("the layer expands too much to be unpacked before its digest is verified")
 
 // blobIngest is where a layer's compressed bytes go: containerd's content
 // Writer (remoteIngest), or a file in the daemon's content root that is

@@ -34,17 +34,21 @@ type fakeStream struct {
 	// failLayer, when >= 0, makes Apply of that layer fail with a local
 	// error after reading half its bytes.
 	failLayer int
+	// deferLayer, when >= 0, makes Apply of that layer, unverified, read
+	// all its bytes and fail with ErrApplyAfterVerify, as the real one does
+	// for a layer that expands past the bound.
+	deferLayer int
 
 	mu      sync.Mutex
 	streams []*fakeLayerStream
 }
 
-func newFakeStream() *fakeStream { return &fakeStream{failLayer: -1} }
+func newFakeStream() *fakeStream { return &fakeStream{failLayer: -1, deferLayer: -1} }
 
 func (f *fakeStream) StreamSupported(ctx context.Context) error { return f.unsupported }
 
 func (f *fakeStream) StartStream(ctx context.Context, config ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) (LayerStream, error) {
-	s := &fakeLayerStream{f: f, layers: layers, diffIDs: diffIDs, applied: map[int]bool{}}
+	s := &fakeLayerStream{f: f, layers: layers, diffIDs: diffIDs, applied: map[int]bool{}, verified: map[int]bool{}}
 	f.mu.Lock()
 	f.streams = append(f.streams, s)
 	f.mu.Unlock()
@@ -84,17 +88,24 @@ type fakeLayerStream struct {
 
 	mu                 sync.Mutex
 	applied            map[int]bool
+	verified           map[int]bool // applied from the store
 	committed, aborted bool
 }
 
 func (s *fakeLayerStream) Present(i int) bool { return false }
 
-func (s *fakeLayerStream) Apply(ctx context.Context, i int, r io.Reader) error {
+func (s *fakeLayerStream) Apply(ctx context.Context, i int, r io.Reader, verified bool) error {
 	if i == s.f.failLayer {
 		if _, err := io.CopyN(io.Discard, r, s.layers[i].Size/2); err != nil {
 			return err
 		}
 		return errors.New("no space left on device")
+	}
+	if i == s.f.deferLayer && !verified {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return err
+		}
+		return fmt.Errorf("layer %s: %w", s.layers[i].Digest, ErrApplyAfterVerify)
 	}
 	zr, err := gzip.NewReader(r)
 	if err != nil {
@@ -109,6 +120,7 @@ func (s *fakeLayerStream) Apply(ctx context.Context, i int, r io.Reader) error {
 	}
 	s.mu.Lock()
 	s.applied[i] = true
+	s.verified[i] = verified
 	s.mu.Unlock()
 	return nil
 }
@@ -389,6 +401,10 @@ func TestPullStreamLocalContent(t *testing.T) {
 			if err != nil || digest.FromBytes(b) != d {
 				t.Errorf("layer %d reads back wrong (%v)", i, err)
 			}
+			// Read-only, as containerd's own content store writes blobs.
+			if st, err := os.Stat(filepath.Join(e.contentRoot, "blobs", "sha256", d.Encoded())); err != nil || st.Mode().Perm() != 0o444 {
+				t.Errorf("layer %d blob mode %v (%v), want 0444", i, st.Mode(), err)
+			}
 		}
 		got, _ := e.stores.Images.Get(e.ctx, meta.CurrentImageName)
 		e.assertClean(t, &got)
@@ -447,5 +463,66 @@ func TestPullStreamSharedBlobs(t *testing.T) {
 		if res.FetchedBytes > 4096 {
 			t.Errorf("localRoot=%v: fetched %d bytes of shared blobs", localRoot, res.FetchedBytes)
 		}
+	}
+}
+
+// TestPullStreamAppliesAfterVerify: a layer whose unverified bytes expand
+// past the bound (LayerStream.Apply says ErrApplyAfterVerify) is stored,
+// which checks its digest, and applied again from the store: a legitimately
+// compressible layer still pulls. A registry serving other bytes for it (a
+// bomb in place of the layer) fails on the digest, and nothing is applied
+// from them.
+func TestPullStreamAppliesAfterVerify(t *testing.T) {
+	reg := newFaultRegistry(t)
+	img := testImage(t, "6.0.7")
+	repo := reg.push(t, "deferred:latest", img)
+	e := newEnv(t)
+	fs := newFakeStream()
+	fs.deferLayer = 1
+	reg.setFault(nil)
+	res, err := e.pull(Source{Repositories: []string{repo}, Tag: "latest"}, &recorder{}, WithUnpacker(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := fs.last()
+	if !res.InProcessUnpack || s == nil || !s.committed || len(s.applied) != 3 || !s.verified[1] || s.verified[0] {
+		t.Fatalf("InProcessUnpack=%v stream %+v", res.InProcessUnpack, s)
+	}
+	seen := map[string]bool{}
+	for _, r := range reg.requests() {
+		if strings.Contains(r, "/blobs/") && seen[r] {
+			t.Errorf("blob downloaded twice: %s", r)
+		}
+		seen[r] = true
+	}
+	got, _ := e.stores.Images.Get(e.ctx, meta.CurrentImageName)
+	e.assertClean(t, &got)
+
+	// The same with the layer's bytes replaced: a digest mismatch.
+	img2 := testImage(t, "6.0.8")
+	repo2 := reg.push(t, "deferred-bomb:latest", img2)
+	bad := layerDigest(t, img2, 1)
+	layers, _ := img2.Layers()
+	size, _ := layers[1].Size()
+	reg.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
+		if !strings.HasSuffix(r.URL.Path, "/blobs/"+bad) {
+			return false
+		}
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		_, _ = zw.Write(make([]byte, 1000*size))
+		_ = zw.Close()
+		bomb := append(b.Bytes(), make([]byte, size)...)[:size] // the declared size, other bytes
+		_, _ = w.Write(bomb)
+		return true
+	})
+	fs2 := newFakeStream()
+	fs2.deferLayer = 1
+	_, err = e.pull(Source{Repositories: []string{repo2}, Tag: "latest"}, &recorder{}, WithUnpacker(fs2))
+	if !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("err = %v, want a digest mismatch", err)
+	}
+	if s := fs2.last(); s == nil || s.verified[1] || !s.aborted {
+		t.Errorf("stream %+v", s)
 	}
 }

@@ -237,8 +237,11 @@ func (s *Sandbox) logCreator(logPath string) (cio.Creator, string, string, error
 		if !filepath.IsAbs(d) {
 			return nil, "", "", fmt.Errorf("log driver %q must be an absolute path", d)
 		}
-		if _, err := os.Stat(d); err != nil {
-			return nil, "", "", fmt.Errorf("log driver: %w", err)
+		// The shim (and the restart monitor, later) runs a trusted copy
+		// as root, not the occ executable itself (logdriverbin.go).
+		d, err := installLogDriver(d, logDriverDir(s.opts.Paths.DataDir))
+		if err != nil {
+			return nil, "", "", err
 		}
 		args := map[string]string{LogDriverCommand: logPath}
 		uri, err := cio.LogURIGenerator("binary", d, args)

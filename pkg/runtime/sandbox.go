@@ -132,10 +132,12 @@ func (s *Sandbox) networkMode() string {
 	return meta.NetworkCNI
 }
 
-// bindAddress is the configured host address (default 127.0.0.1).
+// bindAddress is the configured host address (default 127.0.0.1), as a
+// bare IP: "localhost" is 127.0.0.1 and "[::1]" is ::1, which portmap,
+// net.JoinHostPort and the server's OPENCODE_HOST all need.
 func (s *Sandbox) bindAddress() string {
 	if a := s.opts.Config.BindAddress; a != "" {
-		return a
+		return meta.CanonicalBindAddress(a)
 	}
 	return "127.0.0.1"
 }

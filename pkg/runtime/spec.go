@@ -86,11 +86,18 @@ func (s *Sandbox) occEnv() []string {
 // oci.WithImageConfig (which put the image env in place).
 func (s *Sandbox) withEnvOrder(plan MountPlan) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, sp *oci.Spec) error {
-		imageEnv := sp.Process.Env
-		user := s.opts.Config.ContainerEnv
-		sp.Process.Env = mergeEnv(imageEnv, addMissing(xdgDefaults, imageEnv, user), user, s.occEnv(), s.gatewayEnv(plan), s.opts.ExtraEnv)
+		sp.Process.Env = s.processEnv(sp.Process.Env, plan)
 		return nil
 	}
+}
+
+// processEnv is the container's env given the image's. container_env
+// entries that could change what root runs (PATH, LD_PRELOAD, BASH_ENV,
+// …: meta.UnsafeEnvKey) never reach it, even from a config that skipped
+// validation; the image's own values stay.
+func (s *Sandbox) processEnv(imageEnv []string, plan MountPlan) []string {
+	user := meta.SafeEnv(s.opts.Config.ContainerEnv)
+	return mergeEnv(imageEnv, addMissing(xdgDefaults, imageEnv, user), user, s.occEnv(), s.gatewayEnv(plan), s.opts.ExtraEnv)
 }
 
 // containerFiles writes the hosts, hostname and resolv.conf the container

@@ -37,13 +37,17 @@ func TestMergeEnv(t *testing.T) {
 
 func TestEnvOrder(t *testing.T) {
 	cfg := meta.DefaultConfig()
-	cfg.ContainerEnv = []string{"SHARED=config", "OPENCODE_PORT=1", "XDG_CACHE_HOME=/c"}
+	// The unsafe entries are what a config that skipped validation could
+	// hold: they never reach the spec (the image's PATH stays).
+	cfg.ContainerEnv = []string{"SHARED=config", "PATH=/tmp/evil", "OPENCODE_PORT=1", "LD_PRELOAD=/tmp/x.so", "XDG_CACHE_HOME=/c", "BASH_ENV=/tmp/rc", "ENV=/tmp/rc", "LD_LIBRARY_PATH=/tmp"}
 	s := &Sandbox{opts: SpecOptions{Config: cfg}}
 	image := []string{"PATH=/bin", "SHARED=image", "XDG_DATA_HOME=/img"}
-	got := mergeEnv(image, addMissing(xdgDefaults, image, cfg.ContainerEnv), cfg.ContainerEnv, s.occEnv())
+	got := s.processEnv(image, MountPlan{})
 	want := []string{"PATH=/bin", "SHARED=config", "XDG_DATA_HOME=/img",
 		"XDG_STATE_HOME=/home/opencoder/.local/state", "XDG_CONFIG_HOME=/home/opencoder/.config",
-		"OPENCODE_PORT=3000", "XDG_CACHE_HOME=/c", "OPENCODE_HOST=0.0.0.0"}
+		"OPENCODE_PORT=3000", "XDG_CACHE_HOME=/c", "OPENCODE_HOST=0.0.0.0",
+		"OPENCODE_CLOUD_LOGIN_ATTEMPTS=5", "OPENCODE_CLOUD_LOGIN_WINDOW=60",
+		"OPENCODE_CLOUD_TRUSTED_PROXIES=", "OPENCODE_CLOUD_HOST_MOUNTS="}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("env\n got %q\nwant %q", got, want)
 	}

@@ -161,3 +161,48 @@ func TestSystemdAbsentIsClear(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestRenderHostileValues: restart settings that overflowed
+// StartLimitIntervalSec, a service user with a newline (User= was written
+// unquoted, so "x\nExecStartPre=…" added a directive) and values with
+// line breaks are refused or escaped: every directive the unit has is one
+// occ wrote.
+func TestRenderHostileValues(t *testing.T) {
+	good := Options{Mode: ModeSystem, Executable: "/usr/local/bin/occ"}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Options)
+		want   string
+	}{
+		{"delay overflow", func(o *Options) { o.RestartDelay, o.RestartRetries = 1<<62, 3 }, "restart_delay must be at most"},
+		{"retries overflow", func(o *Options) { o.RestartDelay, o.RestartRetries = 5, 1<<62 }, "restart_retries must be at most"},
+		{"user newline", func(o *Options) { o.User = "alice\nExecStartPre=/bin/sh -c id" }, "not a user name"},
+		{"user space", func(o *Options) { o.User = "alice bob" }, "not a user name"},
+		{"exe newline", func(o *Options) { o.Executable = "/opt/occ\nExecStartPre=/bin/id" }, "line break"},
+		{"config newline", func(o *Options) { o.ConfigFile = "/etc/occ\n[Install]" }, "line break"},
+	} {
+		o := good
+		tc.mutate(&o)
+		if _, err := Render(o); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	o := good
+	o.User = "opencode"
+	o.Env = []string{"XDG_DATA_HOME=/data/a\nExecStartPre=/bin/id", "B=tab\there\x01"}
+	o.RestartDelay, o.RestartRetries = MaxRestartDelay, MaxRestartRetries
+	unit, err := Render(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(unit, "\n") {
+		if strings.HasPrefix(line, "ExecStartPre") {
+			t.Errorf("a value added a directive:\n%s", unit)
+		}
+	}
+	for _, want := range []string{`Environment="XDG_DATA_HOME=/data/a\nExecStartPre=/bin/id"`, `Environment="B=tab\there\x01"`, "User=opencode", "StartLimitIntervalSec=172800000"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("missing %s in:\n%s", want, unit)
+		}
+	}
+}

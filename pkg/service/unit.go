@@ -3,6 +3,7 @@ package service
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/containerd/errdefs"
@@ -47,14 +48,44 @@ func (o Options) Validate() error {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the config path %q is not absolute", o.ConfigFile))
 	case o.RestartDelay < 0 || o.RestartRetries < 0:
 		return errdefs.ErrInvalidArgument.WithMessage("restart_delay and restart_retries must not be negative")
+	case o.RestartDelay > MaxRestartDelay:
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("restart_delay must be at most %d seconds, got %d (occ config set restart_delay 5)", MaxRestartDelay, o.RestartDelay))
+	case o.RestartRetries > MaxRestartRetries:
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("restart_retries must be at most %d, got %d (occ config set restart_retries 3)", MaxRestartRetries, o.RestartRetries))
+	case o.StopTimeout < 0 || o.StopTimeout > MaxRestartDelay:
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the stop timeout must be 0 to %d seconds, got %d", MaxRestartDelay, o.StopTimeout))
+	case o.Mode == ModeSystem && o.User != "" && !userRe.MatchString(o.User):
+		// User= takes no quoting: a name with a newline would add
+		// directives of its own.
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("OPENCODE_SERVICE_USER %q is not a user name (letters, digits, _, - and ., or a numeric uid)", o.User))
+	}
+	for _, p := range []string{o.Executable, o.ConfigFile} {
+		if strings.ContainsAny(p, "\x00\n\r") {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("the path %q has a line break or NUL: move it to a plain path", p))
+		}
 	}
 	for _, kv := range o.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("environment entry %q is not KEY=value", kv))
 		}
+		if strings.ContainsRune(kv, 0) {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("environment entry %q has a NUL byte", kv))
+		}
 	}
 	return nil
 }
+
+// Bounds of the restart settings (meta.MaxRestartDelay/Retries, which
+// config validation applies): a day between restarts, a thousand
+// restarts, so StartLimitIntervalSec (their product, doubled) stays far
+// from overflowing.
+const (
+	MaxRestartDelay   = 86400
+	MaxRestartRetries = 1000
+)
+
+// userRe is what User= accepts unquoted: a POSIX-ish user name or a uid.
+var userRe = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_.-]{0,31}|[0-9]{1,10})$`)
 
 // Render returns the systemd unit for o.
 func Render(o Options) (string, error) {
@@ -124,13 +155,41 @@ func Render(o Options) (string, error) {
 
 // quoteArg quotes one word for a systemd command line or Environment=:
 // specifiers (%) and variables ($) are escaped, and words with spaces,
-// quotes or backslashes are double-quoted with C-style escapes.
+// quotes, backslashes or control characters are double-quoted with
+// C-style escapes, so no value can end the line and start a directive.
 func quoteArg(s string) string {
 	s = strings.ReplaceAll(s, "%", "%%")
 	s = strings.ReplaceAll(s, "$", "$$")
-	if s != "" && !strings.ContainsAny(s, " \t\"'\\;") {
+	plain := s != ""
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || strings.ContainsRune(" \"'\\;", r) {
+			plain = false
+			break
+		}
+	}
+	if plain {
 		return s
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\t", `\t`)
-	return `"` + r.Replace(s) + `"`
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
