@@ -26,9 +26,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 GO      ?= go
-VERSION ?= 0.1.0
-COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
+# Versions come from release tags (vMAJOR.MINOR.PATCH, semver): at a tagged commit VERSION is the
+# tag without its "v"; elsewhere it is empty and occ reports the version in pkg/meta/version.go (the
+# release the tree is, kept equal to CHANGELOG.md's latest). COMMIT is the commit, "-dirty" when the
+# tree has local changes. `make build VERSION=1.2.3` overrides.
+VERSION ?= $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null | sed 's/^v//')
+COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$c || echo $$c-dirty; } || echo unknown)
+LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
 .PHONY: all build demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
