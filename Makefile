@@ -16,7 +16,7 @@
 #                          to its registry, a throw-away occ config, a login user, occ start, occ status
 #                          (hack/demo; a second run only checks)
 #   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
-#   make lint              gofmt + go vet (+ shellcheck when installed)
+#   make lint              no tracked file over 1 MiB, gofmt, go vet (+ shellcheck when installed)
 #   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
 #                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
 #
@@ -170,7 +170,13 @@ bench:
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
+# make lint also fails on any tracked file over 1 MiB (LARGE_FILE_LIMIT bytes): build outputs and
+# large data stay out of git (a committed 41 MB binary was once 97 % of the repository).
+LARGE_FILE_LIMIT ?= 1048576
 lint:
+	@sizes=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' -- 2>/dev/null; true); \
+	big=$$(awk -v max=$(LARGE_FILE_LIMIT) '$$1 > max { n = $$1; $$1 = ""; printf "  %s (%d bytes)\n", substr($$0, 2), n }' <<<"$$sizes"); \
+	if [ -n "$$big" ]; then echo "tracked files over $(LARGE_FILE_LIMIT) bytes (keep them out of git: .gitignore, git rm --cached):"; echo "$$big"; exit 1; fi
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
