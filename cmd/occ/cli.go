@@ -32,5 +32,8 @@ type CLI struct {
 	Setup     SetupCmd     `cmd:"" help:"Configure occ: image source, port, network access and the first login user (a wizard; --yes with flags for scripts)."`
 	Version   VersionCmd   `cmd:"" help:"Show the versions of occ, containerd, runc and BuildKit."`
 
+	Completion CompletionCmd `cmd:"" help:"Print the shell completion script for bash, zsh or fish (source <(occ completion bash))."`
+	Man        ManCmd        `cmd:"" hidden:"" help:"Print occ's man page (roff), for packagers."`
+
 	LogDriver LogDriverCmd `cmd:"" name:"log-driver" hidden:"" help:"Internal: the sandbox's logging binary, run by containerd's shim."`
 }
