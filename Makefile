@@ -35,7 +35,7 @@ COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build man deb test-deb release-snapshot demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -147,6 +147,63 @@ kill:
 hardening:
 	@$(call HARDENING_WITH_TESTBED,$(HARDENING_TESTS))
 
+# Release artefacts. The tools (goreleaser, syft, nfpm) are pinned in tools/go.mod, a module of their
+# own (syft would move otel, x/net and x/crypto in occ's go.mod), and built into bin/tools on first
+# use (cold on 2 cores: nfpm ~25 s, goreleaser + syft several minutes).
+#   make deb               bin/deb/occ_VERSION_ARCH.deb for this machine's architecture: a static occ
+#                          (-s -w), completions and man page (hack/release-assets), nfpm
+#                          (packaging/nfpm.yaml: the release's package contents)
+#   make test-deb          make deb, then installs it with dpkg -i, runs occ, checks completions, man
+#                          page and unit template, and purges it (packaging/deb_test.go; root, Debian)
+#   make release-snapshot  everything a release publishes, in dist/, without publishing: goreleaser
+#                          (archives, .deb, .rpm, SBOMs, checksums.txt and its Sigstore bundle, signed
+#                          with OCC_SIGNING_KEY or a throw-away key pair), the signature and checksums
+#                          verified, and the amd64 .deb through the same install test
+#   make man               bin/release-assets/{manpages,completions} (hack/release-assets)
+TOOLS       := bin/tools
+GOARCH_HOST := $(shell $(GO) env GOARCH)
+# The version pkg/meta/version.go says this tree is (snapshots and make deb between tags).
+BASE_VERSION := $(shell sed -n 's/^[[:space:]]*Version[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' pkg/meta/version.go | head -n1)
+DEB_VERSION  := $(or $(VERSION),$(BASE_VERSION))
+
+$(TOOLS)/goreleaser: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../$(TOOLS)/ github.com/goreleaser/goreleaser/v2
+$(TOOLS)/syft: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../$(TOOLS)/ github.com/anchore/syft/cmd/syft
+$(TOOLS)/nfpm: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../$(TOOLS)/ github.com/goreleaser/nfpm/v2/cmd/nfpm
+
+man:
+	hack/release-assets bin/release-assets
+
+deb: $(TOOLS)/nfpm
+	rm -rf bin/deb && mkdir -p bin/deb
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/opencode-cloud/occ/pkg/meta.Version=$(DEB_VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)" -o bin/deb/occ ./cmd/occ
+	OCC=bin/deb/occ hack/release-assets bin/release-assets
+	OCC_VERSION=$(DEB_VERSION) OCC_ARCH=$(GOARCH_HOST) OCC_BINARY=bin/deb/occ $(TOOLS)/nfpm pkg --config packaging/nfpm.yaml --packager deb --target bin/deb/
+
+# OCC_TEST_DEB=path tests another .deb (make release-snapshot tests goreleaser's).
+DEB_TEST = deb=$$(ls $(1)) && [ "$$(echo "$$deb" | wc -l)" -eq 1 ] && \
+	OCC_TEST_DEB=$$PWD/$$deb $(GO) test -count=1 -tags packaging -run '^TestDebPackage$$' ./packaging/
+
+test-deb: deb
+	$(call DEB_TEST,bin/deb/*.deb)
+
+release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft
+	@set -e; key=$${OCC_SIGNING_KEY:-}; pub=$${OCC_SIGNING_PUB:-}; tmp=; \
+	if [ -z "$$key" ]; then \
+		tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; key=$$tmp/throwaway.key; pub=$$tmp/throwaway.pub; \
+		$(GO) run ./hack/signblob keygen "$$key" "$$pub"; echo "signing with a throw-away key pair (OCC_SIGNING_KEY / OCC_SIGNING_PUB to give one)"; \
+	elif [ -z "$$pub" ]; then echo "OCC_SIGNING_KEY needs OCC_SIGNING_PUB (its public key) to verify the signature" >&2; exit 2; fi; \
+	start=$$(date +%s); \
+	PATH=$(CURDIR)/$(TOOLS):$$PATH OCC_SIGNING_KEY=$$key OCC_BASE_VERSION=$(BASE_VERSION) $(TOOLS)/goreleaser release --snapshot --clean; \
+	cp "$$pub" dist/checksums.txt.pub; \
+	$(TOOLS)/signblob verify -key dist/checksums.txt.pub -bundle dist/checksums.txt.sigstore.json dist/checksums.txt; \
+	(cd dist && sha256sum --quiet -c checksums.txt) && echo "checksums.txt: every artefact matches"; \
+	echo "goreleaser and checks: $$(( $$(date +%s) - start )) s"; \
+	ls -l dist/*.tar.gz dist/*.deb dist/*.rpm dist/*.spdx.json dist/checksums.txt*
+	$(call DEB_TEST,dist/*_$(GOARCH_HOST).deb)
+
 # The demo uses the default testbed (/tmp/occ-tb, registry on 127.0.0.1:5001) and /tmp/occ-demo.
 demo: build
 	hack/demo up
@@ -186,4 +243,4 @@ lint:
 	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run hack/bench hack/bench-table; else echo "shellcheck not installed; skipped"; fi
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

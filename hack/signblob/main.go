@@ -4,6 +4,7 @@
 //	signblob keygen PRIVATE.key PUBLIC.pub               a throw-away ECDSA P-256 key pair
 //	signblob sign -key PRIVATE.key -bundle OUT FILE      key-based (make release-snapshot; offline)
 //	signblob sign -keyless -bundle OUT FILE              Fulcio + Rekor with the GitHub Actions OIDC token
+//	                                                     (-key keyless says the same)
 //	                                                     (or -identity-token TOKEN; -fulcio, -rekor URLs)
 //	signblob verify -key PUBLIC.pub -bundle B FILE
 //	signblob verify -identity-regexp RE [-issuer URL] [-trusted-root JSON] -bundle B FILE
@@ -62,13 +63,16 @@ func usage() {
 
 func signCmd(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("sign", flag.ExitOnError)
-	keyPath := fs.String("key", "", "ECDSA P-256 private key (PEM)")
+	keyPath := fs.String("key", "", `ECDSA P-256 private key (PEM), or "keyless"`)
 	keyless := fs.Bool("keyless", false, "sign with a Fulcio certificate for the OIDC identity, logged in Rekor")
 	token := fs.String("identity-token", "", "OIDC token for keyless signing (default: GitHub Actions')")
 	fulcio := fs.String("fulcio", blobsign.PublicFulcio, "Fulcio URL")
 	rekor := fs.String("rekor", blobsign.PublicRekor, "Rekor URL")
 	out := fs.String("bundle", "", "where to write the bundle")
 	_ = fs.Parse(args)
+	if *keyPath == "keyless" { // for configs that can only fill in a value (.goreleaser.yaml's signs)
+		*keyPath, *keyless = "", true
+	}
 	if fs.NArg() != 1 || *out == "" || (*keyPath == "") == !*keyless {
 		return errors.New("sign needs exactly one of -key and -keyless, -bundle OUT and one FILE")
 	}
