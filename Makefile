@@ -1,8 +1,9 @@
 # occ — build, lint and test.
 #
 #   make build             bin/occ
-#   make test              unit tests, a short fuzz run (FUZZTIME_CI each), then a real testbed (containerd, BuildKit, registry),
-#                          the integration tests against it, and the testbed torn down again
+#   make test              unit tests, a short fuzz run (FUZZTIME_CI each), the .deb installed and purged (test-deb),
+#                          then a real testbed (containerd, BuildKit, registry), the integration tests against
+#                          it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
@@ -16,7 +17,12 @@
 #                          to its registry, a throw-away occ config, a login user, occ start, occ status
 #                          (hack/demo; a second run only checks)
 #   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
-#   make lint              no tracked file over 1 MiB, gofmt, go vet (+ shellcheck when installed)
+#   make deb               bin/deb/occ_VERSION_ARCH.deb (nfpm); make test-deb also installs, checks and purges it
+#   make release-snapshot  every release artefact in dist/ (goreleaser), signed, verified, not published
+#   make release-check / release / release-image / release-image-merge   the release workflow's steps (TAG=vX.Y.Z)
+#   make man               completions and the man page in bin/release-assets
+#   make lint              no tracked file over 1 MiB, gofmt, go vet, actionlint on .github/workflows
+#                          (+ shellcheck when installed)
 #   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
 #                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
 #
@@ -35,7 +41,7 @@ COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build man deb test-deb release-snapshot demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build man deb test-deb release-snapshot release-check release release-image release-image-merge demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -84,7 +90,7 @@ test-integration:
 # The testbed is torn down even when bring-up or the integration tests fail; the exit status is then
 # that failure. A failing teardown (a process or mount left behind) fails a run that passed.
 # (No recursive make here: make runs such a line even under `make -n`.)
-test: test-unit fuzz-ci
+test: test-unit fuzz-ci test-deb
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(CHAOS_TESTS)) && $(E2E); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
@@ -196,6 +202,11 @@ release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft
 		$(GO) run ./hack/signblob keygen "$$key" "$$pub"; echo "signing with a throw-away key pair (OCC_SIGNING_KEY / OCC_SIGNING_PUB to give one)"; \
 	elif [ -z "$$pub" ]; then echo "OCC_SIGNING_KEY needs OCC_SIGNING_PUB (its public key) to verify the signature" >&2; exit 2; fi; \
 	start=$$(date +%s); \
+	if [ -z "$$(git remote)" ]; then \
+		# goreleaser reads the remote's URL and, without one, drops the commit too (version \
+		# 0.1.0-snapshot+none): name one for its git commands only, through git's environment. \
+		export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/opencode-cloud/occ.git; \
+	fi; \
 	PATH=$(CURDIR)/$(TOOLS):$$PATH OCC_SIGNING_KEY=$$key OCC_BASE_VERSION=$(BASE_VERSION) $(TOOLS)/goreleaser release --snapshot --clean; \
 	cp "$$pub" dist/checksums.txt.pub; \
 	$(TOOLS)/signblob verify -key dist/checksums.txt.pub -bundle dist/checksums.txt.sigstore.json dist/checksums.txt; \
@@ -203,6 +214,36 @@ release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft
 	echo "goreleaser and checks: $$(( $$(date +%s) - start )) s"; \
 	ls -l dist/*.tar.gz dist/*.deb dist/*.rpm dist/*.spdx.json dist/checksums.txt*
 	$(call DEB_TEST,dist/*_$(GOARCH_HOST).deb)
+
+# Publishing (.github/workflows/release.yml; TAG=vX.Y.Z). release-check: the tag is CHANGELOG.md's
+# newest release and pkg/meta's version. release: goreleaser publishes everything release-snapshot
+# builds, signed keyless (the workflow's OIDC identity; OCC_SIGNING_KEY=path signs with a key), with
+# CHANGELOG.md's section as the notes. release-image / release-image-merge: the sandbox image, built
+# natively per platform and merged into one signed index by hack/publish-sandbox (its publishing
+# flags come with the sandbox-image issue, 14).
+RELEASE_IMAGE_REPO ?= ghcr.io/opencode-cloud/opencode-cloud-sandbox
+NEED_TAG = @[ -n "$(TAG)" ] || { echo "give the release tag: make $@ TAG=vX.Y.Z" >&2; exit 2; }
+
+release-check:
+	$(NEED_TAG)
+	$(GO) run ./hack/changelog check $(TAG)
+	$(GO) test -count=1 -run '^TestChangelogMatchesVersion$$' ./internal/changelog/
+
+release: release-check $(TOOLS)/goreleaser $(TOOLS)/syft
+	mkdir -p bin && $(GO) run ./hack/changelog notes $(TAG) >bin/release-notes.md
+	PATH=$(CURDIR)/$(TOOLS):$$PATH OCC_SIGNING_KEY=$${OCC_SIGNING_KEY:-keyless} OCC_BASE_VERSION=$(BASE_VERSION) \
+		$(TOOLS)/goreleaser release --clean --release-notes bin/release-notes.md
+
+release-image:
+	$(NEED_TAG)
+	@[ -n "$(PLATFORM)" ] || { echo "give the platform: make $@ PLATFORM=linux/amd64 TAG=vX.Y.Z" >&2; exit 2; }
+	$(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && $(TESTBED) seed && \
+		OCC_VERSION=$(TAG:v%=%) OCC_PUBLISH_PLATFORMS=$(PLATFORM) \
+		hack/publish-sandbox --platform $(PLATFORM) --repository $(RELEASE_IMAGE_REPO) --push-by-digest
+
+release-image-merge:
+	$(NEED_TAG)
+	OCC_VERSION=$(TAG:v%=%) hack/publish-sandbox --merge --repository $(RELEASE_IMAGE_REPO) --sign keyless
 
 # The demo uses the default testbed (/tmp/occ-tb, registry on 127.0.0.1:5001) and /tmp/occ-demo.
 demo: build
@@ -240,7 +281,9 @@ lint:
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) vet -tags integration,hardening ./integration/...
-	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run hack/bench hack/bench-table; else echo "shellcheck not installed; skipped"; fi
+	$(GO) vet -tags packaging ./packaging/
+	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run hack/bench hack/bench-table hack/release-assets; else echo "shellcheck not installed; skipped"; fi
+	$(GO) tool actionlint .github/workflows/*.yml
 
 clean:
 	rm -rf bin dist
