@@ -164,7 +164,8 @@ hardening:
 #   make release-snapshot  everything a release publishes, in dist/, without publishing: goreleaser
 #                          (archives, .deb, .rpm, SBOMs, checksums.txt and its Sigstore bundle, signed
 #                          with OCC_SIGNING_KEY or a throw-away key pair), the signature and checksums
-#                          verified, and the amd64 .deb through the same install test
+#                          verified, the amd64 .deb through the same install test, and each .rpm's files
+#                          read with rpm -qp (when rpm is installed)
 #   make man               bin/release-assets/{manpages,completions} (hack/release-assets)
 TOOLS       := bin/tools
 GOARCH_HOST := $(shell $(GO) env GOARCH)
@@ -173,11 +174,11 @@ BASE_VERSION := $(shell sed -n 's/^[[:space:]]*Version[[:space:]]*=[[:space:]]*"
 DEB_VERSION  := $(or $(VERSION),$(BASE_VERSION))
 
 $(TOOLS)/goreleaser: tools/go.mod tools/go.sum
-	cd tools && $(GO) build -o ../$(TOOLS)/ github.com/goreleaser/goreleaser/v2
+	cd tools && $(GO) build -o $(abspath $(TOOLS))/ github.com/goreleaser/goreleaser/v2
 $(TOOLS)/syft: tools/go.mod tools/go.sum
-	cd tools && $(GO) build -o ../$(TOOLS)/ github.com/anchore/syft/cmd/syft
+	cd tools && $(GO) build -o $(abspath $(TOOLS))/ github.com/anchore/syft/cmd/syft
 $(TOOLS)/nfpm: tools/go.mod tools/go.sum
-	cd tools && $(GO) build -o ../$(TOOLS)/ github.com/goreleaser/nfpm/v2/cmd/nfpm
+	cd tools && $(GO) build -o $(abspath $(TOOLS))/ github.com/goreleaser/nfpm/v2/cmd/nfpm
 
 man:
 	hack/release-assets bin/release-assets
@@ -214,6 +215,9 @@ release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft
 	echo "goreleaser and checks: $$(( $$(date +%s) - start )) s"; \
 	ls -l dist/*.tar.gz dist/*.deb dist/*.rpm dist/*.spdx.json dist/checksums.txt*
 	$(call DEB_TEST,dist/*_$(GOARCH_HOST).deb)
+	@if command -v rpm >/dev/null; then for r in dist/*.rpm; do \
+		OCC_TEST_RPM=$$PWD/$$r $(GO) test -count=1 -tags packaging -run '^TestRPMPackage$$' ./packaging/ || exit 1; done; \
+	else echo "rpm is not installed (apt-get install rpm): the .rpm files' contents were not checked"; fi
 
 # Publishing (.github/workflows/release.yml; TAG=vX.Y.Z). release-check: the tag is CHANGELOG.md's
 # newest release and pkg/meta's version. release: goreleaser publishes everything release-snapshot
