@@ -237,6 +237,10 @@ release: release-check $(TOOLS)/goreleaser $(TOOLS)/syft
 	mkdir -p bin && $(GO) run ./hack/changelog notes $(TAG) >bin/release-notes.md
 	PATH=$(CURDIR)/$(TOOLS):$$PATH OCC_SIGNING_KEY=$${OCC_SIGNING_KEY:-keyless} OCC_BASE_VERSION=$(BASE_VERSION) \
 		$(TOOLS)/goreleaser release --clean --release-notes bin/release-notes.md
+	@# What a user checks (README): the keyless signature is the release workflow's, at this tag.
+	if [ "$${OCC_SIGNING_KEY:-keyless}" = keyless ]; then bin/tools/signblob verify \
+		-identity-regexp '^https://github\.com/opencode-cloud/occ/\.github/workflows/release\.yml@refs/tags/$(TAG)$$' \
+		-bundle dist/checksums.txt.sigstore.json dist/checksums.txt; fi
 
 release-image:
 	$(NEED_TAG)
