@@ -193,7 +193,10 @@ deb: $(TOOLS)/nfpm
 DEB_TEST = deb=$$(ls $(1)) && [ "$$(echo "$$deb" | wc -l)" -eq 1 ] && \
 	OCC_TEST_DEB=$$PWD/$$deb $(GO) test -count=1 -tags packaging -run '^TestDebPackage$$' ./packaging/
 
+# The install test reads the man page with man (man-db): installed first when missing, as the testbed
+# installs its packages.
 test-deb: deb
+	@command -v man >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db; }
 	$(call DEB_TEST,bin/deb/*.deb)
 
 release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft

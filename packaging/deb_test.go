@@ -63,6 +63,11 @@ func TestDebPackage(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("installing a package needs root")
 	}
+	for _, tool := range []string{"dpkg", "dpkg-deb", "dpkg-query", "man", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (Debian: apt-get install dpkg man-db bash)", tool)
+		}
+	}
 	if s := packageStatus(t); s != "not-installed" {
 		t.Fatalf("the occ package is already on this machine (%s): remove it first (dpkg -P occ); the test installs and purges its own", s)
 	}

@@ -32,44 +32,53 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-	}
-	ctx := context.Background()
-	var err error
-	switch os.Args[1] {
-	case "keygen":
-		if len(os.Args) != 4 {
-			usage()
-		}
-		err = blobsign.GenerateKey(os.Args[2], os.Args[3])
-	case "sign":
-		err = signCmd(ctx, os.Args[2:])
-	case "verify":
-		err = verifyCmd(os.Args[2:])
-	default:
-		usage()
-	}
-	if err != nil {
+	err := run(context.Background(), os.Args[1:])
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "signblob:", err)
 		os.Exit(1)
 	}
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "usage: signblob keygen PRIVATE PUBLIC | sign (-key PRIVATE | -keyless) -bundle OUT FILE | verify (-key PUBLIC | -identity-regexp RE) -bundle B FILE")
-	os.Exit(2)
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+const usage = usageError("usage: signblob keygen PRIVATE PUBLIC | sign (-key PRIVATE | -keyless) -bundle OUT FILE | verify (-key PUBLIC | -identity-regexp RE) -bundle B FILE")
+
+func run(ctx context.Context, args []string) error {
+	if len(args) < 1 {
+		return usage
+	}
+	switch args[0] {
+	case "keygen":
+		if len(args) != 3 {
+			return usage
+		}
+		return blobsign.GenerateKey(args[1], args[2])
+	case "sign":
+		return signCmd(ctx, args[1:])
+	case "verify":
+		return verifyCmd(args[1:])
+	}
+	return usage
 }
 
 func signCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("sign", flag.ExitOnError)
+	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
 	keyPath := fs.String("key", "", `ECDSA P-256 private key (PEM), or "keyless"`)
 	keyless := fs.Bool("keyless", false, "sign with a Fulcio certificate for the OIDC identity, logged in Rekor")
 	token := fs.String("identity-token", "", "OIDC token for keyless signing (default: GitHub Actions')")
 	fulcio := fs.String("fulcio", blobsign.PublicFulcio, "Fulcio URL")
 	rekor := fs.String("rekor", blobsign.PublicRekor, "Rekor URL")
 	out := fs.String("bundle", "", "where to write the bundle")
-	_ = fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
 	if *keyPath == "keyless" { // for configs that can only fill in a value (.goreleaser.yaml's signs)
 		*keyPath, *keyless = "", true
 	}
@@ -137,13 +146,15 @@ func githubActionsToken(ctx context.Context) (string, error) {
 }
 
 func verifyCmd(args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ExitOnError)
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	keyPath := fs.String("key", "", "the public key (PEM) of a key-based bundle")
 	sanRE := fs.String("identity-regexp", "", "keyless: regular expression the certificate's identity must match")
 	issuer := fs.String("issuer", blobsign.GitHubIssuer, "keyless: the OIDC issuer")
 	trustedRoot := fs.String("trusted-root", "", "keyless: trusted root JSON (default: Sigstore's public good, through TUF)")
 	bundlePath := fs.String("bundle", "", "the bundle")
-	_ = fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return usageError(err.Error())
+	}
 	if fs.NArg() != 1 || *bundlePath == "" || (*keyPath == "") == (*sanRE == "") {
 		return errors.New("verify needs exactly one of -key and -identity-regexp, -bundle B and one FILE")
 	}
