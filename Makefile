@@ -2,6 +2,7 @@
 #
 #   make build             bin/occ
 #   make test              unit tests, a short fuzz run (FUZZTIME_CI each), the .deb installed and purged (test-deb),
+#                          go install …@vX's version checked (test-go-install),
 #                          then a real testbed (containerd, BuildKit, registry), the integration tests against
 #                          it, and the testbed torn down again
 #   make test-unit         go test ./...
@@ -41,7 +42,7 @@ COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build man deb test-deb release-snapshot release-check release release-image release-image-merge demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-merge demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -90,7 +91,7 @@ test-integration:
 # The testbed is torn down even when bring-up or the integration tests fail; the exit status is then
 # that failure. A failing teardown (a process or mount left behind) fails a run that passed.
 # (No recursive make here: make runs such a line even under `make -n`.)
-test: test-unit fuzz-ci test-deb
+test: test-unit fuzz-ci test-deb test-go-install
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(CHAOS_TESTS)) && $(E2E); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
@@ -198,6 +199,11 @@ DEB_TEST = deb=$$(ls $(1)) && [ "$$(echo "$$deb" | wc -l)" -eq 1 ] && \
 test-deb: deb
 	@command -v man >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db; }
 	$(call DEB_TEST,bin/deb/*.deb)
+
+# go install …@vX reports vX without -ldflags: this commit served as v0.98.7 from a file:// GOPROXY
+# and installed with go install (packaging/goinstall_test.go; ~15 s, only occ's own packages compile).
+test-go-install:
+	$(GO) test -count=1 -tags packaging -run '^TestGoInstallVersion$$' ./packaging/
 
 release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft
 	@set -e; key=$${OCC_SIGNING_KEY:-}; pub=$${OCC_SIGNING_PUB:-}; tmp=; \
