@@ -1,8 +1,10 @@
 # occ — build, lint and test.
 #
 #   make build             bin/occ
-#   make test              unit tests, a short fuzz run (FUZZTIME_CI each), then a real testbed (containerd, BuildKit, registry),
-#                          the integration tests against it, and the testbed torn down again
+#   make test              unit tests, a short fuzz run (FUZZTIME_CI each), the .deb installed and purged (test-deb),
+#                          go install …@vX's version checked (test-go-install),
+#                          then a real testbed (containerd, BuildKit, registry), the integration tests against
+#                          it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
@@ -16,7 +18,12 @@
 #                          to its registry, a throw-away occ config, a login user, occ start, occ status
 #                          (hack/demo; a second run only checks)
 #   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
-#   make lint              gofmt + go vet (+ shellcheck when installed)
+#   make deb               bin/deb/occ_VERSION_ARCH.deb (nfpm); make test-deb also installs, checks and purges it
+#   make release-snapshot  every release artefact in dist/ (goreleaser), signed, verified, not published
+#   make release-check / release / release-image / release-image-merge   the release workflow's steps (TAG=vX.Y.Z)
+#   make man               completions and the man page in bin/release-assets
+#   make lint              no tracked file over 1 MiB, gofmt, go vet, actionlint on .github/workflows
+#                          (+ shellcheck when installed)
 #   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
 #                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
 #
@@ -26,12 +33,16 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 GO      ?= go
-VERSION ?= 0.1.0
-COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
+# Versions come from release tags (vMAJOR.MINOR.PATCH, semver): at a tagged commit VERSION is the
+# tag without its "v"; elsewhere it is empty and occ reports the version in pkg/meta/version.go (the
+# release the tree is, kept equal to CHANGELOG.md's latest). COMMIT is the commit, "-dirty" when the
+# tree has local changes. `make build VERSION=1.2.3` overrides.
+VERSION ?= $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null | sed 's/^v//')
+COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$c || echo $$c-dirty; } || echo unknown)
+LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-merge demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -80,7 +91,7 @@ test-integration:
 # The testbed is torn down even when bring-up or the integration tests fail; the exit status is then
 # that failure. A failing teardown (a process or mount left behind) fails a run that passed.
 # (No recursive make here: make runs such a line even under `make -n`.)
-test: test-unit fuzz-ci
+test: test-unit fuzz-ci test-deb test-go-install
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(CHAOS_TESTS)) && $(E2E); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
@@ -145,6 +156,114 @@ kill:
 hardening:
 	@$(call HARDENING_WITH_TESTBED,$(HARDENING_TESTS))
 
+# Release artefacts. The tools (goreleaser, syft, nfpm) are pinned in tools/go.mod, a module of their
+# own (syft would move otel, x/net and x/crypto in occ's go.mod), and built into bin/tools on first
+# use (cold on 2 cores: nfpm ~25 s, goreleaser + syft several minutes).
+#   make deb               bin/deb/occ_VERSION_ARCH.deb for this machine's architecture: a static occ
+#                          (-s -w), completions and man page (hack/release-assets), nfpm
+#                          (packaging/nfpm.yaml: the release's package contents)
+#   make test-deb          make deb, then installs it with dpkg -i, runs occ, checks completions, man
+#                          page and unit template, and purges it (packaging/deb_test.go; root, Debian)
+#   make release-snapshot  everything a release publishes, in dist/, without publishing: goreleaser
+#                          (archives, .deb, .rpm, SBOMs, checksums.txt and its Sigstore bundle, signed
+#                          with OCC_SIGNING_KEY or a throw-away key pair), the signature and checksums
+#                          verified, the amd64 .deb through the same install test, and each .rpm's files
+#                          read with rpm -qp (when rpm is installed)
+#   make man               bin/release-assets/{manpages,completions} (hack/release-assets)
+TOOLS       := bin/tools
+GOARCH_HOST := $(shell $(GO) env GOARCH)
+# The version pkg/meta/version.go says this tree is (snapshots and make deb between tags).
+BASE_VERSION := $(shell sed -n 's/^[[:space:]]*Version[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' pkg/meta/version.go | head -n1)
+DEB_VERSION  := $(or $(VERSION),$(BASE_VERSION))
+
+$(TOOLS)/goreleaser: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(abspath $(TOOLS))/ github.com/goreleaser/goreleaser/v2
+$(TOOLS)/syft: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(abspath $(TOOLS))/ github.com/anchore/syft/cmd/syft
+$(TOOLS)/nfpm: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(abspath $(TOOLS))/ github.com/goreleaser/nfpm/v2/cmd/nfpm
+
+man:
+	hack/release-assets bin/release-assets
+
+deb: $(TOOLS)/nfpm
+	rm -rf bin/deb && mkdir -p bin/deb
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/opencode-cloud/occ/pkg/meta.Version=$(DEB_VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)" -o bin/deb/occ ./cmd/occ
+	OCC=bin/deb/occ hack/release-assets bin/release-assets
+	OCC_VERSION=$(DEB_VERSION) OCC_ARCH=$(GOARCH_HOST) OCC_BINARY=bin/deb/occ $(TOOLS)/nfpm pkg --config packaging/nfpm.yaml --packager deb --target bin/deb/
+
+# OCC_TEST_DEB=path tests another .deb (make release-snapshot tests goreleaser's).
+DEB_TEST = deb=$$(ls $(1)) && [ "$$(echo "$$deb" | wc -l)" -eq 1 ] && \
+	OCC_TEST_DEB=$$PWD/$$deb $(GO) test -count=1 -tags packaging -run '^TestDebPackage$$' ./packaging/
+
+# The install test reads the man page with man (man-db): installed first when missing, as the testbed
+# installs its packages.
+test-deb: deb
+	@command -v man >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db; }
+	$(call DEB_TEST,bin/deb/*.deb)
+
+# go install …@vX reports vX without -ldflags: this commit served as v0.98.7 from a file:// GOPROXY
+# and installed with go install (packaging/goinstall_test.go; ~15 s, only occ's own packages compile).
+test-go-install:
+	$(GO) test -count=1 -tags packaging -run '^TestGoInstallVersion$$' ./packaging/
+
+release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft
+	@set -e; key=$${OCC_SIGNING_KEY:-}; pub=$${OCC_SIGNING_PUB:-}; tmp=; \
+	if [ -z "$$key" ]; then \
+		tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; key=$$tmp/throwaway.key; pub=$$tmp/throwaway.pub; \
+		$(GO) run ./hack/signblob keygen "$$key" "$$pub"; echo "signing with a throw-away key pair (OCC_SIGNING_KEY / OCC_SIGNING_PUB to give one)"; \
+	elif [ -z "$$pub" ]; then echo "OCC_SIGNING_KEY needs OCC_SIGNING_PUB (its public key) to verify the signature" >&2; exit 2; fi; \
+	start=$$(date +%s); \
+	if [ -z "$$(git remote)" ]; then \
+		# goreleaser reads the remote's URL and, without one, drops the commit too (version \
+		# 0.1.0-snapshot+none): name one for its git commands only, through git's environment. \
+		export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=https://github.com/opencode-cloud/occ.git; \
+	fi; \
+	PATH=$(CURDIR)/$(TOOLS):$$PATH OCC_SIGNING_KEY=$$key OCC_BASE_VERSION=$(BASE_VERSION) $(TOOLS)/goreleaser release --snapshot --clean; \
+	cp "$$pub" dist/checksums.txt.pub; \
+	$(TOOLS)/signblob verify -key dist/checksums.txt.pub -bundle dist/checksums.txt.sigstore.json dist/checksums.txt; \
+	(cd dist && sha256sum --quiet -c checksums.txt) && echo "checksums.txt: every artefact matches"; \
+	echo "goreleaser and checks: $$(( $$(date +%s) - start )) s"; \
+	ls -l dist/*.tar.gz dist/*.deb dist/*.rpm dist/*.spdx.json dist/checksums.txt*
+	$(call DEB_TEST,dist/*_$(GOARCH_HOST).deb)
+	@if command -v rpm >/dev/null; then for r in dist/*.rpm; do \
+		OCC_TEST_RPM=$$PWD/$$r $(GO) test -count=1 -tags packaging -run '^TestRPMPackage$$' ./packaging/ || exit 1; done; \
+	else echo "rpm is not installed (apt-get install rpm): the .rpm files' contents were not checked"; fi
+
+# Publishing (.github/workflows/release.yml; TAG=vX.Y.Z). release-check: the tag is CHANGELOG.md's
+# newest release and pkg/meta's version. release: goreleaser publishes everything release-snapshot
+# builds, signed keyless (the workflow's OIDC identity; OCC_SIGNING_KEY=path signs with a key), with
+# CHANGELOG.md's section as the notes. release-image / release-image-merge: the sandbox image, built
+# natively per platform and merged into one signed index by hack/publish-sandbox (its publishing
+# flags come with the sandbox-image issue, 14).
+RELEASE_IMAGE_REPO ?= ghcr.io/opencode-cloud/opencode-cloud-sandbox
+NEED_TAG = @[ -n "$(TAG)" ] || { echo "give the release tag: make $@ TAG=vX.Y.Z" >&2; exit 2; }
+
+release-check:
+	$(NEED_TAG)
+	$(GO) run ./hack/changelog check $(TAG)
+	$(GO) test -count=1 -run '^TestChangelogMatchesVersion$$' ./internal/changelog/
+
+release: release-check $(TOOLS)/goreleaser $(TOOLS)/syft
+	mkdir -p bin && $(GO) run ./hack/changelog notes $(TAG) >bin/release-notes.md
+	PATH=$(CURDIR)/$(TOOLS):$$PATH OCC_SIGNING_KEY=$${OCC_SIGNING_KEY:-keyless} OCC_BASE_VERSION=$(BASE_VERSION) \
+		$(TOOLS)/goreleaser release --clean --release-notes bin/release-notes.md
+	@# What a user checks (README): the keyless signature is the release workflow's, at this tag.
+	if [ "$${OCC_SIGNING_KEY:-keyless}" = keyless ]; then bin/tools/signblob verify \
+		-identity-regexp '^https://github\.com/opencode-cloud/occ/\.github/workflows/release\.yml@refs/tags/$(TAG)$$' \
+		-bundle dist/checksums.txt.sigstore.json dist/checksums.txt; fi
+
+release-image:
+	$(NEED_TAG)
+	@[ -n "$(PLATFORM)" ] || { echo "give the platform: make $@ PLATFORM=linux/amd64 TAG=vX.Y.Z" >&2; exit 2; }
+	$(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && $(TESTBED) seed && \
+		OCC_VERSION=$(TAG:v%=%) OCC_PUBLISH_PLATFORMS=$(PLATFORM) \
+		hack/publish-sandbox --platform $(PLATFORM) --repository $(RELEASE_IMAGE_REPO) --push-by-digest
+
+release-image-merge:
+	$(NEED_TAG)
+	OCC_VERSION=$(TAG:v%=%) hack/publish-sandbox --merge --repository $(RELEASE_IMAGE_REPO) --sign keyless
+
 # The demo uses the default testbed (/tmp/occ-tb, registry on 127.0.0.1:5001) and /tmp/occ-demo.
 demo: build
 	hack/demo up
@@ -168,14 +287,22 @@ bench:
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
+# make lint also fails on any tracked file over 1 MiB (LARGE_FILE_LIMIT bytes): build outputs and
+# large data stay out of git (a committed 41 MB binary was once 97 % of the repository).
+LARGE_FILE_LIMIT ?= 1048576
 lint:
+	@sizes=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' -- 2>/dev/null; true); \
+	big=$$(awk -v max=$(LARGE_FILE_LIMIT) '$$1 > max { n = $$1; $$1 = ""; printf "  %s (%d bytes)\n", substr($$0, 2), n }' <<<"$$sizes"); \
+	if [ -n "$$big" ]; then echo "tracked files over $(LARGE_FILE_LIMIT) bytes (keep them out of git: .gitignore, git rm --cached):"; echo "$$big"; exit 1; fi
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) vet -tags integration,hardening ./integration/...
-	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run hack/bench hack/bench-table; else echo "shellcheck not installed; skipped"; fi
+	$(GO) vet -tags packaging ./packaging/
+	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run hack/bench hack/bench-table hack/release-assets; else echo "shellcheck not installed; skipped"; fi
+	$(GO) tool actionlint .github/workflows/*.yml
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -30,6 +30,10 @@ type CLI struct {
 	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`
 	Doctor    DoctorCmd    `cmd:"" help:"Check containerd, runc, CNI, BuildKit, the registries and disk space, with the fix for each problem."`
 	Setup     SetupCmd     `cmd:"" help:"Configure occ: image source, port, network access and the first login user (a wizard; --yes with flags for scripts)."`
+	Version   VersionCmd   `cmd:"" help:"Show the versions of occ, containerd, runc and BuildKit."`
+
+	Completion CompletionCmd `cmd:"" help:"Print the shell completion script for bash, zsh or fish (source <(occ completion bash))."`
+	Man        ManCmd        `cmd:"" hidden:"" help:"Print occ's man page (roff), for packagers."`
 
 	LogDriver LogDriverCmd `cmd:"" name:"log-driver" hidden:"" help:"Internal: the sandbox's logging binary, run by containerd's shim."`
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/willabides/kongplete"
 )
 
 func main() {
@@ -33,6 +34,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "occ: internal error building the command line:", err)
 		return 1
+	}
+	// The shells' completion glue (occ completion) runs occ with the command
+	// line in $COMP_LINE: answer from the command tree and exit.
+	kongplete.Complete(parser)
+	if exited {
+		return exitStatus
 	}
 	kctx, err := parser.Parse(args)
 	if exited { // --help or --version
