@@ -17,7 +17,7 @@ func TestPackagedTemplateUnitMatchesRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := meta.DefaultConfig()
-	want, err := Render(Options{Mode: ModeSystem, Executable: "/usr/bin/occ", User: "%INSTANCE%",
+	want, err := Render(Options{Mode: ModeSystem, Executable: "/usr/bin/occ", User: "occ-template-user",
 		AutoRestart: d.AutoRestart, RestartDelay: d.RestartDelay, RestartRetries: d.RestartRetries, StopTimeout: 30})
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func TestPackagedTemplateUnitMatchesRender(t *testing.T) {
 			if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "Description=") {
 				continue
 			}
-			out = append(out, strings.ReplaceAll(l, "%INSTANCE%", "%i"))
+			out = append(out, strings.ReplaceAll(l, "occ-template-user", "%i"))
 		}
 		return out
 	}
