@@ -3,8 +3,10 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -13,7 +15,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,6 +26,7 @@ import (
 
 	"github.com/opencode-cloud/occ/internal/sectest"
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // The security review's items that need the real daemons and the real
@@ -49,6 +54,86 @@ func TestSecurityContainerIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	sectest.CheckTaskIsolation(t, task.Pid(), false)
+
+	// Another host user (uid 1000: the sandbox's opencoder without a user
+	// namespace) reaches neither the container's root process nor a
+	// process of the container's uid 1000.
+	sectest.HostUserCannotReach(t, int(task.Pid()))
+	if out, errOut, code := f.exec("", "id"); code != 0 {
+		t.Fatalf("exec id as root: %d %s %s", code, out, errOut)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var errb bytes.Buffer
+		if code, err := f.sb.Exec(f.ctx, runtime.ExecOptions{Args: []string{"sleep", "30"}, UID: 1000, GID: 1000, Stderr: &errb}); err != nil || (code != 0 && code != 137) {
+			t.Errorf("exec sleep as uid 1000: %d %v %s", code, err, errb.String())
+		}
+	}()
+	var agent int
+	rtEventually(t, "the uid-1000 process in the sandbox", 10*time.Second, func() bool {
+		agent = hostPidOf(t, task.Pid(), "sleep")
+		return agent != 0
+	})
+	uid := procUID(t, agent)
+	if uid != int(meta.DefaultUserNSBase)+1000 {
+		t.Errorf("the sandbox's uid 1000 is host uid %d, want %d", uid, meta.DefaultUserNSBase+1000)
+	}
+	sectest.HostUserCannotReach(t, agent)
+	_ = syscall.Kill(agent, syscall.SIGKILL)
+	<-done
+
+	// The volumes are owned by the sandbox's ids on the host, not by host users.
+	for _, v := range runtime.Volumes {
+		st, err := os.Stat(filepath.Join(f.paths.VolumesDir(), v.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := int(st.Sys().(*syscall.Stat_t).Uid), meta.DefaultUserNSBase+v.UID; got != want {
+			t.Errorf("volume %s owned by host uid %d, want %d", v.Name, got, want)
+		}
+	}
+}
+
+// hostPidOf finds the host pid of a process named comm in the pid
+// namespace of the task whose host pid is init.
+func hostPidOf(t testing.TB, init uint32, comm string) int {
+	t.Helper()
+	want, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || ns != want {
+			continue
+		}
+		if c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(c)) == comm {
+			return pid
+		}
+	}
+	return 0
+}
+
+// procUID is the real uid of host process pid.
+func procUID(t testing.TB, pid int) int {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	t.Fatalf("no Uid in /proc/%d/status", pid)
+	return 0
 }
 
 // authRegistry is go-containerregistry's registry behind HTTP Basic auth

@@ -174,7 +174,11 @@ var SandboxCapabilities = []string{
 // ipc, uts, mount and (in cni mode) network namespaces, the capabilities
 // above and no_new_privs (nothing in the sandbox gains privileges through
 // a setuid binary: www-data reads /etc/shadow through its group).
-func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOpts, error) {
+//
+// The isolation (isolation.go) comes after the capabilities: containerd's
+// default seccomp profile, AppArmor where the host has it, the user
+// namespace and the pids, memory and CPU limits.
+func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan, iso Isolation) ([]oci.SpecOpts, error) {
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
 		oci.WithDefaultUnixDevices,
@@ -186,6 +190,7 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOp
 		oci.WithNoNewPrivileges,
 		oci.WithMounts(plan.OCIMounts()),
 	}
+	opts = append(opts, iso.specOpts()...)
 	if s.networkMode() == meta.NetworkHost {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
 	} else {
@@ -212,8 +217,10 @@ func withNetNSPath(path string) oci.SpecOpts {
 }
 
 // labels are occ's metadata on the container record.
-func (s *Sandbox) labels(image containerd.Image, plan MountPlan) map[string]string {
+func (s *Sandbox) labels(image containerd.Image, plan MountPlan, iso Isolation) map[string]string {
 	return map[string]string{
+		LabelContainerIsolation:        iso.label(),
+		LabelContainerRootfs:           iso.rootfsLabel(),
 		meta.ManagedByLabel:            meta.ManagedByValue,
 		meta.LabelContainerPublished:   s.PublishedAddress(),
 		meta.LabelContainerNetworkMode: s.networkMode(),

@@ -92,7 +92,13 @@ func (p MountPlan) Source(v Volume) string { return filepath.Join(p.VolDir, v.Na
 
 // Prepare creates the volume directories that do not exist yet, with their
 // owner and mode. Existing directories (and their data) are left as they are.
-func (p MountPlan) Prepare() error {
+func (p MountPlan) Prepare() error { return p.PrepareFor(Isolation{}) }
+
+// PrepareFor is Prepare for a container with isolation iso: with a user
+// namespace the volumes are owned by the host ids their owners have in the
+// sandbox (existing volumes are shifted into the range once, and back when
+// the user namespace is turned off).
+func (p MountPlan) PrepareFor(iso Isolation) error {
 	// Private: the volumes hold the user's work, opencode's state and the
 	// login records; only root (and the container, through its mounts)
 	// needs to reach them.
@@ -101,9 +107,13 @@ func (p MountPlan) Prepare() error {
 	}
 	for _, v := range p.Volumes {
 		dir := p.Source(v)
+		uid, gid := iso.HostID(v.UID), iso.HostID(v.GID)
 		if st, err := os.Stat(dir); err == nil {
 			if !st.IsDir() {
 				return fmt.Errorf("volume %s: %s exists and is not a directory; move it away", v.Name, dir)
+			}
+			if err := shiftOwner(dir, uid, gid, v.UID, v.GID); err != nil {
+				return fmt.Errorf("volume %s: move its files' owners to the sandbox's ids (host %d:%d): %w", v.Name, uid, gid, err)
 			}
 			continue
 		}
@@ -113,8 +123,8 @@ func (p MountPlan) Prepare() error {
 		if err := os.Chmod(dir, v.Mode); err != nil { // umask-proof
 			return fmt.Errorf("volume %s: %w", v.Name, err)
 		}
-		if err := os.Lchown(dir, v.UID, v.GID); err != nil {
-			return fmt.Errorf("volume %s: set owner %d:%d on %s: %w (occ needs root to create volumes owned by the sandbox user)", v.Name, v.UID, v.GID, dir, err)
+		if err := os.Lchown(dir, uid, gid); err != nil {
+			return fmt.Errorf("volume %s: set owner %d:%d on %s: %w (occ needs root to create volumes owned by the sandbox user)", v.Name, uid, gid, dir, err)
 		}
 	}
 	return nil
