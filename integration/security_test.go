@@ -295,3 +295,53 @@ func TestSecurityStartGateModesAndExposure(t *testing.T) {
 	wantContains(t, "exposed start", r.stderr, "WARNING: Network exposure enabled!", "0.0.0.0:"+strconv.Itoa(f.cfg.OpencodeWebPort), "WARNING: Network exposed with no login users")
 	f.mustOK("stop")
 }
+
+// TestSecurityUserMountIdmapped: with the user namespace, a configured
+// mount of a directory host uid 1000 owns is idmapped: its files are
+// opencoder's in the sandbox, what opencoder writes there is uid 1000's on
+// the host, and the sandbox's root cannot write there as any host user.
+func TestSecurityUserMountIdmapped(t *testing.T) {
+	proj := filepath.Join(t.TempDir(), "proj")
+	if err := os.Mkdir(proj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "mine.txt"), []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{proj, filepath.Join(proj, "mine.txt")} {
+		if err := os.Lchown(p, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newRTFixture(t, func(c *meta.Config) { c.Mounts = []string{proj + ":/mnt/proj"} })
+	f.start()
+	run := func(uid uint32, script string) (string, int) {
+		var out, errb bytes.Buffer
+		code, err := f.sb.Exec(f.ctx, runtime.ExecOptions{Args: []string{"sh", "-c", script}, UID: uid, GID: uid, Stdout: &out, Stderr: &errb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String() + errb.String()), code
+	}
+	if out, code := run(1000, "stat -c %u:%g /mnt/proj/mine.txt && echo agent >> /mnt/proj/mine.txt && echo new > /mnt/proj/new.txt"); code != 0 || out != "1000:1000" {
+		t.Errorf("opencoder in the sandbox on the host user's mount: %d %q (want the files its own, and writable)", code, out)
+	}
+	for _, name := range []string{"mine.txt", "new.txt"} {
+		st, err := os.Stat(filepath.Join(proj, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 1000 || sys.Gid != 1000 {
+			t.Errorf("%s on the host: owner %d:%d, want the mount owner's 1000:1000", name, sys.Uid, sys.Gid)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(proj, "mine.txt")); string(data) != "host\nagent\n" {
+		t.Errorf("mine.txt: %q", data)
+	}
+	if out, code := run(0, "echo root > /mnt/proj/root.txt"); code == 0 {
+		t.Errorf("the sandbox's root wrote into the host user's mount: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(proj, "root.txt")); err == nil {
+		t.Error("root.txt exists on the host")
+	}
+}

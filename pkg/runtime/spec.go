@@ -188,7 +188,7 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan, iso Isolation
 		oci.WithProcessCwd(WorkingDir),
 		oci.WithCapabilities(SandboxCapabilities),
 		oci.WithNoNewPrivileges,
-		oci.WithMounts(plan.OCIMounts()),
+		oci.WithMounts(plan.OCIMountsFor(iso)),
 	}
 	opts = append(opts, iso.specOpts()...)
 	if s.networkMode() == meta.NetworkHost {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -131,13 +132,31 @@ func (p MountPlan) PrepareFor(iso Isolation) error {
 }
 
 // OCIMounts renders the plan as OCI bind mounts, parents before children.
-func (p MountPlan) OCIMounts() []specs.Mount {
+func (p MountPlan) OCIMounts() []specs.Mount { return p.OCIMountsFor(Isolation{}) }
+
+// OCIMountsFor is OCIMounts for a container with isolation iso. With a user
+// namespace a configured mount of a directory a host user owns is
+// idmapped: that user's files are opencoder's in the sandbox, and what
+// opencoder writes there is that user's on the host (without it they would
+// be nobody's and read-only to the agent). No other id is mapped: the
+// sandbox's root and its other accounts cannot write there as any host
+// user. A directory root owns is mounted as it is (nobody's inside).
+func (p MountPlan) OCIMountsFor(iso Isolation) []specs.Mount {
 	var out []specs.Mount
 	for _, v := range p.Volumes {
 		out = append(out, bindMount(p.Source(v), v.Target, false))
 	}
 	for _, m := range p.Binds {
-		out = append(out, bindMount(m.Source, m.Target, m.ReadOnly))
+		bm := bindMount(m.Source, m.Target, m.ReadOnly)
+		if iso.UserNS {
+			if st, err := os.Stat(m.Source); err == nil {
+				if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
+					bm.UIDMappings = []specs.LinuxIDMapping{{ContainerID: sys.Uid, HostID: uint32(iso.HostID(OpencoderUID)), Size: 1}}
+					bm.GIDMappings = []specs.LinuxIDMapping{{ContainerID: sys.Gid, HostID: uint32(iso.HostID(OpencoderGID)), Size: 1}}
+				}
+			}
+		}
+		out = append(out, bm)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return depth(out[i].Destination) < depth(out[j].Destination) })
 	return out
