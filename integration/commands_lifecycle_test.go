@@ -139,6 +139,14 @@ func TestCommandsLifecycle(t *testing.T) {
 	if got := rtGet(t, "http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort)+"/moved"); !strings.Contains(got, "hello from /moved") {
 		t.Errorf("after recreate: %q", got)
 	}
+	// So does a changed isolation key: the new limit is in force after it.
+	f.mustOK("config", "set", "pids_limit", "512")
+	if r := f.occ("restart"); r.code == 0 || !strings.Contains(r.stderr, "isolation") {
+		t.Errorf("restart with a changed pids_limit and no --yes: %s", r)
+	}
+	f.mustOK("restart", "--yes")
+	r = f.mustOK("status")
+	wantContains(t, "status after the pids_limit change", r.stdout, "Pids:           512\n")
 
 	// stop --remove, then everything reports the container gone.
 	r = f.mustOK("stop", "--remove")
