@@ -280,3 +280,23 @@ func TestRuncVersion(t *testing.T) {
 		t.Errorf("a new runc after an old one: %q %v", p, err)
 	}
 }
+
+func TestCgroupPath(t *testing.T) {
+	for addr, want := range map[string]string{
+		"/run/containerd/containerd.sock":  "/opencode-cloud/sb",
+		"/run/containerd//containerd.sock": "/opencode-cloud/sb",
+		"/tmp/tb-a/run/containerd.sock":    "/opencode-cloud-",
+		"":                                 "/opencode-cloud/sb",
+	} {
+		s := &Sandbox{client: &Client{Namespace: "opencode-cloud", Address: addr}, name: "sb"}
+		got := s.cgroupPath()
+		if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "/sb") {
+			t.Errorf("%q: %s, want %s…/sb", addr, got, want)
+		}
+	}
+	a := &Sandbox{client: &Client{Namespace: "n", Address: "/tmp/a.sock"}, name: "x"}
+	b := &Sandbox{client: &Client{Namespace: "n", Address: "/tmp/b.sock"}, name: "x"}
+	if a.cgroupPath() == b.cgroupPath() {
+		t.Errorf("two containerds share %s", a.cgroupPath())
+	}
+}

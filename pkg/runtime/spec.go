@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -191,6 +193,7 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan, iso Isolation
 		oci.WithMounts(plan.OCIMountsFor(iso)),
 	}
 	opts = append(opts, iso.specOpts()...)
+	opts = append(opts, oci.WithCgroup(s.cgroupPath()))
 	if s.networkMode() == meta.NetworkHost {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
 	} else {
@@ -209,6 +212,20 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan, iso Isolation
 			}))
 	}
 	return opts, nil
+}
+
+// cgroupPath is containerd's default, /<namespace>/<name>, for the default
+// containerd socket; another containerd (a testbed, a second instance)
+// gets /<namespace>-<hash of its socket>/<name>, so that two of them never
+// put their sandboxes in one cgroup: their limits would be shared, and runc
+// >= 1.2 refuses to start in a cgroup that has processes.
+func (s *Sandbox) cgroupPath() string {
+	ns := s.client.Namespace
+	if a := s.client.Address; a != "" && filepath.Clean(a) != meta.DefaultContainerdAddress {
+		sum := sha256.Sum256([]byte(filepath.Clean(a)))
+		ns += "-" + hex.EncodeToString(sum[:4])
+	}
+	return "/" + ns + "/" + s.name
 }
 
 // withNetNSPath points the spec's network namespace at path.
