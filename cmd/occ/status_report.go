@@ -242,7 +242,7 @@ func (r *statusReport) render(w io.Writer, ui *UI) {
 	if s.Isolation != nil {
 		for _, l := range s.Isolation.Describe() {
 			v := l[1]
-			if strings.Contains(v, "off (") {
+			if v == "off" || strings.HasPrefix(v, "off:") {
 				v = ui.Yellow(v)
 			}
 			if s.IsolationConfigured {

@@ -120,8 +120,8 @@ func TestStatusRender(t *testing.T) {
 			r.Security.Isolation = &runtime.Isolation{AppArmorHost: true}
 			r.Security.IsolationConfigured = true
 		}, []string{
-			"Seccomp:        off (seccomp false) (configured)\n", "AppArmor:       off (apparmor false) (configured)\n",
-			"User ns:        off (userns false): the sandbox's root is the host's root (configured)\n", "Pids:           none (configured)\n",
+			"Seccomp:        off (configured)\n", "AppArmor:       off (configured)\n",
+			"User ns:        off: the sandbox's ids are the host's (configured)\n", "Pids:           none (configured)\n",
 		}, nil},
 		{"missing", func(r *statusReport) { r.State = "missing" },
 			[]string{"No service found.\n\nRun 'occ start' to start the service.\n"}, []string{"State:"}},

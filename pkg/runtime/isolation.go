@@ -325,9 +325,9 @@ func (iso Isolation) Describe() [][2]string {
 	}
 	aaLine := "not available (the host has no AppArmor)"
 	if iso.AppArmorHost {
-		aaLine = yes(iso.AppArmor != "", "profile "+iso.AppArmor, "off (apparmor false)")
+		aaLine = yes(iso.AppArmor != "", "profile "+iso.AppArmor, "off")
 	}
-	userns := "off (userns false): the sandbox's root is the host's root"
+	userns := "off: the sandbox's ids are the host's"
 	if iso.UserNS {
 		how := ""
 		switch iso.Rootfs {
@@ -340,7 +340,7 @@ func (iso Isolation) Describe() [][2]string {
 	}
 	limit := func(v string, set bool) string { return yes(set, v, "none") }
 	return [][2]string{
-		{"Seccomp", yes(iso.Seccomp, "containerd default profile", "off (seccomp false)")},
+		{"Seccomp", yes(iso.Seccomp, "containerd default profile", "off")},
 		{"AppArmor", aaLine},
 		{"User ns", userns},
 		{"Pids", limit(strconv.FormatInt(iso.PidsLimit, 10), iso.PidsLimit > 0)},
