@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -344,5 +345,32 @@ func TestSecurityUserMountIdmapped(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(proj, "root.txt")); err == nil {
 		t.Error("root.txt exists on the host")
+	}
+}
+
+// TestSecurityUserNSChownedRootfs: on a snapshotter without idmapped
+// layers (native here; containerd 1.6/1.7's overlayfs alike) the user
+// namespace gets a copy of the image chowned into the range: the image's
+// root-owned files are root's inside, and the sandbox runs and execs.
+func TestSecurityUserNSChownedRootfs(t *testing.T) {
+	// Connected first, so that it is closed after the fixture's cleanup.
+	native, err := runtime.Connect(context.Background(), rtTestbed(t).containerd, "occ-runtime-test-native", "native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { native.Close() })
+	f := newRTFixture(t, nil)
+	rtPull(native.WithNamespace(f.ctx), t, native.Client, rtAppImage(t, rtTestbed(t)), rtLocalImage)
+	f.sb = f.newSandbox(native)
+	f.start()
+	iso, err := f.sb.IsolationInForce(f.ctx)
+	if err != nil || !iso.UserNS || iso.Rootfs != "chowned" {
+		t.Fatalf("isolation in force: %+v %v", iso, err)
+	}
+	if out, errOut, code := f.exec("", "stat", "-c", "%u:%g", "/bin/busybox", "/etc/passwd"); code != 0 || out != "0:0\n0:0\n" {
+		t.Errorf("the image's root files inside: %d %q %s (want 0:0, chowned into the range)", code, out, errOut)
+	}
+	if out := rtGet(t, f.url("/chowned")); !strings.Contains(out, "hello from /chowned") {
+		t.Errorf("the sandbox on a chowned rootfs: %q", out)
 	}
 }
