@@ -55,6 +55,7 @@ func TestSecurityContainerIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	sectest.CheckTaskIsolation(t, task.Pid(), false)
+	sectest.CheckTaskLimits(t, task.Pid(), sp)
 
 	// Another host user (uid 1000: the sandbox's opencoder without a user
 	// namespace) reaches neither the container's root process nor a

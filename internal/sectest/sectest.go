@@ -259,3 +259,51 @@ func HostUserCannotReach(t testing.TB, pid int) {
 		}
 	}
 }
+
+// CheckTaskLimits reads, on the host, the cgroup files the kernel enforces
+// for process pid (cgroup v1 or v2) and asserts the pids, memory and CPU
+// limits of the spec are in force there.
+func CheckTaskLimits(t testing.TB, pid uint32, sp *oci.Spec) {
+	t.Helper()
+	r := sp.Linux.Resources
+	if r == nil || r.Pids == nil || r.Pids.Limit == nil || r.Memory == nil || r.Memory.Limit == nil || r.CPU == nil || r.CPU.Quota == nil {
+		t.Fatalf("the spec has no limits to check: %+v", r)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]string{} // controller -> path; "" for v2
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			paths[c] = parts[2]
+		}
+	}
+	read := func(v1ctl, v1file, v2file string) string {
+		var p string
+		if cp, ok := paths[v1ctl]; ok {
+			p = filepath.Join("/sys/fs/cgroup", v1ctl, cp, v1file)
+		} else {
+			p = filepath.Join("/sys/fs/cgroup", paths[""], v2file)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("read %s: %v", p, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got, want := read("pids", "pids.max", "pids.max"), strconv.FormatInt(*r.Pids.Limit, 10); got != want {
+		t.Errorf("pids.max %s, want %s", got, want)
+	}
+	if got, want := read("memory", "memory.limit_in_bytes", "memory.max"), strconv.FormatInt(*r.Memory.Limit, 10); got != want {
+		t.Errorf("memory limit %s, want %s", got, want)
+	}
+	cpu := read("cpu", "cpu.cfs_quota_us", "cpu.max")
+	if f := strings.Fields(cpu); len(f) == 0 || f[0] != strconv.FormatInt(*r.CPU.Quota, 10) {
+		t.Errorf("CPU quota %q, want %d", cpu, *r.CPU.Quota)
+	}
+}
