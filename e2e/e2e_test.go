@@ -309,6 +309,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	} else {
 		sectest.CheckTaskIsolation(t, task.Pid(), false)
+		sectest.CheckTaskLimits(t, task.Pid(), sp)
 	}
 
 	// 4. occ user add alice, the password on stdin: applied at once.

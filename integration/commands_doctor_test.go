@@ -27,6 +27,7 @@ func TestCommandsDoctor(t *testing.T) {
 			"[ok  ] CNI plugins", "[ok  ] iptables", "[ok  ] BuildKit", "containerd worker",
 			"[ok  ] registry "+e.registry+"/test/busybox", "reachable (sha256:",
 			"[warn] registry "+e.registry+"/test/not-published", "not found",
+			"[ok  ] seccomp", "[ok  ] AppArmor", "[ok  ] user namespace", "runc-v1.5.3/runc", "[ok  ] limits", "pids 4096",
 			"Everything needed is in place")
 	})
 	t.Run("BuildKit missing", func(t *testing.T) {

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,8 +36,23 @@ func TestCommandsLifecycle(t *testing.T) {
 		"Binding:        127.0.0.1 [LOCAL ONLY]\n",
 		"Auth users:     alice\n",
 		"Uptime:         ",
+		// The isolation in force, read from the container.
+		"Seccomp:        containerd default profile\n",
+		"AppArmor:       ",
+		fmt.Sprintf("User ns:        on: ids 0-65535 are host %d-%d (rootfs idmapped; volumes owned in range)\n", meta.DefaultUserNSBase, meta.DefaultUserNSBase+65535),
+		fmt.Sprintf("Pids:           %d\n", meta.DefaultPidsLimit),
+		"Memory:         ",
+		"CPUs:           ",
 	)
+	if strings.Contains(r.stdout, "(configured)") {
+		t.Errorf("status of a running sandbox shows the configured isolation, not the one in force:\n%s", r.stdout)
+	}
 	js := f.statusJSON()
+	if sec, _ := js["security"].(map[string]any); sec == nil {
+		t.Errorf("status --json: no security: %v", js)
+	} else if iso, _ := sec["isolation"].(map[string]any); iso["seccomp"] != true || iso["userns"] != true || iso["rootfs"] != "idmapped" || iso["pids_limit"] != float64(meta.DefaultPidsLimit) {
+		t.Errorf("status --json security.isolation: %v", sec["isolation"])
+	}
 	if js["state"] != "running" || js["health"] != "Healthy" {
 		t.Errorf("status --json: %v", js)
 	}
@@ -123,6 +139,14 @@ func TestCommandsLifecycle(t *testing.T) {
 	if got := rtGet(t, "http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort)+"/moved"); !strings.Contains(got, "hello from /moved") {
 		t.Errorf("after recreate: %q", got)
 	}
+	// So does a changed isolation key: the new limit is in force after it.
+	f.mustOK("config", "set", "pids_limit", "512")
+	if r := f.occ("restart"); r.code == 0 || !strings.Contains(r.stderr, "isolation") {
+		t.Errorf("restart with a changed pids_limit and no --yes: %s", r)
+	}
+	f.mustOK("restart", "--yes")
+	r = f.mustOK("status")
+	wantContains(t, "status after the pids_limit change", r.stdout, "Pids:           512\n")
 
 	// stop --remove, then everything reports the container gone.
 	r = f.mustOK("stop", "--remove")

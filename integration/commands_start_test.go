@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,4 +148,40 @@ func waitExit(cmd interface{ Wait() error }, within time.Duration) error {
 	case <-time.After(within):
 		return os.ErrDeadlineExceeded
 	}
+}
+
+// TestCommandsStartRefusesOldRunc: with only Debian 12's runc 1.1.5 in
+// reach (it starts a container in a user namespace but cannot exec into
+// it), occ start refuses before creating anything and says both ways out;
+// occ doctor fails the user namespace check; with userns false the
+// sandbox starts and occ status says the user namespace is off.
+func TestCommandsStartRefusesOldRunc(t *testing.T) {
+	if out, err := exec.Command("/usr/sbin/runc", "--version").Output(); err != nil || !strings.Contains(string(out), "runc version 1.1.") {
+		t.Skipf("needs Debian 12's runc 1.1 at /usr/sbin/runc (hack/testbed installs it): %v %s", err, out)
+	}
+	f := newCmdFixture(t, nil)
+	f.importImage(meta.Provenance{Source: meta.SourcePrebuilt, ImageVersion: meta.Version})
+	var env []string
+	for _, kv := range f.env {
+		if !strings.HasPrefix(kv, "PATH=") {
+			env = append(env, kv)
+		}
+	}
+	f.env = append(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin") // not the testbed's runc 1.5.3
+	r := f.occ("start", "--no-update-check")
+	if r.code == 0 {
+		t.Fatalf("start with runc 1.1.5 only: %s", r)
+	}
+	wantContains(t, "start with runc 1.1.5", r.stderr, "needs runc >= 1.2", "/usr/sbin/runc is 1.1.", "occ config set userns false")
+	if ok, err := f.sandbox().Exists(f.ctx); err != nil || ok {
+		t.Errorf("the refused start left a container: %v %v", ok, err)
+	}
+	r = f.occ("doctor")
+	wantContains(t, "doctor with runc 1.1.5", r.stdout, "[FAIL] user namespace", "needs runc >= 1.2")
+
+	f.mustOK("config", "set", "userns", "false")
+	f.mustOK("start", "--no-update-check")
+	r = f.mustOK("status")
+	wantContains(t, "status without a user namespace", r.stdout, "User ns:        off", "Seccomp:        containerd default profile\n")
+	f.mustOK("stop", "--remove")
 }

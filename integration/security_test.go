@@ -3,8 +3,11 @@
 package integration
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -13,7 +16,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,6 +27,7 @@ import (
 
 	"github.com/opencode-cloud/occ/internal/sectest"
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // The security review's items that need the real daemons and the real
@@ -49,6 +55,88 @@ func TestSecurityContainerIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	sectest.CheckTaskIsolation(t, task.Pid(), false)
+	sectest.CheckTaskLimits(t, task.Pid(), sp)
+
+	// Another host user (uid 1000: the sandbox's opencoder without a user
+	// namespace) reaches neither the container's root process nor a
+	// process of the container's uid 1000.
+	sectest.HostUserCannotReach(t, int(task.Pid()))
+	// An exec into the user namespace works (runc 1.1.5 fails it: setns).
+	if out, errOut, code := f.exec("", "id"); code != 0 {
+		t.Fatalf("exec id as root: %d %s %s", code, out, errOut)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var errb bytes.Buffer
+		if code, err := f.sb.Exec(f.ctx, runtime.ExecOptions{Args: []string{"sleep", "30"}, UID: 1000, GID: 1000, Stderr: &errb}); err != nil || (code != 0 && code != 137) {
+			t.Errorf("exec sleep as uid 1000: %d %v %s", code, err, errb.String())
+		}
+	}()
+	var agent int
+	rtEventually(t, "the uid-1000 process in the sandbox", 10*time.Second, func() bool {
+		agent = hostPidOf(t, task.Pid(), "sleep")
+		return agent != 0
+	})
+	uid := procUID(t, agent)
+	if uid != int(meta.DefaultUserNSBase)+1000 {
+		t.Errorf("the sandbox's uid 1000 is host uid %d, want %d", uid, meta.DefaultUserNSBase+1000)
+	}
+	sectest.HostUserCannotReach(t, agent)
+	_ = syscall.Kill(agent, syscall.SIGKILL)
+	<-done
+
+	// The volumes are owned by the sandbox's ids on the host, not by host users.
+	for _, v := range runtime.Volumes {
+		st, err := os.Stat(filepath.Join(f.paths.VolumesDir(), v.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := int(st.Sys().(*syscall.Stat_t).Uid), meta.DefaultUserNSBase+v.UID; got != want {
+			t.Errorf("volume %s owned by host uid %d, want %d", v.Name, got, want)
+		}
+	}
+}
+
+// hostPidOf finds the host pid of a process named comm in the pid
+// namespace of the task whose host pid is init.
+func hostPidOf(t testing.TB, init uint32, comm string) int {
+	t.Helper()
+	want, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || ns != want {
+			continue
+		}
+		if c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(c)) == comm {
+			return pid
+		}
+	}
+	return 0
+}
+
+// procUID is the real uid of host process pid.
+func procUID(t testing.TB, pid int) int {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	t.Fatalf("no Uid in /proc/%d/status", pid)
+	return 0
 }
 
 // authRegistry is go-containerregistry's registry behind HTTP Basic auth
@@ -209,4 +297,81 @@ func TestSecurityStartGateModesAndExposure(t *testing.T) {
 	r = f.mustOK("-q", "start", "--yes", "--no-update-check")
 	wantContains(t, "exposed start", r.stderr, "WARNING: Network exposure enabled!", "0.0.0.0:"+strconv.Itoa(f.cfg.OpencodeWebPort), "WARNING: Network exposed with no login users")
 	f.mustOK("stop")
+}
+
+// TestSecurityUserMountIdmapped: with the user namespace, a configured
+// mount of a directory host uid 1000 owns is idmapped: its files are
+// opencoder's in the sandbox, what opencoder writes there is uid 1000's on
+// the host, and the sandbox's root cannot write there as any host user.
+func TestSecurityUserMountIdmapped(t *testing.T) {
+	proj := filepath.Join(t.TempDir(), "proj")
+	if err := os.Mkdir(proj, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proj, "mine.txt"), []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{proj, filepath.Join(proj, "mine.txt")} {
+		if err := os.Lchown(p, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newRTFixture(t, func(c *meta.Config) { c.Mounts = []string{proj + ":/mnt/proj"} })
+	f.start()
+	run := func(uid uint32, script string) (string, int) {
+		var out, errb bytes.Buffer
+		code, err := f.sb.Exec(f.ctx, runtime.ExecOptions{Args: []string{"sh", "-c", script}, UID: uid, GID: uid, Stdout: &out, Stderr: &errb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out.String() + errb.String()), code
+	}
+	if out, code := run(1000, "stat -c %u:%g /mnt/proj/mine.txt && echo agent >> /mnt/proj/mine.txt && echo new > /mnt/proj/new.txt"); code != 0 || out != "1000:1000" {
+		t.Errorf("opencoder in the sandbox on the host user's mount: %d %q (want the files its own, and writable)", code, out)
+	}
+	for _, name := range []string{"mine.txt", "new.txt"} {
+		st, err := os.Stat(filepath.Join(proj, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 1000 || sys.Gid != 1000 {
+			t.Errorf("%s on the host: owner %d:%d, want the mount owner's 1000:1000", name, sys.Uid, sys.Gid)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(proj, "mine.txt")); string(data) != "host\nagent\n" {
+		t.Errorf("mine.txt: %q", data)
+	}
+	if out, code := run(0, "echo root > /mnt/proj/root.txt"); code == 0 {
+		t.Errorf("the sandbox's root wrote into the host user's mount: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(proj, "root.txt")); err == nil {
+		t.Error("root.txt exists on the host")
+	}
+}
+
+// TestSecurityUserNSChownedRootfs: on a snapshotter without idmapped
+// layers (native here; containerd 1.6/1.7's overlayfs alike) the user
+// namespace gets a copy of the image chowned into the range: the image's
+// root-owned files are root's inside, and the sandbox runs and execs.
+func TestSecurityUserNSChownedRootfs(t *testing.T) {
+	// Connected first, so that it is closed after the fixture's cleanup.
+	native, err := runtime.Connect(context.Background(), rtTestbed(t).containerd, "occ-runtime-test-native", "native")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { native.Close() })
+	f := newRTFixture(t, nil)
+	rtPull(native.WithNamespace(f.ctx), t, native.Client, rtAppImage(t, rtTestbed(t)), rtLocalImage)
+	f.sb = f.newSandbox(native)
+	f.start()
+	iso, err := f.sb.IsolationInForce(f.ctx)
+	if err != nil || !iso.UserNS || iso.Rootfs != "chowned" {
+		t.Fatalf("isolation in force: %+v %v", iso, err)
+	}
+	if out, errOut, code := f.exec("", "stat", "-c", "%u:%g", "/bin/busybox", "/etc/passwd"); code != 0 || out != "0:0\n0:0\n" {
+		t.Errorf("the image's root files inside: %d %q %s (want 0:0, chowned into the range)", code, out, errOut)
+	}
+	if out := rtGet(t, f.url("/chowned")); !strings.Contains(out, "hello from /chowned") {
+		t.Errorf("the sandbox on a chowned rootfs: %q", out)
+	}
 }

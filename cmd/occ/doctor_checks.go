@@ -82,6 +82,7 @@ func runDoctor(ctx context.Context, app *App) []checkResult {
 
 	out = append(out, checkContainerd(ctx, cfg)...)
 	add(checkRunc())
+	out = append(out, checkIsolation(cfg)...)
 	if cfg.NetworkMode != meta.NetworkHost {
 		add(checkCNI(cfg.CNIPluginDirs))
 		add(checkIptables())
@@ -464,4 +465,48 @@ func renderDoctor(w io.Writer, ui *UI, results []checkResult, onlyFailures bool)
 		fmt.Fprintf(w, "\nEverything is in place.\n")
 	}
 	return failed, warned
+}
+
+// checkIsolation says what isolation the sandbox will get on this host,
+// and what stops it: a user namespace range the host already uses, or a
+// runc too old for a user namespace.
+func checkIsolation(cfg *meta.Config) []checkResult {
+	iso, err := runtime.ResolveIsolation(cfg)
+	if err != nil {
+		return []checkResult{{Name: "isolation", Status: checkFail, Detail: err.Error(), Fix: "occ config set the key it names"}}
+	}
+	lines := map[string]string{}
+	for _, l := range iso.Describe() {
+		lines[l[0]] = l[1]
+	}
+	var out []checkResult
+	sc := checkResult{Name: "seccomp", Status: checkOK, Detail: lines["Seccomp"]}
+	if !iso.Seccomp {
+		sc.Status, sc.Fix = checkWarn, "occ config set seccomp true"
+	}
+	out = append(out, sc)
+	aa := checkResult{Name: "AppArmor", Status: checkOK, Detail: lines["AppArmor"]}
+	if iso.AppArmor != "" {
+		if _, err := exec.LookPath("apparmor_parser"); err != nil {
+			aa.Status, aa.Detail = checkFail, "the host has AppArmor but no apparmor_parser to load the "+runtime.AppArmorProfile+" profile"
+			aa.Fix = "apt-get install apparmor, or occ config set apparmor false"
+		}
+	} else if iso.AppArmorHost {
+		aa.Status, aa.Fix = checkWarn, "occ config set apparmor true"
+	}
+	out = append(out, aa)
+	un := checkResult{Name: "user namespace", Status: checkOK, Detail: lines["User ns"]}
+	if !iso.UserNS {
+		un.Status, un.Fix = checkWarn, "occ config set userns true"
+	} else if err := iso.CheckUserNSRange(); err != nil {
+		un.Status, un.Detail, un.Fix = checkFail, err.Error(), "occ config set userns_base N"
+	} else if runc, err := iso.RuncFor(); err != nil {
+		un.Status, un.Detail, un.Fix = checkFail, err.Error(), "install runc >= "+runtime.MinRuncUserNS+", or occ config set userns false"
+	} else {
+		un.Detail += "; runc " + runc
+	}
+	out = append(out, un)
+	out = append(out, checkResult{Name: "limits", Status: checkOK,
+		Detail: fmt.Sprintf("pids %s, memory %s, CPUs %s", lines["Pids"], lines["Memory"], lines["CPUs"])})
+	return out
 }

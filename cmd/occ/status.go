@@ -80,6 +80,18 @@ func collectStatus(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.
 			RateLimitWindowSecs:  cfg.RateLimitWindowSeconds,
 		},
 	}
+	if st.State != runtime.StateMissing {
+		if iso, err := sb.IsolationInForce(ctx); err == nil {
+			r.Security.Isolation = &iso
+		} else {
+			app.UI.Verbosef("isolation: %v", err)
+		}
+	}
+	if r.Security.Isolation == nil {
+		if iso, err := runtime.ResolveIsolation(cfg); err == nil {
+			r.Security.Isolation, r.Security.IsolationConfigured = &iso, true
+		}
+	}
 	if installed, err := newInstaller().Installed(cfg.BootMode); err == nil {
 		r.Installed = &installed
 	}

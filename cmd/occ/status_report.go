@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -66,6 +67,10 @@ type securityFacts struct {
 	TrustProxy           bool     `json:"trust_proxy"`
 	RateLimitAttempts    int      `json:"rate_limit_attempts"`
 	RateLimitWindowSecs  int      `json:"rate_limit_window_seconds"`
+	// Isolation is what the container runs with (its spec), or what the
+	// config asks for while there is none (IsolationConfigured).
+	Isolation           *runtime.Isolation `json:"isolation,omitempty"`
+	IsolationConfigured bool               `json:"isolation_configured_only,omitempty"`
 }
 
 // sourceFromProvenance condenses a provenance record.
@@ -234,6 +239,18 @@ func (r *statusReport) render(w io.Writer, ui *UI) {
 	line("Auth users", users)
 	line("Trust proxy", yesNo(s.TrustProxy))
 	line("Rate limit", fmt.Sprintf("%d attempts / %ds window", s.RateLimitAttempts, s.RateLimitWindowSecs))
+	if s.Isolation != nil {
+		for _, l := range s.Isolation.Describe() {
+			v := l[1]
+			if v == "off" || strings.HasPrefix(v, "off:") {
+				v = ui.Yellow(v)
+			}
+			if s.IsolationConfigured {
+				v += " (configured)"
+			}
+			line(l[0], v)
+		}
+	}
 	if s.Exposed && len(s.Users) == 0 && !s.AllowUnauthenticated {
 		fmt.Fprintf(w, "\n%s\nAdd users: occ user add\n", ui.Yellow("Warning: Network exposed without authentication!"))
 	}

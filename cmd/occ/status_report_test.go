@@ -108,6 +108,21 @@ func TestStatusRender(t *testing.T) {
 			r.Source = &sourceFacts{Source: "build", BuildkitVersion: "v0.34.2", NoCache: true}
 			r.ImageVersion = ""
 		}, []string{"Image src:      built from source (BuildKit v0.34.2, full)\n"}, []string{"Image ver:", "Acquired:"}},
+		{"isolation in force", func(r *statusReport) {
+			r.Security.Isolation = &runtime.Isolation{Seccomp: true, UserNS: true, UserNSBase: 1000000000, Rootfs: "idmapped",
+				PidsLimit: 4096, MemoryBytes: 18 << 30, CPUs: 1.5}
+		}, []string{
+			"Seccomp:        containerd default profile\n", "AppArmor:       not available (the host has no AppArmor)\n",
+			"User ns:        on: ids 0-65535 are host 1000000000-1000065535 (rootfs idmapped; volumes owned in range)\n",
+			"Pids:           4096\n", "Memory:         18 GiB\n", "CPUs:           1.5\n",
+		}, []string{"(configured)"}},
+		{"isolation off, configured only", func(r *statusReport) {
+			r.Security.Isolation = &runtime.Isolation{AppArmorHost: true}
+			r.Security.IsolationConfigured = true
+		}, []string{
+			"Seccomp:        off (configured)\n", "AppArmor:       off (configured)\n",
+			"User ns:        off: the sandbox's ids are the host's (configured)\n", "Pids:           none (configured)\n",
+		}, nil},
 		{"missing", func(r *statusReport) { r.State = "missing" },
 			[]string{"No service found.\n\nRun 'occ start' to start the service.\n"}, []string{"State:"}},
 	}

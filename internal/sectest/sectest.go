@@ -10,9 +10,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -88,7 +92,11 @@ func CheckSandboxSpec(t testing.TB, sp *oci.Spec, dataDir string, mounts []strin
 		}
 		allowed = append(allowed, pm.Source)
 	}
+	CheckSpecIsolation(t, sp)
 	for _, m := range sp.Mounts {
+		if m.Destination == "/sys" && m.Source == "/sys" && slices.Contains(m.Options, "rro") {
+			continue // the read-only /sys a user namespace needs (runtime.withSysBind)
+		}
 		bind := m.Type == "bind"
 		for _, o := range m.Options {
 			bind = bind || o == "bind" || o == "rbind"
@@ -111,7 +119,7 @@ func CheckSandboxSpec(t testing.TB, sp *oci.Spec, dataDir string, mounts []strin
 // exactly WantCaps and no_new_privs is set.
 func CheckTaskIsolation(t testing.TB, pid uint32, hostNet bool) {
 	t.Helper()
-	for _, n := range []string{"pid", "ipc", "uts", "mnt", "net"} {
+	for _, n := range []string{"pid", "ipc", "uts", "mnt", "net", "user"} {
 		mine, err1 := os.Readlink("/proc/self/ns/" + n)
 		theirs, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, n))
 		if err1 != nil || err2 != nil {
@@ -141,6 +149,18 @@ func CheckTaskIsolation(t testing.TB, pid uint32, hostNet bool) {
 		case "NoNewPrivs":
 			if v != "1" {
 				t.Errorf("NoNewPrivs %s", v)
+			}
+		case "Seccomp":
+			if v != "2" {
+				t.Errorf("Seccomp %s, want 2 (a filter)", v)
+			}
+		case "Uid", "Gid":
+			// The container's root is a host id of the unprivileged range.
+			for _, id := range strings.Fields(v) {
+				if n, err := strconv.ParseUint(id, 10, 32); err != nil || n < meta.UserNSSize {
+					t.Errorf("%s %s on the host: the sandbox's root is a host id below %d", k, v, meta.UserNSSize)
+					break
+				}
 			}
 		}
 	}
@@ -174,5 +194,116 @@ func SecretNowhere(t testing.TB, secret string, texts map[string]string, dirs ..
 			}
 			return nil
 		})
+	}
+}
+
+// CheckSpecIsolation asserts the isolation occ adds by default: a seccomp
+// filter that refuses what it does not list, a user namespace mapping the
+// container's 0-65535 to unprivileged host ids, and pids, memory and CPU
+// limits.
+func CheckSpecIsolation(t testing.TB, sp *oci.Spec) {
+	t.Helper()
+	l := sp.Linux
+	if l.Seccomp == nil || len(l.Seccomp.Syscalls) == 0 || l.Seccomp.DefaultAction == specs.ActAllow {
+		t.Errorf("no seccomp filter (or one that allows by default): %+v", l.Seccomp)
+	}
+	userns := false
+	for _, n := range l.Namespaces {
+		userns = userns || (n.Type == specs.UserNamespace && n.Path == "")
+	}
+	if !userns {
+		t.Error("no user namespace: the sandbox's root is the host's root")
+	}
+	for what, maps := range map[string][]specs.LinuxIDMapping{"uid": l.UIDMappings, "gid": l.GIDMappings} {
+		if len(maps) != 1 || maps[0].ContainerID != 0 || maps[0].Size != meta.UserNSSize || maps[0].HostID < meta.UserNSSize {
+			t.Errorf("%s mappings %+v, want container 0-65535 on host ids above 65535", what, maps)
+		}
+	}
+	r := l.Resources
+	switch {
+	case r == nil:
+		t.Error("no resource limits")
+	case r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit <= 0:
+		t.Errorf("no pids limit: %+v", r.Pids)
+	case r.Memory == nil || r.Memory.Limit == nil || *r.Memory.Limit <= 0:
+		t.Errorf("no memory limit: %+v", r.Memory)
+	case r.CPU == nil || r.CPU.Quota == nil || *r.CPU.Quota <= 0:
+		t.Errorf("no CPU limit: %+v", r.CPU)
+	}
+}
+
+// HostUserCannotReach runs, as the host's uid/gid 1000 (the first login
+// user on most machines, and the sandbox's opencoder without a user
+// namespace), what another host user would try against the sandbox
+// process pid: read its environment (the secrets occ and the gateway hand
+// it), its command line's neighbours in /proc/PID/root, its memory maps.
+// Each must be refused.
+func HostUserCannotReach(t testing.TB, pid int) {
+	t.Helper()
+	for _, path := range []string{
+		fmt.Sprintf("/proc/%d/environ", pid),
+		fmt.Sprintf("/proc/%d/root/etc/passwd", pid),
+		fmt.Sprintf("/proc/%d/maps", pid),
+		fmt.Sprintf("/proc/%d/cwd/", pid),
+	} {
+		cmd := exec.Command("cat", path)
+		if strings.HasSuffix(path, "/") {
+			cmd = exec.Command("ls", path)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 1000, Gid: 1000}}
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("host uid 1000 read %s (%d bytes): another host user reaches the sandbox", path, len(out))
+		} else if !strings.Contains(string(out), "ermission denied") {
+			t.Errorf("host uid 1000 reading %s: %v %s (want permission denied)", path, err, out)
+		}
+	}
+}
+
+// CheckTaskLimits reads, on the host, the cgroup files the kernel enforces
+// for process pid (cgroup v1 or v2) and asserts the pids, memory and CPU
+// limits of the spec are in force there.
+func CheckTaskLimits(t testing.TB, pid uint32, sp *oci.Spec) {
+	t.Helper()
+	r := sp.Linux.Resources
+	if r == nil || r.Pids == nil || r.Pids.Limit == nil || r.Memory == nil || r.Memory.Limit == nil || r.CPU == nil || r.CPU.Quota == nil {
+		t.Fatalf("the spec has no limits to check: %+v", r)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]string{} // controller -> path; "" for v2
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			paths[c] = parts[2]
+		}
+	}
+	read := func(v1ctl, v1file, v2file string) string {
+		var p string
+		if cp, ok := paths[v1ctl]; ok {
+			p = filepath.Join("/sys/fs/cgroup", v1ctl, cp, v1file)
+		} else {
+			p = filepath.Join("/sys/fs/cgroup", paths[""], v2file)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("read %s: %v", p, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got, want := read("pids", "pids.max", "pids.max"), strconv.FormatInt(*r.Pids.Limit, 10); got != want {
+		t.Errorf("pids.max %s, want %s", got, want)
+	}
+	if got, want := read("memory", "memory.limit_in_bytes", "memory.max"), strconv.FormatInt(*r.Memory.Limit, 10); got != want {
+		t.Errorf("memory limit %s, want %s", got, want)
+	}
+	cpu := read("cpu", "cpu.cfs_quota_us", "cpu.max")
+	if f := strings.Fields(cpu); len(f) == 0 || f[0] != strconv.FormatInt(*r.CPU.Quota, 10) {
+		t.Errorf("CPU quota %q, want %d", cpu, *r.CPU.Quota)
 	}
 }

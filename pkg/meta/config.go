@@ -89,6 +89,15 @@ type Config struct {
 	BuildCAFiles        []string `json:"build_ca_files"`             // empty: the system's extra CAs (build_ca.go)
 	NetworkMode         string   `json:"network_mode"`
 	CNIPluginDirs       []string `json:"cni_plugin_dirs"`
+
+	// The sandbox's isolation (isolation.go): on by default.
+	Seccomp     bool   `json:"seccomp"`
+	AppArmor    bool   `json:"apparmor"`
+	UserNS      bool   `json:"userns"`
+	UserNSBase  int    `json:"userns_base"`
+	PidsLimit   int    `json:"pids_limit"`
+	MemoryLimit string `json:"memory_limit"`
+	CPULimit    string `json:"cpu_limit"`
 }
 
 // legacyKeys are accepted on load and dropped, as upstream does.
@@ -121,6 +130,13 @@ func DefaultConfig() *Config {
 		Snapshotter:            "overlayfs",
 		NetworkMode:            NetworkCNI,
 		CNIPluginDirs:          append([]string(nil), DefaultCNIPluginDirs...),
+		Seccomp:                true,
+		AppArmor:               true,
+		UserNS:                 true,
+		UserNSBase:             DefaultUserNSBase,
+		PidsLimit:              DefaultPidsLimit,
+		MemoryLimit:            LimitAuto,
+		CPULimit:               LimitAuto,
 	}
 }
 

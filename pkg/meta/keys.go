@@ -54,6 +54,13 @@ var Keys = []Key{
 	{Name: "build_ca_files", Settable: true, Help: "extra CA certificates (PEM files) for builds behind a TLS-intercepting proxy, comma-separated (empty: " + SystemExtraCADir + ")"},
 	{Name: "network_mode", Settable: true, Help: "cni (own network namespace) or host"},
 	{Name: "cni_plugin_dirs", Settable: true, Help: "where to look for CNI plugins, comma-separated"},
+	{Name: "seccomp", Settable: true, Help: "containerd's default seccomp profile on the sandbox"},
+	{Name: "apparmor", Settable: true, Help: "AppArmor's default profile on the sandbox, where the host has AppArmor"},
+	{Name: "userns", Settable: true, Help: "user namespace: the sandbox's ids 0-65535 are host ids userns_base and up"},
+	{Name: "userns_base", Settable: true, Help: "first host id of the sandbox's 65536 ids (no host user, group or subordinate range may use them)"},
+	{Name: "pids_limit", Settable: true, Help: "most processes and threads in the sandbox (0: no limit)"},
+	{Name: "memory_limit", Settable: true, Help: "sandbox memory limit: auto (3/4 of the host's), none, or a size such as 4g or 512m"},
+	{Name: "cpu_limit", Settable: true, Help: "sandbox CPU limit in CPUs: auto (the host's CPUs less half a CPU, at least 1), none, or a number such as 1.5"},
 }
 
 // HiddenKeys are not shown by `occ config show` (cockpit is disabled).

@@ -81,6 +81,9 @@ func ValidUsername(s string) bool { return usernameRe.MatchString(s) }
 
 func (c *Config) validateField(key string) *FieldError {
 	bad := func(problem, fix string) *FieldError { return &FieldError{Field: key, Problem: problem, Fix: fix} }
+	if fe := c.validateIsolationField(key); fe != nil {
+		return fe
+	}
 	switch key {
 	case "opencode_web_port":
 		if c.OpencodeWebPort < 1024 || c.OpencodeWebPort > 65535 {

@@ -32,4 +32,12 @@
 //     back after a crash or a reboot; stop marks it explicitly stopped.
 //   - Volatile state (netns files, exec FIFOs, runc state) lives in RunDir,
 //     never in /run/containerd.
+//   - Isolation (isolation.go, on by default): containerd's default seccomp
+//     profile, AppArmor's where the host has it, a user namespace (ids
+//     0-65535 on host ids userns_base and up; the root file system through
+//     idmapped overlay layers, or a chowned copy where the snapshotter
+//     cannot; volumes owned in the range; a host user's configured mount
+//     idmapped to opencoder), pids, memory and CPU limits, and a cgroup per
+//     containerd instance. The user namespace needs runc >= 1.2, which occ
+//     finds and names in the runtime options (or refuses to create).
 package runtime

@@ -16,10 +16,12 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// ExecOptions describe a command run inside the running container, as root.
-// Secrets (passwords) go on Stdin, never in Args.
+// ExecOptions describe a command run inside the running container, as root
+// unless UID says otherwise. Secrets (passwords) go on Stdin, never in Args.
 type ExecOptions struct {
 	Args   []string
+	UID    uint32 // the container's user id to run as (0: root)
+	GID    uint32
 	Env    []string // added to the container's env
 	Cwd    string   // default: the container's working directory
 	Stdin  io.Reader
@@ -55,7 +57,11 @@ func (s *Sandbox) Exec(ctx context.Context, opts ExecOptions) (int, error) {
 	p.Args = opts.Args
 	p.Terminal = false
 	p.ConsoleSize = nil
-	p.User = specs.User{UID: 0, GID: 0}
+	p.User = specs.User{UID: opts.UID, GID: opts.GID}
+	if opts.UID != 0 {
+		// As the sandbox's entrypoint starts opencode: no capabilities.
+		p.Capabilities = &specs.LinuxCapabilities{}
+	}
 	p.Env = mergeEnv(spec.Process.Env, opts.Env)
 	if opts.Cwd != "" {
 		p.Cwd = opts.Cwd

@@ -57,19 +57,31 @@ func (s *Sandbox) Create(ctx context.Context) error {
 		}
 		return fmt.Errorf("look up image %s: %w", s.opts.Image, err)
 	}
+	iso, err := ResolveIsolation(s.opts.Config)
+	if err != nil {
+		return err
+	}
+	if err := iso.CheckUserNSRange(); err != nil {
+		return err
+	}
+	runc, err := iso.RuncFor()
+	if err != nil {
+		return err
+	}
 	if err := s.ensureUnpacked(ctx, image); err != nil {
 		return err
 	}
-	if err := plan.Prepare(); err != nil {
+	if err := plan.PrepareFor(iso); err != nil {
 		return err
 	}
 	if err := meta.EnsurePrivateDir(s.opts.Paths.LogsDir()); err != nil {
 		return fmt.Errorf("create logs directory: %w", err)
 	}
-	specOpts, err := s.specOpts(image, plan)
+	specOpts, err := s.specOpts(image, plan, iso)
 	if err != nil {
 		return err
 	}
+	snapshot := iso.snapshotOpt(ctx, s.client, s.snapshotter(), s.snapshotKey(), image)
 	// A snapshot left by an interrupted create would block the new one.
 	if sn := s.client.SnapshotService(s.snapshotter()); sn != nil {
 		if _, err := sn.Stat(ctx, s.snapshotKey()); err == nil {
@@ -80,11 +92,11 @@ func (s *Sandbox) Create(ctx context.Context) error {
 		containerd.WithImage(image),
 		containerd.WithImageName(image.Name()),
 		containerd.WithSnapshotter(s.snapshotter()),
-		containerd.WithNewSnapshot(s.snapshotKey(), image),
+		snapshot,
 		containerd.WithImageStopSignal(image, "SIGTERM"),
-		containerd.WithRuntime("io.containerd.runc.v2", &options.Options{Root: s.runcRoot()}),
+		containerd.WithRuntime("io.containerd.runc.v2", &options.Options{Root: s.runcRoot(), BinaryName: runc}),
 		containerd.WithNewSpec(specOpts...),
-		containerd.WithAdditionalContainerLabels(s.labels(image, plan)),
+		containerd.WithAdditionalContainerLabels(s.labels(image, plan, iso)),
 	)
 	if err != nil {
 		return fmt.Errorf("create container %s: %w", s.name, err)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -182,7 +184,11 @@ var SandboxCapabilities = []string{
 // ipc, uts, mount and (in cni mode) network namespaces, the capabilities
 // above and no_new_privs (nothing in the sandbox gains privileges through
 // a setuid binary: www-data reads /etc/shadow through its group).
-func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOpts, error) {
+//
+// The isolation (isolation.go) comes after the capabilities: containerd's
+// default seccomp profile, AppArmor where the host has it, the user
+// namespace and the pids, memory and CPU limits.
+func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan, iso Isolation) ([]oci.SpecOpts, error) {
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
 		oci.WithDefaultUnixDevices,
@@ -192,8 +198,10 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOp
 		oci.WithProcessCwd(WorkingDir),
 		oci.WithCapabilities(SandboxCapabilities),
 		oci.WithNoNewPrivileges,
-		oci.WithMounts(plan.OCIMounts()),
+		oci.WithMounts(plan.OCIMountsFor(iso)),
 	}
+	opts = append(opts, iso.specOpts()...)
+	opts = append(opts, oci.WithCgroup(s.cgroupPath()))
 	if s.networkMode() == meta.NetworkHost {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
 	} else {
@@ -214,14 +222,30 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan) ([]oci.SpecOp
 	return opts, nil
 }
 
+// cgroupPath is containerd's default, /<namespace>/<name>, for the default
+// containerd socket; another containerd (a testbed, a second instance)
+// gets /<namespace>-<hash of its socket>/<name>, so that two of them never
+// put their sandboxes in one cgroup: their limits would be shared, and runc
+// >= 1.2 refuses to start in a cgroup that has processes.
+func (s *Sandbox) cgroupPath() string {
+	ns := s.client.Namespace
+	if a := s.client.Address; a != "" && filepath.Clean(a) != meta.DefaultContainerdAddress {
+		sum := sha256.Sum256([]byte(filepath.Clean(a)))
+		ns += "-" + hex.EncodeToString(sum[:4])
+	}
+	return "/" + ns + "/" + s.name
+}
+
 // withNetNSPath points the spec's network namespace at path.
 func withNetNSPath(path string) oci.SpecOpts {
 	return oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: path})
 }
 
 // labels are occ's metadata on the container record.
-func (s *Sandbox) labels(image containerd.Image, plan MountPlan) map[string]string {
+func (s *Sandbox) labels(image containerd.Image, plan MountPlan, iso Isolation) map[string]string {
 	return map[string]string{
+		LabelContainerIsolation:        iso.label(),
+		LabelContainerRootfs:           iso.rootfsLabel(),
 		meta.ManagedByLabel:            meta.ManagedByValue,
 		meta.LabelContainerPublished:   s.PublishedAddress(),
 		meta.LabelContainerNetworkMode: s.networkMode(),

@@ -217,6 +217,11 @@ func (s *Sandbox) Differences(ctx context.Context) ([]string, error) {
 	if got, want := l[meta.LabelContainerNetworkMode], s.networkMode(); got != want {
 		out = append(out, fmt.Sprintf("network mode %s, configured %s", got, want))
 	}
+	if iso, err := ResolveIsolation(s.opts.Config); err == nil {
+		if got, want := l[LabelContainerIsolation], iso.label(); got != want {
+			out = append(out, fmt.Sprintf("isolation [%s], configured [%s]", got, want))
+		}
+	}
 	plan, err := PlanMounts(s.opts.Config, s.opts.Paths.VolumesDir())
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/GehirnInc/crypt"
 	"github.com/GehirnInc/crypt/common"
@@ -191,6 +192,16 @@ func WriteUserRecord(dir string, r UserRecord) error {
 	}
 	if err := meta.WriteFileAtomic(path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save user %s: %w", r.Username, err)
+	}
+	// The record takes its directory's owner: with a user namespace the
+	// sandbox's root is a host id of its range, and a file the host's root
+	// owns is nobody's in there (capabilities do not reach it).
+	if st, err := os.Stat(dir); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && (sys.Uid != 0 || sys.Gid != 0) {
+			if err := os.Lchown(path, int(sys.Uid), int(sys.Gid)); err != nil {
+				return fmt.Errorf("save user %s: give the record its directory's owner: %w", r.Username, err)
+			}
+		}
 	}
 	// WriteFileAtomic creates a missing directory 0700; tighten one that
 	// already existed with wider permissions (it holds password hashes).

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -87,7 +88,13 @@ func (p MountPlan) Source(v Volume) string { return filepath.Join(p.VolDir, v.Na
 
 // Prepare creates the volume directories that do not exist yet, with their
 // owner and mode. Existing directories (and their data) are left as they are.
-func (p MountPlan) Prepare() error {
+func (p MountPlan) Prepare() error { return p.PrepareFor(Isolation{}) }
+
+// PrepareFor is Prepare for a container with isolation iso: with a user
+// namespace the volumes are owned by the host ids their owners have in the
+// sandbox (existing volumes are shifted into the range once, and back when
+// the user namespace is turned off).
+func (p MountPlan) PrepareFor(iso Isolation) error {
 	// Private: the volumes hold the user's work, opencode's state and the
 	// login records; only root (and the container, through its mounts)
 	// needs to reach them.
@@ -96,9 +103,13 @@ func (p MountPlan) Prepare() error {
 	}
 	for _, v := range p.Volumes {
 		dir := p.Source(v)
+		uid, gid := iso.HostID(v.UID), iso.HostID(v.GID)
 		if st, err := os.Stat(dir); err == nil {
 			if !st.IsDir() {
 				return fmt.Errorf("volume %s: %s exists and is not a directory; move it away", v.Name, dir)
+			}
+			if err := shiftOwner(dir, uid, gid, v.UID, v.GID); err != nil {
+				return fmt.Errorf("volume %s: move its files' owners to the sandbox's ids (host %d:%d): %w", v.Name, uid, gid, err)
 			}
 			continue
 		}
@@ -108,21 +119,39 @@ func (p MountPlan) Prepare() error {
 		if err := os.Chmod(dir, v.Mode); err != nil { // umask-proof
 			return fmt.Errorf("volume %s: %w", v.Name, err)
 		}
-		if err := os.Lchown(dir, v.UID, v.GID); err != nil {
-			return fmt.Errorf("volume %s: set owner %d:%d on %s: %w (occ needs root to create volumes owned by the sandbox user)", v.Name, v.UID, v.GID, dir, err)
+		if err := os.Lchown(dir, uid, gid); err != nil {
+			return fmt.Errorf("volume %s: set owner %d:%d on %s: %w (occ needs root to create volumes owned by the sandbox user)", v.Name, uid, gid, dir, err)
 		}
 	}
 	return nil
 }
 
 // OCIMounts renders the plan as OCI bind mounts, parents before children.
-func (p MountPlan) OCIMounts() []specs.Mount {
+func (p MountPlan) OCIMounts() []specs.Mount { return p.OCIMountsFor(Isolation{}) }
+
+// OCIMountsFor is OCIMounts for a container with isolation iso. With a user
+// namespace a configured mount of a directory a host user owns is
+// idmapped: that user's files are opencoder's in the sandbox, and what
+// opencoder writes there is that user's on the host (without it they would
+// be nobody's and read-only to the agent). No other id is mapped: the
+// sandbox's root and its other accounts cannot write there as any host
+// user. A directory root owns is mounted as it is (nobody's inside).
+func (p MountPlan) OCIMountsFor(iso Isolation) []specs.Mount {
 	var out []specs.Mount
 	for _, v := range p.Volumes {
 		out = append(out, bindMount(p.Source(v), v.Target, false))
 	}
 	for _, m := range p.Binds {
-		out = append(out, bindMount(m.Source, m.Target, m.ReadOnly))
+		bm := bindMount(m.Source, m.Target, m.ReadOnly)
+		if iso.UserNS {
+			if st, err := os.Stat(m.Source); err == nil {
+				if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
+					bm.UIDMappings = []specs.LinuxIDMapping{{ContainerID: sys.Uid, HostID: uint32(iso.HostID(OpencoderUID)), Size: 1}}
+					bm.GIDMappings = []specs.LinuxIDMapping{{ContainerID: sys.Gid, HostID: uint32(iso.HostID(OpencoderGID)), Size: 1}}
+				}
+			}
+		}
+		out = append(out, bm)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return depth(out[i].Destination) < depth(out[j].Destination) })
 	return out
