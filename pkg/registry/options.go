@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -185,6 +186,7 @@ type options struct {
 	now          func() time.Time
 	// localContent is the content root of a containerd on this host.
 	localContent string
+	verifier     Verifier
 }
 
 func defaultOptions() options {
@@ -265,6 +267,28 @@ func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.tra
 // localcontent.go), instead of sending their bytes over the socket.
 func WithLocalContentRoot(dir string) Option { return func(o *options) { o.localContent = dir } }
 
+// Verifier checks an image's signature once its reference is resolved to a
+// digest, before anything of it is stored. A nil Verification with a nil
+// error means "not checked".
+type Verifier interface {
+	VerifyImage(ctx context.Context, req VerifyRequest) (*meta.Verification, error)
+}
+
+// VerifyRequest is what a Verifier gets: the repository as configured, the
+// digest the reference resolved to (the index, or the lone manifest), and
+// remote options (transport, credentials) that reach that registry the way
+// the pull does.
+type VerifyRequest struct {
+	Repository string
+	Digest     name.Digest
+	Remote     []remote.Option
+}
+
+// WithVerifier checks the signature of what a reference resolves to before
+// the pull downloads or records anything; a refusal fails that repository
+// (the next one is tried) and leaves the record and state file as they were.
+func WithVerifier(v Verifier) Option { return func(o *options) { o.verifier = v } }
+
 // WithStateFile writes the image-state sidecar at path once the image
 // record exists, keeping the state's Previous entry.
 func WithStateFile(path string) Option { return func(o *options) { o.stateFile = path } }
@@ -297,6 +321,9 @@ const (
 	EventFallback
 	// EventDone: the image record Name exists.
 	EventDone
+	// EventVerified: the verifier accepted Digest; Verification says how
+	// (Verified false: a warn policy let an unverified image through).
+	EventVerified
 )
 
 // Event is one progress report.
@@ -315,4 +342,6 @@ type Event struct {
 	Wait       time.Duration
 	Err        error
 	Next       string
+
+	Verification *meta.Verification
 }

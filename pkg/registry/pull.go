@@ -49,6 +49,8 @@ type puller struct {
 	// were not applied in-process.
 	platform   ocispec.Platform
 	streamSkip string
+	// verification is what the verifier found for the image being pulled.
+	verification *meta.Verification
 }
 
 func (p *puller) emit(e Event) {
@@ -163,6 +165,22 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (_ *R
 	}
 	p.platform = platform
 	p.emit(Event{Kind: EventResolved, Repository: repoStr, Reference: refStr, Digest: top.Digest, Manifest: manifestDesc.Digest, Platform: platforms.Format(platform)})
+
+	// The signature covers the index (or lone manifest) digest; the
+	// platform manifest and blobs below are fetched by digest and checked
+	// against it, so nothing unsigned gets in once this passes.
+	p.verification = nil
+	if o.verifier != nil {
+		v, err := o.verifier.VerifyImage(ctx, VerifyRequest{Repository: repoStr, Digest: rc.repo.Digest(top.Digest.String()), Remote: rc.remote})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &VerifyError{Digest: top.Digest.String(), Err: err}
+		}
+		p.verification = v
+		p.emit(Event{Kind: EventVerified, Repository: repoStr, Reference: refStr, Digest: top.Digest, Verification: v})
+	}
 
 	if res, ok := p.upToDate(ctx, top, platform); ok {
 		p.emit(Event{Kind: EventUpToDate, Repository: repoStr, Reference: refStr, Digest: top.Digest})
@@ -344,6 +362,7 @@ func (p *puller) finish(ctx context.Context, rc *repoClient, top, manifestDesc o
 		Platform:       platforms.Format(platform),
 		AcquiredAt:     o.now().UTC(),
 		ImageVersion:   cfg.Config.Labels[meta.ImageVersionLabel],
+		Verification:   p.verification,
 	}
 	if images.IsIndexType(top.MediaType) {
 		prov.IndexDigest = top.Digest.String()
