@@ -12,6 +12,7 @@ import (
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/trust"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/vbauerster/mpb/v8"
@@ -92,6 +93,11 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 	if n, err := strconv.Atoi(os.Getenv("OCC_PULL_CONCURRENCY")); err == nil && n > 0 {
 		base = append(base, registry.WithConcurrency(n))
 	}
+	verifier, err := newImageVerifier(app, cfg)
+	if err != nil {
+		return nil, err
+	}
+	base = append(base, registry.WithVerifier(verifier))
 	if name == "" || name == meta.CurrentImageName {
 		base = append(base, registry.WithStateFile(app.Paths.StateFile()))
 	} else {
@@ -132,6 +138,63 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 		p.Reference, p.Platform, shortDigest(res.Image.Target.Digest), res.Name,
 		humanBytes(res.FetchedBytes), humanBytes(res.ReusedBytes), secs, rate)
 	return res, nil
+}
+
+// imageVerifier checks a pulled image's signature under the config's
+// policy (image_verify and the keys beside it) with pkg/trust.
+type imageVerifier struct {
+	app    *App
+	cfg    *meta.Config
+	policy trust.Policy
+}
+
+func newImageVerifier(app *App, cfg *meta.Config) (*imageVerifier, error) {
+	v := &imageVerifier{app: app, cfg: cfg, policy: trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}}
+	if cfg.ImageVerifyKey != "" && cfg.ImageVerify != meta.VerifyOff {
+		k, err := trust.LoadPublicKey(cfg.ImageVerifyKey)
+		if err != nil {
+			return nil, fmt.Errorf("image_verify_key: %w (fix the file, or `occ config set image_verify_key \"\"` to verify by identity)", err)
+		}
+		v.policy.PublicKey = k
+	}
+	return v, nil
+}
+
+func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequest) (*meta.Verification, error) {
+	mode := v.cfg.VerifyMode(req.Repository)
+	if mode == meta.VerifyOff {
+		v.app.UI.Verbosef("Signature of %s not checked (image_verify off)", req.Digest)
+		return nil, nil
+	}
+	start := time.Now()
+	res, err := v.policy.Check(ctx, mode, req.Digest, req.Remote...)
+	v.app.UI.Verbosef("Signature check of %s (%s) took %s", req.Digest, mode, time.Since(start).Round(100*time.Microsecond))
+	return res, err
+}
+
+// describeVerification is one line about a verified signature.
+func describeVerification(v *meta.Verification) string {
+	var b strings.Builder
+	switch v.Method {
+	case meta.VerifyKey:
+		fmt.Fprintf(&b, "key %s", shortID(v.Identity))
+	default:
+		fmt.Fprintf(&b, "%s (issuer %s)", v.Identity, v.Issuer)
+	}
+	if !v.SignedAt.IsZero() {
+		fmt.Fprintf(&b, ", signed %s", v.SignedAt.UTC().Format(time.RFC3339))
+	}
+	if v.BundleDigest != "" {
+		fmt.Fprintf(&b, ", bundle %s", shortDigest(digest.Digest(v.BundleDigest)))
+	}
+	return b.String()
+}
+
+func shortID(s string) string {
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return s
 }
 
 // streamingUnpacker adapts runtime's ImageUnpacker to
@@ -216,6 +279,12 @@ func (pp *pullProgress) event(e registry.Event) {
 			what = "blob " + shortDigest(e.Digest)
 		}
 		pp.line(ui.Infof, "Retrying %s in %s (attempt %d): %v", what, e.Wait, e.Attempt+1, e.Err)
+	case registry.EventVerified:
+		if v := e.Verification; v != nil && v.Verified {
+			pp.line(ui.Infof, "Signature verified: %s", describeVerification(v))
+		} else if v != nil {
+			pp.line(ui.Warnf, "%s is NOT verified (image_verify %s lets it through): %s", e.Reference, v.Policy, v.Problem)
+		}
 	case registry.EventFallback:
 		pp.line(ui.Warnf, "%s failed: %v; trying %s", e.Reference, e.Err, e.Next)
 	case registry.EventManifest:
