@@ -389,12 +389,10 @@ func checkServedImage(ctx context.Context, cfg *meta.Config, repo string, ref na
 		r.Detail += ", signature not checked (image_verify off)"
 		return
 	}
-	p := trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}
-	if cfg.ImageVerifyKey != "" {
-		if p.PublicKey, err = trust.LoadPublicKey(cfg.ImageVerifyKey); err != nil {
-			r.Status, r.Detail, r.Fix = checkFail, r.Detail+"; "+oneLine(err), `fix the key file, or occ config set image_verify_key ""`
-			return
-		}
+	p, err := verifyPolicy(cfg)
+	if err != nil {
+		r.Status, r.Detail, r.Fix = checkFail, r.Detail+"; "+oneLine(err), "fix the file named in the config"
+		return
 	}
 	v, err := p.Check(cctx, mode, ref.Context().Digest(dgst), ropts...)
 	switch {

@@ -149,15 +149,35 @@ type imageVerifier struct {
 }
 
 func newImageVerifier(app *App, cfg *meta.Config) (*imageVerifier, error) {
-	v := &imageVerifier{app: app, cfg: cfg, policy: trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}}
-	if cfg.ImageVerifyKey != "" && cfg.ImageVerify != meta.VerifyOff {
+	p, err := verifyPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &imageVerifier{app: app, cfg: cfg, policy: p}, nil
+}
+
+// verifyPolicy is the trust policy the config describes: a public key
+// (image_verify_key), or the keyless issuer and identity against the
+// embedded trusted root or image_verify_trusted_root.
+func verifyPolicy(cfg *meta.Config) (trust.Policy, error) {
+	p := trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}
+	if cfg.ImageVerify == meta.VerifyOff {
+		return p, nil
+	}
+	if cfg.ImageVerifyKey != "" {
 		k, err := trust.LoadPublicKey(cfg.ImageVerifyKey)
 		if err != nil {
-			return nil, fmt.Errorf("image_verify_key: %w (fix the file, or `occ config set image_verify_key \"\"` to verify by identity)", err)
+			return p, fmt.Errorf("image_verify_key: %w (fix the file, or `occ config set image_verify_key \"\"` to verify by identity)", err)
 		}
-		v.policy.PublicKey = k
+		p.PublicKey = k
+	} else if cfg.ImageVerifyRoot != "" {
+		tr, err := trust.LoadTrustedRoot(cfg.ImageVerifyRoot)
+		if err != nil {
+			return p, fmt.Errorf("image_verify_trusted_root: %w (fix the file, or `occ config set image_verify_trusted_root \"\"` to use the root embedded in occ)", err)
+		}
+		p.TrustedMaterial = tr
 	}
-	return v, nil
+	return p, nil
 }
 
 func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequest) (*meta.Verification, error) {

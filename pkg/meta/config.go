@@ -101,7 +101,8 @@ type Config struct {
 	ImageVerify         string   `json:"image_verify"`
 	ImageVerifyIssuer   string   `json:"image_verify_issuer"`
 	ImageVerifyIdentity string   `json:"image_verify_identity"`
-	ImageVerifyKey      string   `json:"image_verify_key,omitempty"` // a PEM public key file: key mode
+	ImageVerifyKey      string   `json:"image_verify_key,omitempty"`          // a PEM public key file: key mode
+	ImageVerifyRoot     string   `json:"image_verify_trusted_root,omitempty"` // a trusted_root.json (empty: the one embedded in occ)
 	InsecureRegistries  []string `json:"insecure_registries"`
 	ContainerdAddr      string   `json:"containerd_address,omitempty"` // empty: $CONTAINERD_ADDRESS, else the default socket
 	ContainerdNamespace string   `json:"containerd_namespace"`

@@ -168,6 +168,7 @@ func TestValidate(t *testing.T) {
 		{"verify identity empty", func(c *Config) { c.ImageVerifyIdentity = "" }, "image_verify_identity", ""},
 		{"verify identity regexp", func(c *Config) { c.ImageVerifyIdentity = "(" }, "image_verify_identity", ""},
 		{"verify key relative", func(c *Config) { c.ImageVerifyKey = "key.pub" }, "image_verify_key", ""},
+		{"verify root relative", func(c *Config) { c.ImageVerifyRoot = "root.json" }, "image_verify_trusted_root", ""},
 		{"verify key without identity", func(c *Config) { c.ImageVerifyKey = "/etc/occ/key.pub"; c.ImageVerifyIdentity = "" }, "", ""},
 		{"insecure registry", func(c *Config) { c.InsecureRegistries = []string{"http://x"} }, "insecure_registries", ""},
 		{"insecure registry ok", func(c *Config) { c.InsecureRegistries = []string{"reg.local:5000", "[::1]:5000"} }, "", ""},

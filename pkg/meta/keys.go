@@ -50,6 +50,7 @@ var Keys = []Key{
 	{Name: "image_verify_issuer", Settable: true, Help: "keyless: the OIDC issuer the signing certificate must name"},
 	{Name: "image_verify_identity", Settable: true, Help: "keyless: regular expression the signer's identity (workflow URI or e-mail) must match in full"},
 	{Name: "image_verify_key", Settable: true, Help: "a PEM public key file (absolute path): signatures must be made with its private key instead (self-hosted mirrors)"},
+	{Name: "image_verify_trusted_root", Settable: true, Help: "keyless: a Sigstore trusted_root.json (absolute path) to verify against instead of the one embedded in occ (a newer one, or a private Sigstore's)"},
 	{Name: "insecure_registries", Settable: true, Help: "registry hosts reached over plain HTTP or TLS without certificate checks (loopback always is)"},
 	{Name: "containerd_address", Settable: true, Help: "containerd socket (empty: $CONTAINERD_ADDRESS or the default)"},
 	{Name: "containerd_namespace", Settable: true, Help: "containerd namespace occ works in"},

@@ -180,6 +180,10 @@ func (c *Config) validateField(key string) *FieldError {
 		if c.ImageVerifyKey != "" && !filepath.IsAbs(c.ImageVerifyKey) {
 			return bad(fmt.Sprintf("%q must be an absolute path to a PEM public key", c.ImageVerifyKey), `occ config set image_verify_key ""`)
 		}
+	case "image_verify_trusted_root":
+		if c.ImageVerifyRoot != "" && !filepath.IsAbs(c.ImageVerifyRoot) {
+			return bad(fmt.Sprintf("%q must be an absolute path to a Sigstore trusted_root.json", c.ImageVerifyRoot), `occ config set image_verify_trusted_root ""`)
+		}
 	case "insecure_registries":
 		for _, h := range c.InsecureRegistries {
 			if !hostPortRe.MatchString(h) {

@@ -45,6 +45,16 @@ func EmbeddedTrustedRoot() (*root.TrustedRoot, error) {
 	return tr, nil
 }
 
+// LoadTrustedRoot reads a Sigstore trusted_root.json (a newer public-good
+// root, or a private Sigstore's).
+func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
+	tr, err := root.NewTrustedRootFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("trusted root %s: %w", path, errors.Join(errdefs.ErrInvalidArgument, err))
+	}
+	return tr, nil
+}
+
 // Policy is what a signature must satisfy.
 type Policy struct {
 	// PublicKey, when set, is the only key a signature may be made with
