@@ -16,6 +16,8 @@
 #                          to its registry, a throw-away occ config, a login user, occ start, occ status
 #                          (hack/demo; a second run only checks)
 #   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
+#   make publish-multiarch testbed up, the sandbox published for linux/amd64 and linux/arm64 (arm64
+#                          under QEMU: hack/publish-multiarch; slow, so not in make test), testbed down
 #   make lint              gofmt + go vet (+ shellcheck when installed)
 #   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
 #                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
@@ -31,7 +33,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -149,6 +151,15 @@ demo: build
 
 demo-down:
 	hack/demo down
+
+# The publisher for both platforms, arm64 emulated (QEMU user mode via binfmt_misc): an emulated apt
+# and npm install takes many minutes on 2 cores, so it is its own target (docs/images.md has the
+# figures). Signed when OCC_PUBLISH_SIGN_KEY names a key. Torn down even when a step fails.
+publish-multiarch:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && hack/publish-multiarch; } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
 
 
 # Benchmarks (not tests): occ's pull against ctr (both modes), podman and crane, printed as one table
