@@ -59,7 +59,7 @@ const (
 type Provenance struct {
 	Source         string     `json:"source"`                    // prebuilt | build
 	Registry       string     `json:"registry,omitempty"`        // e.g. ghcr.io
-	Repository     string     `json:"repository,omitempty"`      // e.g. ghcr.io/prizz/opencode-cloud-sandbox
+	Repository     string     `json:"repository,omitempty"`      // e.g. ghcr.io/opencode-cloud/occ-sandbox
 	Reference      string     `json:"reference,omitempty"`       // what was asked for: repo:tag or repo@digest
 	IndexDigest    string     `json:"index_digest,omitempty"`    // the index, when the reference named one
 	ManifestDigest string     `json:"manifest_digest,omitempty"` // the platform manifest that was stored

@@ -264,7 +264,7 @@ func IsExposed(addr string) bool {
 }
 
 // ValidateRepository checks an image repository reference such as
-// ghcr.io/prizz/opencode-cloud-sandbox (no tag, no digest).
+// ghcr.io/opencode-cloud/occ-sandbox (no tag, no digest).
 func ValidateRepository(r string) error {
 	if strings.ContainsAny(r, "@") {
 		return fmt.Errorf("repository %q must not carry a digest (use image_digest)", r)

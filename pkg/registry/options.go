@@ -84,7 +84,7 @@ type Source struct {
 
 // SourceFromConfig is the configured sandbox image.
 func SourceFromConfig(cfg *meta.Config) (Source, error) {
-	s := Source{Repositories: append([]string(nil), cfg.ImageRepositories...), Tag: cfg.ImageTag}
+	s := Source{Repositories: append([]string(nil), cfg.ImageRepositories...), Tag: cfg.PullTag()}
 	if cfg.ImageDigest != "" {
 		d, err := digest.Parse(cfg.ImageDigest)
 		if err != nil {
@@ -94,7 +94,7 @@ func SourceFromConfig(cfg *meta.Config) (Source, error) {
 		s.Digest = d
 	}
 	if len(s.Repositories) == 0 {
-		return Source{}, errdefs.ErrInvalidArgument.WithMessage("image_repositories is empty: set at least one with `occ config set image_repositories ghcr.io/prizz/opencode-cloud-sandbox`")
+		return Source{}, errdefs.ErrInvalidArgument.WithMessage("image_repositories is empty: set at least one with `occ config set image_repositories ghcr.io/opencode-cloud/occ-sandbox`")
 	}
 	if s.Tag == "" && s.Digest == "" {
 		s.Tag = "latest"
@@ -108,7 +108,7 @@ func ParseSource(ref string) (Source, error) {
 	ref = strings.TrimSpace(ref)
 	bad := func(why string) error {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
-			"%q is not an image reference (%s); use REPOSITORY[:TAG] or REPOSITORY@sha256:DIGEST, e.g. ghcr.io/prizz/opencode-cloud-sandbox:latest", ref, why))
+			"%q is not an image reference (%s); use REPOSITORY[:TAG] or REPOSITORY@sha256:DIGEST, e.g. ghcr.io/opencode-cloud/occ-sandbox:latest", ref, why))
 	}
 	if ref == "" {
 		return Source{}, bad("it is empty")
