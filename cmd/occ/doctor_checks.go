@@ -92,7 +92,7 @@ func runDoctor(ctx context.Context, app *App) []checkResult {
 		add(checkResult{Name: "network", Status: checkOK, Detail: "network_mode host: no CNI plugins or iptables needed"})
 	}
 	add(checkBuildkit(ctx, cfg))
-	out = append(out, checkRegistries(ctx, cfg)...)
+	out = append(out, checkRegistries(ctx, cfg, app.Paths)...)
 	add(checkRootless())
 	add(checkDisk(app.Paths.DataDir))
 	return out
@@ -309,7 +309,7 @@ func insecureHost(cfg *meta.Config, host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
+func checkRegistries(ctx context.Context, cfg *meta.Config, paths meta.Paths) []checkResult {
 	needed := cfg.ImageSource == meta.SourcePrebuilt
 	var out, bad []checkResult // bad: references that do not parse (always a failure)
 	anyOK := false
@@ -334,7 +334,7 @@ func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 		cancel()
 		if err == nil {
 			r.Status, r.Detail = checkOK, fmt.Sprintf("%s reachable (%s)", ref, shortDigest(digest.Digest(desc.Digest.String())))
-			checkServedImage(ctx, cfg, repo, pr, desc.Digest.String(), &r)
+			checkServedImage(ctx, cfg, paths, repo, pr, desc.Digest.String(), &r)
 			anyOK = anyOK || r.Status == checkOK
 			out = append(out, r)
 			continue
@@ -361,7 +361,7 @@ func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 // this host's platform), and its signature must satisfy the policy for
 // that repository. Both are said here, before a pull records the image
 // and `occ user` fails on it.
-func checkServedImage(ctx context.Context, cfg *meta.Config, repo string, ref name.Reference, dgst string, r *checkResult) {
+func checkServedImage(ctx context.Context, cfg *meta.Config, paths meta.Paths, repo string, ref name.Reference, dgst string, r *checkResult) {
 	cctx, cancel := context.WithTimeout(ctx, 2*checkTimeout)
 	defer cancel()
 	ropts := []remote.Option{remote.WithContext(cctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
@@ -389,7 +389,7 @@ func checkServedImage(ctx context.Context, cfg *meta.Config, repo string, ref na
 		r.Detail += ", signature not checked (image_verify off)"
 		return
 	}
-	p, err := verifyPolicy(cfg)
+	p, err := verifyPolicy(cfg, paths)
 	if err != nil {
 		r.Status, r.Detail, r.Fix = checkFail, r.Detail+"; "+oneLine(err), "fix the file named in the config"
 		return

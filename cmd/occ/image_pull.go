@@ -149,7 +149,7 @@ type imageVerifier struct {
 }
 
 func newImageVerifier(app *App, cfg *meta.Config) (*imageVerifier, error) {
-	p, err := verifyPolicy(cfg)
+	p, err := verifyPolicy(cfg, app.Paths)
 	if err != nil {
 		return nil, err
 	}
@@ -157,9 +157,10 @@ func newImageVerifier(app *App, cfg *meta.Config) (*imageVerifier, error) {
 }
 
 // verifyPolicy is the trust policy the config describes: a public key
-// (image_verify_key), or the keyless issuer and identity against the
-// embedded trusted root or image_verify_trusted_root.
-func verifyPolicy(cfg *meta.Config) (trust.Policy, error) {
+// (image_verify_key), or the keyless issuer and identity against
+// image_verify_trusted_root, else the root `occ image trust-root --refresh`
+// fetched, else the one embedded in occ.
+func verifyPolicy(cfg *meta.Config, paths meta.Paths) (trust.Policy, error) {
 	p := trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}
 	if cfg.ImageVerify == meta.VerifyOff {
 		return p, nil
@@ -176,8 +177,19 @@ func verifyPolicy(cfg *meta.Config) (trust.Policy, error) {
 			return p, fmt.Errorf("image_verify_trusted_root: %w (fix the file, or `occ config set image_verify_trusted_root \"\"` to use the root embedded in occ)", err)
 		}
 		p.TrustedMaterial = tr
+	} else if f := paths.TrustedRootFile(); fileExists(f) {
+		tr, err := trust.LoadTrustedRoot(f)
+		if err != nil {
+			return p, fmt.Errorf("%w (refresh it with `occ image trust-root --refresh`, or delete it to use the root embedded in occ)", err)
+		}
+		p.TrustedMaterial = tr
 	}
 	return p, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequest) (*meta.Verification, error) {

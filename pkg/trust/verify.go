@@ -332,3 +332,6 @@ func (p Policy) Check(ctx context.Context, mode string, ref name.Digest, opts ..
 	}
 	return &meta.Verification{Policy: mode, Verified: false, Problem: err.Error(), VerifiedAt: now().UTC()}, nil
 }
+
+// EmbeddedTrustedRootJSON is the embedded trusted root as JSON (a copy).
+func EmbeddedTrustedRootJSON() []byte { return append([]byte(nil), embeddedTrustedRoot...) }
