@@ -192,6 +192,11 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
+// Requires says whether images from repo must carry a valid signature.
+func (v *imageVerifier) Requires(repo string) bool {
+	return v.cfg.VerifyMode(repo) == meta.VerifyRequire
+}
+
 func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequest) (*meta.Verification, error) {
 	mode := v.cfg.VerifyMode(req.Repository)
 	if mode == meta.VerifyOff {

@@ -269,7 +269,10 @@ func WithLocalContentRoot(dir string) Option { return func(o *options) { o.local
 
 // Verifier checks an image's signature once its reference is resolved to a
 // digest, before anything of it is stored. A nil Verification with a nil
-// error means "not checked".
+// error means "not checked". A Verifier that also has a method
+// Requires(repo string) bool saying true for a repository makes a digest
+// pin that is already local but was never verified go to the registry
+// (and through the Verifier) instead of being taken as it is.
 type Verifier interface {
 	VerifyImage(ctx context.Context, req VerifyRequest) (*meta.Verification, error)
 }

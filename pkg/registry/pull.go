@@ -183,6 +183,28 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (_ *R
 	}
 
 	if res, ok := p.upToDate(ctx, top, platform); ok {
+		// The record stays; what the check found now is recorded when it
+		// changes whether the image counts as verified.
+		if v, rec := p.verification, res.Provenance.Verification; v != nil && (rec == nil || rec.Verified != v.Verified) {
+			res.Provenance.Verification = v
+			img := res.Image
+			labels := make(map[string]string, len(img.Labels))
+			for k, val := range img.Labels {
+				labels[k] = val
+			}
+			for k, val := range res.Provenance.Labels() {
+				labels[k] = val
+			}
+			img.Labels = labels
+			updated, err := p.stores.Images.Update(ctx, img, "labels")
+			if err != nil {
+				return nil, local(fmt.Errorf("recording the signature check on %s: %w", p.o.name, err))
+			}
+			res.Image = updated
+			if err := p.saveState(res.Provenance); err != nil {
+				return nil, local(err)
+			}
+		}
 		p.emit(Event{Kind: EventUpToDate, Repository: repoStr, Reference: refStr, Digest: top.Digest})
 		return res, nil
 	}
@@ -422,6 +444,12 @@ func (p *puller) pinnedLocal(ctx context.Context, src Source) (*Result, bool) {
 	}
 	prov, ok := meta.ProvenanceFromLabels(img.Labels)
 	if !ok || prov.Platform == "" {
+		return nil, false
+	}
+	// A record that was not verified (pulled under warn or off) does not
+	// satisfy a verifier that now requires a signature: go to the registry.
+	if r, ok := p.o.verifier.(interface{ Requires(repo string) bool }); ok && r.Requires(prov.Repository) &&
+		(prov.Verification == nil || !prov.Verification.Verified) {
 		return nil, false
 	}
 	plat, err := platforms.Parse(prov.Platform)

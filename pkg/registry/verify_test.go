@@ -22,6 +22,7 @@ import (
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/trust"
 	"github.com/opencode-cloud/occ/pkg/trust/trusttest"
+	"github.com/opencontainers/go-digest"
 )
 
 const (
@@ -318,4 +319,50 @@ func newVerifyRegistry(t *testing.T, referrers bool) *faultRegistry {
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
 	return f
+}
+
+// requiringVerifier is policyVerifier that also says it requires a
+// signature (as occ's does under require).
+type requiringVerifier struct{ policyVerifier }
+
+func (requiringVerifier) Requires(string) bool { return true }
+
+// TestPullVerifyPinnedLocal: a digest pin already recorded but pulled
+// without verification is checked again once a signature is required;
+// one recorded verified is taken as it is, without the registry.
+func TestPullVerifyPinnedLocal(t *testing.T) {
+	reg := newVerifyRegistry(t, true)
+	_, ref := signedIndex(t, reg, "occ-sandbox")
+	e := newEnv(t)
+	src := Source{Repositories: []string{reg.host() + "/occ-sandbox"}, Digest: digestOf(t, ref)}
+	if _, err := e.pull(src, &recorder{}, WithVerifier(policyVerifier{trust.Policy{}, trust.ModeOff})); err != nil {
+		t.Fatal(err)
+	}
+	s, pub := keySigner(t)
+	_, err := e.pull(src, &recorder{}, WithVerifier(requiringVerifier{policyVerifier{trust.Policy{PublicKey: pub}, trust.ModeRequire}}))
+	if err == nil || !errdefs.IsNotFound(err) {
+		t.Fatalf("unverified local pin under require: %v, want a refusal (no signature)", err)
+	}
+	sign(t, s, ref)
+	res, err := e.pull(src, &recorder{}, WithVerifier(requiringVerifier{policyVerifier{trust.Policy{PublicKey: pub}, trust.ModeRequire}}))
+	if err != nil || res.Provenance.Verification == nil || !res.Provenance.Verification.Verified {
+		t.Fatalf("signed pin: %+v, %v", res, err)
+	}
+	reg.setFault(nil)
+	res, err = e.pull(src, &recorder{}, WithVerifier(requiringVerifier{policyVerifier{trust.Policy{PublicKey: pub}, trust.ModeRequire}}))
+	if err != nil || !res.UpToDate {
+		t.Fatalf("verified local pin: %+v, %v", res, err)
+	}
+	if r := reg.requests(); len(r) != 0 {
+		t.Errorf("a verified local pin asked the registry: %v", r)
+	}
+}
+
+func digestOf(t *testing.T, ref name.Digest) digest.Digest {
+	t.Helper()
+	d, err := digest.Parse(ref.DigestStr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
