@@ -18,6 +18,8 @@
 #                          to its registry, a throw-away occ config, a login user, occ start, occ status
 #                          (hack/demo; a second run only checks)
 #   make demo-down         stop the demo sandbox, take the testbed down, delete the demo's config
+#   make publish-multiarch testbed up, the sandbox published for linux/amd64 and linux/arm64 (arm64
+#                          under QEMU: hack/publish-multiarch; slow, so not in make test), testbed down
 #   make deb               bin/deb/occ_VERSION_ARCH.deb (nfpm); make test-deb also installs, checks and purges it
 #   make release-snapshot  every release artefact in dist/ (goreleaser), signed, verified, not published
 #   make release-check / release / release-image / release-image-merge   the release workflow's steps (TAG=vX.Y.Z)
@@ -42,7 +44,7 @@ COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-merge demo demo-down fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-merge demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -97,8 +99,9 @@ test: test-unit fuzz-ci test-deb test-go-install
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
-# End-to-end (e2e/, build tag e2e): occ image build on the seeded Debian base, the sandbox run with
-# pkg/runtime, users added with the occ binary, checked through the gateway. BuildKit's layer cache is
+# End-to-end (e2e/, build tag e2e): occ image build on the seeded Debian base, published and signed
+# by hack/publish-sandbox (cache hits: about 70 s at load 14), pulled verified by occ start, the
+# sandbox run with pkg/runtime, users added with the occ binary, checked through the gateway. BuildKit's layer cache is
 # kept in E2E_BUILD_CACHE, outside the testbed, so that only the first run on a machine installs
 # Debian packages and opencode. Measured on 2 cores: cold 215 s, warm 100 s (testbed up and down included),
 # before TestCommandsEndToEnd; with it, warm (testbed already up): 151 s at load 5, 513 s at load 18 on
@@ -270,6 +273,15 @@ demo: build
 
 demo-down:
 	hack/demo down
+
+# The publisher for both platforms, arm64 emulated (QEMU user mode via binfmt_misc): an emulated apt
+# and npm install takes many minutes on 2 cores, so it is its own target (docs/images.md has the
+# figures). Signed when OCC_PUBLISH_SIGN_KEY names a key. Torn down even when a step fails.
+publish-multiarch:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && hack/publish-multiarch; } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
 
 
 # Benchmarks (not tests): occ's pull against ctr (both modes), podman and crane, printed as one table

@@ -46,8 +46,11 @@ func TestCommandsEndToEnd(t *testing.T) {
 		{"containerd_namespace", cmdNamespace},
 		{"containerd_address", os.Getenv("CONTAINERD_ADDRESS")},
 		{"buildkit_address", os.Getenv("BUILDKIT_HOST")},
-		{"image_repositories", img.Repo},
+		{"image_repositories", img.Repo + "," + img.Mirror},
 		{"insecure_registries", e.registry},
+		// Signed by hack/publish-sandbox with a key of the test's own.
+		{"image_verify", meta.VerifyRequire},
+		{"image_verify_key", img.PubKey},
 		{"opencode_web_port", strconv.Itoa(port)},
 		{"cni_plugin_dirs", "/usr/lib/cni,/opt/cni/bin"},
 	} {
@@ -156,7 +159,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 		t0 := time.Now()
 		out, errOut := e.must("", "start")
 		t.Logf("first occ start (pull + ready): %s", time.Since(t0).Round(100*time.Millisecond))
-		for _, want := range []string{"image_source in the config says prebuilt", "Pulling " + img.Ref, "Service started"} {
+		for _, want := range []string{"image_source in the config says prebuilt", "Pulling " + img.Ref, "Signature verified: key ", "Service started"} {
 			if !strings.Contains(errOut, want) {
 				t.Errorf("first start: missing %q in stderr:\n%s", want, errOut)
 			}
@@ -170,6 +173,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 			"Health:         Healthy\n",
 			"Image src:      prebuilt from " + e.registry + " (" + img.Digest[:19],
 			"Image ver:      v" + meta.Version + "\n",
+			"Signature:      verified: key ",
 			"Auth users:     alice\n",
 		} {
 			if !strings.Contains(out, want) {
@@ -180,6 +184,9 @@ func TestCommandsEndToEnd(t *testing.T) {
 		if st.Source == nil || st.Source.Source != meta.SourcePrebuilt || st.Source.Registry != e.registry ||
 			st.Source.ManifestDigest != img.Digest || !strings.HasPrefix(st.Source.Reference, img.Repo) {
 			t.Errorf("status --json source = %+v, want prebuilt from %s, %s", st.Source, img.Repo, img.Digest)
+		}
+		if v := st.Source.Verification; v == nil || !v.Verified || v.Policy != meta.VerifyRequire || v.Method != meta.VerifyKey || v.BundleDigest == "" {
+			t.Errorf("status --json source.verification = %+v, want verified under require with the key", v)
 		}
 		code, _, _ := g.get("/", "", "")
 		if code != http.StatusUnauthorized {
@@ -303,12 +310,13 @@ type statusFacts struct {
 	State     string     `json:"state"`
 	StartedAt *time.Time `json:"started_at"`
 	Source    *struct {
-		Source          string `json:"source"`
-		Registry        string `json:"registry"`
-		Reference       string `json:"reference"`
-		ManifestDigest  string `json:"manifest_digest"`
-		BuildkitVersion string `json:"buildkit_version"`
-		NoCache         bool   `json:"no_cache"`
+		Source          string             `json:"source"`
+		Registry        string             `json:"registry"`
+		Reference       string             `json:"reference"`
+		ManifestDigest  string             `json:"manifest_digest"`
+		BuildkitVersion string             `json:"buildkit_version"`
+		NoCache         bool               `json:"no_cache"`
+		Verification    *meta.Verification `json:"verification"`
 	} `json:"source"`
 }
 

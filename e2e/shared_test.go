@@ -5,22 +5,20 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
-	dockerconfig "github.com/containerd/containerd/v2/core/remotes/docker/config"
-
 	"github.com/opencode-cloud/occ/pkg/meta"
-	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/trust"
 )
 
 // The tests share one occ binary and one build of the real sandbox image:
@@ -72,13 +70,19 @@ const builtNamespace = "opencode-cloud"
 
 // sandboxImage is the real sandbox image, built once by `occ image build`
 // into builtNamespace as meta.CurrentImageName, and published to the
-// testbed registry as Ref for the tests that pull it.
+// testbed registry as Ref by hack/publish-sandbox (signed) for the tests
+// that pull it.
 type sandboxImage struct {
-	Repo      string // registry/repository
-	Ref       string // Repo:latest
-	Digest    string // the pushed manifest (or index) digest
-	BuildLog  string // occ image build's stderr
-	BuildTime time.Duration
+	Repo        string // registry/repository
+	Mirror      string // the same index in a second repository
+	Ref         string // Repo:<this occ's sandbox tag>
+	Digest      string // this platform's manifest in the published index
+	IndexDigest string // the published index
+	PubKey      string // the public key the index is signed with
+	BuildLog    string // occ image build's stderr
+	BuildTime   time.Duration
+	PublishLog  string // hack/publish-sandbox's output
+	PublishTime time.Duration
 }
 
 var imageOnce struct {
@@ -143,29 +147,85 @@ func buildAndPublish(bin, registry string) (*sandboxImage, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("occ %s: %v\n%s", strings.Join(args, " "), err, lastLines(stderr.String(), 40))
 	}
-	img := &sandboxImage{Repo: registry + "/e2e/opencode-cloud-sandbox", BuildLog: stderr.String(), BuildTime: time.Since(start)}
-	img.Ref = img.Repo + ":latest"
+	img := &sandboxImage{Repo: registry + "/e2e/occ-sandbox", Mirror: registry + "/e2e-mirror/occ-sandbox",
+		BuildLog: stderr.String(), BuildTime: time.Since(start)}
+	// occ pulls the sandbox of its own version by default (image_tag empty).
+	img.Ref = img.Repo + ":" + meta.SandboxTag()
 	if !strings.Contains(img.BuildLog, "Built "+meta.CurrentImageName) {
 		return nil, fmt.Errorf("occ image build did not report the image:\n%s", lastLines(img.BuildLog, 30))
 	}
-
-	// Publish it as a release would be, for the tests that pull.
-	client, err := runtime.Connect(ctx, os.Getenv("CONTAINERD_ADDRESS"), builtNamespace, "overlayfs")
-	if err != nil {
+	if err := publish(ctx, img, registry); err != nil {
 		return nil, err
 	}
-	defer client.Close()
-	nctx := client.WithNamespace(ctx)
-	built, err := client.GetImage(nctx, meta.CurrentImageName)
-	if err != nil {
-		return nil, fmt.Errorf("the built image: %w", err)
-	}
-	resolver := docker.NewResolver(docker.ResolverOptions{
-		Hosts: dockerconfig.ConfigureHosts(nctx, dockerconfig.HostOptions{DefaultScheme: "http"}),
-	})
-	if err := client.Push(nctx, img.Ref, built.Target(), containerd.WithResolver(resolver)); err != nil {
-		return nil, fmt.Errorf("push %s to %s: %w", meta.CurrentImageName, img.Ref, err)
-	}
-	img.Digest = built.Target().Digest.String()
 	return img, nil
+}
+
+// publish publishes the sandbox as a release does, with hack/publish-sandbox:
+// one index (provenance attestation, OCI annotations) in the e2e repository
+// and its stand-in mirror, signed with a key made here (PubKey: what occ
+// verifies with). It builds on the BuildKit (containerd worker) that `occ
+// image build` just used, with the same build arguments (OCC_VERSION, the
+// default base as BuildKit sees it through the testbed's docker.io mirror,
+// no revision), so every step is a cache hit: it only exports (with
+// rewritten timestamps), pushes and signs.
+func publish(ctx context.Context, img *sandboxImage, registry string) error {
+	priv, pub, err := trust.GenerateKey()
+	if err != nil {
+		return err
+	}
+	key := filepath.Join(sharedDir, "signing")
+	if err := os.WriteFile(key+".key", priv, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(key+".pub", pub, 0o644); err != nil {
+		return err
+	}
+	img.PubKey = key + ".pub"
+	summary := filepath.Join(sharedDir, "publish.json")
+	cmd := exec.CommandContext(ctx, "hack/publish-sandbox")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(),
+		"OCC_PUBLISH_BUILDKIT="+os.Getenv("BUILDKIT_HOST"),
+		"OCC_PUBLISH_REPOSITORIES="+img.Repo+","+img.Mirror,
+		"OCC_PUBLISH_BASE_IMAGE=debian:bookworm-slim",
+		"OCC_PUBLISH_BASE_CHECK_REF="+registry+"/library/debian:bookworm-slim",
+		"OCC_PUBLISH_REVISION=",
+		"OCC_PUBLISH_SIGN_KEY="+key+".key",
+		"OCC_PUBLISH_SUMMARY="+summary,
+		"OCC_VERSION="+meta.Version)
+	if c := os.Getenv("OCC_E2E_BUILD_CACHE"); c != "" {
+		cmd.Env = append(cmd.Env, "OCC_PUBLISH_CACHE_DIR="+c)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("hack/publish-sandbox: %v\n%s", err, lastLines(out.String(), 40))
+	}
+	img.PublishLog, img.PublishTime = out.String(), time.Since(start)
+	fmt.Fprintf(os.Stderr, "e2e: published and signed the sandbox in %s\n", img.PublishTime.Round(100*time.Millisecond))
+	data, err := os.ReadFile(summary)
+	if err != nil {
+		return err
+	}
+	var sum struct {
+		Digest    string `json:"digest"`
+		Platforms []struct {
+			Platform string `json:"platform"`
+			Digest   string `json:"digest"`
+		} `json:"platforms"`
+	}
+	if err := json.Unmarshal(data, &sum); err != nil {
+		return fmt.Errorf("the publish summary: %w", err)
+	}
+	img.IndexDigest = sum.Digest
+	for _, p := range sum.Platforms {
+		if p.Platform == "linux/"+goruntime.GOARCH {
+			img.Digest = p.Digest
+		}
+	}
+	if img.Digest == "" {
+		return fmt.Errorf("the published index has no linux/%s image: %s", goruntime.GOARCH, data)
+	}
+	return nil
 }

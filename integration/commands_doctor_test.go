@@ -16,19 +16,35 @@ import (
 func TestCommandsDoctor(t *testing.T) {
 	e := rtTestbed(t)
 	t.Run("all present", func(t *testing.T) {
+		tag := pushVersionedApp(t, meta.Version)
 		f := newCmdFixture(t, func(c *meta.Config) {
 			c.NetworkMode = meta.NetworkCNI
 			c.CNIPluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
-			c.ImageRepositories = []string{e.registry + "/test/busybox", e.registry + "/test/not-published"}
+			c.ImageRepositories = []string{e.registry + "/test/runtime-app", e.registry + "/test/not-published"}
+			c.ImageTag = tag
 		})
 		r := f.mustOK("doctor")
 		wantContains(t, "doctor", r.stdout,
 			"[ok  ] containerd socket", "[ok  ] containerd version", "[ok  ] snapshotter", "[ok  ] runc",
 			"[ok  ] CNI plugins", "[ok  ] iptables", "[ok  ] BuildKit", "containerd worker",
-			"[ok  ] registry "+e.registry+"/test/busybox", "reachable (sha256:",
+			"[ok  ] registry "+e.registry+"/test/runtime-app", "reachable (sha256:", "occ sandbox "+meta.Version,
+			"signature not checked (image_verify off)",
 			"[warn] registry "+e.registry+"/test/not-published", "not found",
 			"[ok  ] seccomp", "[ok  ] AppArmor", "[ok  ] user namespace", "runc-v1.5.3/runc", "[ok  ] limits", "pids 4096",
 			"Everything needed is in place")
+	})
+	// A repository serving an image occ cannot run (upstream's, or any
+	// image without the version label) is said before a pull records it.
+	t.Run("not an occ sandbox", func(t *testing.T) {
+		f := newCmdFixture(t, func(c *meta.Config) {
+			c.ImageRepositories = []string{e.registry + "/test/busybox"}
+		})
+		r := f.occ("doctor")
+		if r.code != 1 {
+			t.Fatalf("doctor should fail: %s", r)
+		}
+		wantContains(t, "doctor", r.stdout, "[FAIL] registry "+e.registry+"/test/busybox", "NOT an occ sandbox image",
+			"no "+meta.ImageVersionLabel+" label", "Fix: use occ's own sandbox: occ config set image_repositories "+meta.DefaultImageRepositories[0])
 	})
 	t.Run("BuildKit missing", func(t *testing.T) {
 		f := newCmdFixture(t, func(c *meta.Config) {
@@ -57,7 +73,7 @@ func TestCommandsDoctor(t *testing.T) {
 		}
 		// Without a build, BuildKit is only a warning.
 		f.cfg.ImageSource = meta.SourcePrebuilt
-		f.cfg.ImageRepositories = []string{e.registry + "/test/busybox"}
+		f.cfg.ImageTag = pushVersionedApp(t, meta.Version)
 		f.saveConfig()
 		r = f.mustOK("doctor")
 		wantContains(t, "doctor (prebuilt)", r.stdout, "[warn] BuildKit", "needed only to build from source")

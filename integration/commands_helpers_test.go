@@ -70,6 +70,10 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 	f.cfg.OpencodeWebPort = rtFreePort(t)
 	f.cfg.Users = []string{"alice"}
 	f.cfg.ImageRepositories = []string{e.registry + "/test/runtime-app"}
+	// The test images are tagged latest and unsigned; commands_verify_test.go
+	// covers signatures.
+	f.cfg.ImageTag = "latest"
+	f.cfg.ImageVerify = meta.VerifyOff
 	f.cfg.InsecureRegistries = []string{e.registry}
 	if bk := os.Getenv("BUILDKIT_HOST"); bk != "" {
 		f.cfg.BuildkitAddr = bk

@@ -18,13 +18,16 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sys/unix"
 
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/trust"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -90,7 +93,7 @@ func runDoctor(ctx context.Context, app *App) []checkResult {
 		add(checkResult{Name: "network", Status: checkOK, Detail: "network_mode host: no CNI plugins or iptables needed"})
 	}
 	add(checkBuildkit(ctx, cfg))
-	out = append(out, checkRegistries(ctx, cfg)...)
+	out = append(out, checkRegistries(ctx, cfg, app.Paths)...)
 	add(checkRootless())
 	add(checkDisk(app.Paths.DataDir))
 	return out
@@ -307,13 +310,13 @@ func insecureHost(cfg *meta.Config, host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
+func checkRegistries(ctx context.Context, cfg *meta.Config, paths meta.Paths) []checkResult {
 	needed := cfg.ImageSource == meta.SourcePrebuilt
 	var out, bad []checkResult // bad: references that do not parse (always a failure)
 	anyOK := false
 	for _, repo := range cfg.ImageRepositories {
 		r := checkResult{Name: "registry " + repo}
-		ref := repo + ":" + cfg.ImageTag
+		ref := repo + ":" + cfg.PullTag()
 		if cfg.ImageDigest != "" {
 			ref = repo + "@" + cfg.ImageDigest
 		}
@@ -331,8 +334,9 @@ func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 		desc, err := remote.Head(pr, remote.WithContext(cctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
 		cancel()
 		if err == nil {
-			anyOK = true
 			r.Status, r.Detail = checkOK, fmt.Sprintf("%s reachable (%s)", ref, shortDigest(digest.Digest(desc.Digest.String())))
+			checkServedImage(ctx, cfg, paths, repo, pr, desc.Digest.String(), &r)
+			anyOK = anyOK || r.Status == checkOK
 			out = append(out, r)
 			continue
 		}
@@ -351,6 +355,63 @@ func checkRegistries(ctx context.Context, cfg *meta.Config) []checkResult {
 		}
 	}
 	return append(out, bad...)
+}
+
+// checkServedImage looks at what a reachable repository serves: it must be
+// an occ sandbox (the org.opencode-cloud.version label in its config for
+// this host's platform), and its signature must satisfy the policy for
+// that repository. Both are said here, before a pull records the image
+// and `occ user` fails on it.
+func checkServedImage(ctx context.Context, cfg *meta.Config, paths meta.Paths, repo string, ref name.Reference, dgst string, r *checkResult) {
+	cctx, cancel := context.WithTimeout(ctx, 2*checkTimeout)
+	defer cancel()
+	ropts := []remote.Option{remote.WithContext(cctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	hp := registry.HostPlatform()
+	img, err := remote.Image(ref, append(ropts, remote.WithPlatform(v1.Platform{OS: hp.OS, Architecture: hp.Architecture, Variant: hp.Variant}))...)
+	var cf *v1.ConfigFile
+	if err == nil {
+		cf, err = img.ConfigFile()
+	}
+	if err != nil {
+		r.Status, r.Detail = checkWarn, r.Detail+"; cannot read its image config: "+oneLine(err)
+		return
+	}
+	ver := cf.Config.Labels[meta.ImageVersionLabel]
+	if ver == "" {
+		r.Status = checkFail
+		r.Detail += "; NOT an occ sandbox image (no " + meta.ImageVersionLabel + " label): occ cannot run it (no login gateway, no opencode-cloud-users)"
+		r.Fix = "use occ's own sandbox: occ config set image_repositories " + strings.Join(meta.DefaultImageRepositories, ",") +
+			" (or build it: occ config set image_source build)"
+		return
+	}
+	r.Detail += ", occ sandbox " + ver
+	mode := cfg.VerifyMode(repo)
+	if mode == meta.VerifyOff {
+		r.Detail += ", signature not checked (image_verify off)"
+		return
+	}
+	p, err := verifyPolicy(cfg, paths)
+	if err != nil {
+		r.Status, r.Detail, r.Fix = checkFail, r.Detail+"; "+oneLine(err), "fix the file named in the config"
+		return
+	}
+	v, err := p.Check(cctx, mode, ref.Context().Digest(dgst), ropts...)
+	switch {
+	case err != nil:
+		r.Status = checkFail
+		r.Detail += "; signature refused (image_verify " + mode + "): " + oneLine(err)
+		var h trust.Hinter
+		if errors.As(err, &h) {
+			r.Fix = h.Hint()
+		}
+	case v == nil:
+	case v.Verified:
+		r.Detail += ", signature verified: " + describeVerification(v)
+	default:
+		r.Status = checkWarn
+		r.Detail += "; signature NOT verified (image_verify " + mode + " pulls it anyway): " + v.Problem
+		r.Fix = "publish a signed image, or point image_verify_key / image_verify_identity at its signer"
+	}
 }
 
 func registryHost(repo string) string {

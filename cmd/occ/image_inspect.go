@@ -85,6 +85,27 @@ func (c *ImageInspectCmd) Run(ctx context.Context, app *App) error {
 		if !p.AcquiredAt.IsZero() {
 			row("Acquired", p.AcquiredAt.Local().Format(time.RFC3339))
 		}
+		if p.Source == meta.SourcePrebuilt {
+			v := p.Verification
+			switch {
+			case v == nil:
+				row("Signature", "not checked (image_verify off, or pulled before occ verified signatures)")
+			case v.Verified:
+				row("Signature", "verified under image_verify "+v.Policy)
+				row("Signed by", v.Identity)
+				row("Issuer", v.Issuer)
+				row("Method", v.Method)
+				if !v.SignedAt.IsZero() {
+					row("Signed at", v.SignedAt.UTC().Format(time.RFC3339))
+				}
+				row("Bundle digest", v.BundleDigest)
+				if !v.VerifiedAt.IsZero() {
+					row("Verified at", v.VerifiedAt.Local().Format(time.RFC3339))
+				}
+			default:
+				row("Signature", "NOT verified (image_verify "+v.Policy+"): "+v.Problem)
+			}
+		}
 		if b := p.Build; b != nil {
 			row("BuildKit", b.BuildkitVersion)
 			row("Build worker", b.Worker)

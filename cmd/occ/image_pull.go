@@ -12,6 +12,7 @@ import (
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/trust"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/vbauerster/mpb/v8"
@@ -92,6 +93,11 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 	if n, err := strconv.Atoi(os.Getenv("OCC_PULL_CONCURRENCY")); err == nil && n > 0 {
 		base = append(base, registry.WithConcurrency(n))
 	}
+	verifier, err := newImageVerifier(app, cfg)
+	if err != nil {
+		return nil, err
+	}
+	base = append(base, registry.WithVerifier(verifier))
 	if name == "" || name == meta.CurrentImageName {
 		base = append(base, registry.WithStateFile(app.Paths.StateFile()))
 	} else {
@@ -132,6 +138,100 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 		p.Reference, p.Platform, shortDigest(res.Image.Target.Digest), res.Name,
 		humanBytes(res.FetchedBytes), humanBytes(res.ReusedBytes), secs, rate)
 	return res, nil
+}
+
+// imageVerifier checks a pulled image's signature under the config's
+// policy (image_verify and the keys beside it) with pkg/trust.
+type imageVerifier struct {
+	app    *App
+	cfg    *meta.Config
+	policy trust.Policy
+}
+
+func newImageVerifier(app *App, cfg *meta.Config) (*imageVerifier, error) {
+	p, err := verifyPolicy(cfg, app.Paths)
+	if err != nil {
+		return nil, err
+	}
+	return &imageVerifier{app: app, cfg: cfg, policy: p}, nil
+}
+
+// verifyPolicy is the trust policy the config describes: a public key
+// (image_verify_key), or the keyless issuer and identity against
+// image_verify_trusted_root, else the root `occ image trust-root --refresh`
+// fetched, else the one embedded in occ.
+func verifyPolicy(cfg *meta.Config, paths meta.Paths) (trust.Policy, error) {
+	p := trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}
+	if cfg.ImageVerify == meta.VerifyOff {
+		return p, nil
+	}
+	if cfg.ImageVerifyKey != "" {
+		k, err := trust.LoadPublicKey(cfg.ImageVerifyKey)
+		if err != nil {
+			return p, fmt.Errorf("image_verify_key: %w (fix the file, or `occ config set image_verify_key \"\"` to verify by identity)", err)
+		}
+		p.PublicKey = k
+	} else if cfg.ImageVerifyRoot != "" {
+		tr, err := trust.LoadTrustedRoot(cfg.ImageVerifyRoot)
+		if err != nil {
+			return p, fmt.Errorf("image_verify_trusted_root: %w (fix the file, or `occ config set image_verify_trusted_root \"\"` to use the root embedded in occ)", err)
+		}
+		p.TrustedMaterial = tr
+	} else if f := paths.TrustedRootFile(); fileExists(f) {
+		tr, err := trust.LoadTrustedRoot(f)
+		if err != nil {
+			return p, fmt.Errorf("%w (refresh it with `occ image trust-root --refresh`, or delete it to use the root embedded in occ)", err)
+		}
+		p.TrustedMaterial = tr
+	}
+	return p, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// Requires says whether images from repo must carry a valid signature.
+func (v *imageVerifier) Requires(repo string) bool {
+	return v.cfg.VerifyMode(repo) == meta.VerifyRequire
+}
+
+func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequest) (*meta.Verification, error) {
+	mode := v.cfg.VerifyMode(req.Repository)
+	if mode == meta.VerifyOff {
+		v.app.UI.Verbosef("Signature of %s not checked (image_verify off)", req.Digest)
+		return nil, nil
+	}
+	start := time.Now()
+	res, err := v.policy.Check(ctx, mode, req.Digest, req.Remote...)
+	v.app.UI.Verbosef("Signature check of %s (%s) took %s", req.Digest, mode, time.Since(start).Round(100*time.Microsecond))
+	return res, err
+}
+
+// describeVerification is one line about a verified signature.
+func describeVerification(v *meta.Verification) string {
+	var b strings.Builder
+	switch v.Method {
+	case meta.VerifyKey:
+		fmt.Fprintf(&b, "key %s", shortID(v.Identity))
+	default:
+		fmt.Fprintf(&b, "%s (issuer %s)", v.Identity, v.Issuer)
+	}
+	if !v.SignedAt.IsZero() {
+		fmt.Fprintf(&b, ", signed %s", v.SignedAt.UTC().Format(time.RFC3339))
+	}
+	if v.BundleDigest != "" {
+		fmt.Fprintf(&b, ", bundle %s", shortDigest(digest.Digest(v.BundleDigest)))
+	}
+	return b.String()
+}
+
+func shortID(s string) string {
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return s
 }
 
 // streamingUnpacker adapts runtime's ImageUnpacker to
@@ -216,6 +316,12 @@ func (pp *pullProgress) event(e registry.Event) {
 			what = "blob " + shortDigest(e.Digest)
 		}
 		pp.line(ui.Infof, "Retrying %s in %s (attempt %d): %v", what, e.Wait, e.Attempt+1, e.Err)
+	case registry.EventVerified:
+		if v := e.Verification; v != nil && v.Verified {
+			pp.line(ui.Infof, "Signature verified: %s", describeVerification(v))
+		} else if v != nil {
+			pp.line(ui.Warnf, "%s is NOT verified (image_verify %s lets it through): %s", e.Reference, v.Policy, v.Problem)
+		}
 	case registry.EventFallback:
 		pp.line(ui.Warnf, "%s failed: %v; trying %s", e.Reference, e.Err, e.Next)
 	case registry.EventManifest:

@@ -153,8 +153,8 @@ func buildSandboxImageAs(ctx context.Context, app *App, rt *runtime.Client, noCa
 // of pull or rebuild acquires the image (the container is then recreated
 // because its image digest differs).
 func versionCheck(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.Client) (acquired bool, err error) {
-	if cfg.UpdateCheck == meta.UpdateCheckNever {
-		return false, nil
+	if cfg.UpdateCheck == meta.UpdateCheckNever || meta.IsDevBuild() {
+		return false, nil // a development build takes any sandbox (it pulls latest)
 	}
 	img, err := rt.ImageService().Get(rt.WithNamespace(ctx), meta.CurrentImageName)
 	if err != nil {

@@ -148,6 +148,7 @@ func collectStatus(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.
 		}
 		if ic, err := rt.ImageStore().ImageConfig(ctx, img.Target); err == nil {
 			r.ImageVersion = ic.Config.Labels[meta.ImageVersionLabel]
+			r.NotSandbox = r.ImageVersion == ""
 		}
 		if size, err := containerd.NewImage(rt.Client, img).Size(nctx); err == nil {
 			r.Disk = &diskFacts{ImagesBytes: size}

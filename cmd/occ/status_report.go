@@ -29,14 +29,17 @@ type statusReport struct {
 	LastRun    *time.Time `json:"last_run,omitempty"`
 	ExitCode   *uint32    `json:"exit_code,omitempty"`
 
-	Container    string       `json:"container,omitempty"`
-	Pid          uint32       `json:"pid,omitempty"`
-	Image        string       `json:"image,omitempty"`
-	ImageDigest  string       `json:"image_digest,omitempty"`
-	CLIVersion   string       `json:"cli_version"`
-	ImageVersion string       `json:"image_version,omitempty"`
-	VersionMatch *bool        `json:"version_match,omitempty"`
-	Source       *sourceFacts `json:"source,omitempty"`
+	Container    string `json:"container,omitempty"`
+	Pid          uint32 `json:"pid,omitempty"`
+	Image        string `json:"image,omitempty"`
+	ImageDigest  string `json:"image_digest,omitempty"`
+	CLIVersion   string `json:"cli_version"`
+	ImageVersion string `json:"image_version,omitempty"`
+	VersionMatch *bool  `json:"version_match,omitempty"`
+	// NotSandbox: the image carries no org.opencode-cloud.version label, so
+	// it is not an occ sandbox (no gateway, no opencode-cloud-users).
+	NotSandbox bool         `json:"not_occ_sandbox,omitempty"`
+	Source     *sourceFacts `json:"source,omitempty"`
 
 	Disk     *diskFacts    `json:"disk,omitempty"`
 	Security securityFacts `json:"security"`
@@ -51,6 +54,9 @@ type sourceFacts struct {
 	BuildkitVersion string     `json:"buildkit_version,omitempty"`
 	NoCache         bool       `json:"no_cache,omitempty"`
 	AcquiredAt      *time.Time `json:"acquired_at,omitempty"`
+	// Verification is the signature check done before the image was
+	// recorded (nil: not checked).
+	Verification *meta.Verification `json:"verification,omitempty"`
 }
 
 type diskFacts struct {
@@ -75,7 +81,7 @@ type securityFacts struct {
 
 // sourceFromProvenance condenses a provenance record.
 func sourceFromProvenance(p meta.Provenance) *sourceFacts {
-	s := &sourceFacts{Source: p.Source, Registry: p.Registry, Reference: p.Reference, ManifestDigest: p.ManifestDigest}
+	s := &sourceFacts{Source: p.Source, Registry: p.Registry, Reference: p.Reference, ManifestDigest: p.ManifestDigest, Verification: p.Verification}
 	if !p.AcquiredAt.IsZero() {
 		t := p.AcquiredAt.UTC()
 		s.AcquiredAt = &t
@@ -112,6 +118,18 @@ func (s *sourceFacts) imageSrc() string {
 		return out
 	}
 	return s.Source
+}
+
+// signature is the "Signature:" value of a pulled image.
+func (s *sourceFacts) signature(ui *UI) string {
+	v := s.Verification
+	switch {
+	case v == nil:
+		return "not checked (image_verify off, or pulled before occ verified signatures)"
+	case v.Verified:
+		return ui.Green("verified") + ": " + describeVerification(v)
+	}
+	return ui.Yellow("NOT verified") + " (image_verify " + v.Policy + "): " + v.Problem
 }
 
 // formatUptime is upstream's: 45s, 5m 3s, 2h 5m, 3d 4h (zero tails dropped).
@@ -211,10 +229,17 @@ func (r *statusReport) render(w io.Writer, ui *UI) {
 		}
 		line("Image ver", v)
 	}
+	if r.NotSandbox {
+		line("Image ver", ui.Yellow("none: not an occ sandbox image (no "+meta.ImageVersionLabel+" label); occ user and the login gateway need one. "+
+			"Use occ's own: occ config set image_repositories "+strings.Join(meta.DefaultImageRepositories, ",")))
+	}
 	if r.Source != nil {
 		line("Image src", r.Source.imageSrc())
 		if r.Source.AcquiredAt != nil {
 			line("Acquired", utc(*r.Source.AcquiredAt))
+		}
+		if r.Source.Source == meta.SourcePrebuilt {
+			line("Signature", r.Source.signature(ui))
 		}
 	}
 

@@ -104,10 +104,24 @@ func TestStatusRender(t *testing.T) {
 			r.Installed = nil
 		}, []string{"State:          stopped\n", "Last run:       2026-11-27 20:00:00 UTC\n\nRun 'occ start' to start the service.\n"},
 			[]string{"OpenCode", "Health:", "Installed:"}},
+		{"signature verified", func(r *statusReport) {
+			r.Source.Verification = &meta.Verification{Policy: "require", Verified: true, Method: meta.VerifyKeyless,
+				Identity: "https://github.com/opencode-cloud/occ/.github/workflows/release.yml@refs/tags/v1.2.3",
+				Issuer:   "https://token.actions.githubusercontent.com", SignedAt: started, BundleDigest: "sha256:fedcba9876543210"}
+		}, []string{"Signature:      verified: https://github.com/opencode-cloud/occ/.github/workflows/release.yml@refs/tags/v1.2.3 " +
+			"(issuer https://token.actions.githubusercontent.com), signed 2026-11-27T20:00:00Z, bundle sha256:fedcba987654\n"}, nil},
+		{"signature not verified under warn", func(r *statusReport) {
+			r.Source.Verification = &meta.Verification{Policy: "warn", Problem: "x has no signature"}
+		}, []string{"Signature:      NOT verified (image_verify warn): x has no signature\n"}, nil},
+		{"signature not checked", nil, []string{"Signature:      not checked"}, nil},
+		{"not an occ sandbox", func(r *statusReport) {
+			r.ImageVersion, r.VersionMatch, r.NotSandbox = "", nil, true
+		}, []string{"Image ver:      none: not an occ sandbox image (no org.opencode-cloud.version label)",
+			"occ config set image_repositories ghcr.io/opencode-cloud/occ-sandbox,docker.io/opencodecloud/occ-sandbox"}, nil},
 		{"built", func(r *statusReport) {
 			r.Source = &sourceFacts{Source: "build", BuildkitVersion: "v0.34.2", NoCache: true}
 			r.ImageVersion = ""
-		}, []string{"Image src:      built from source (BuildKit v0.34.2, full)\n"}, []string{"Image ver:", "Acquired:"}},
+		}, []string{"Image src:      built from source (BuildKit v0.34.2, full)\n"}, []string{"Image ver:", "Acquired:", "Signature:"}},
 		{"isolation in force", func(r *statusReport) {
 			r.Security.Isolation = &runtime.Isolation{Seccomp: true, UserNS: true, UserNSBase: 1000000000, Rootfs: "idmapped",
 				PidsLimit: 4096, MemoryBytes: 18 << 30, CPUs: 1.5}

@@ -40,11 +40,28 @@ const (
 
 // Defaults that are not plain literals in DefaultConfig.
 var (
+	// DefaultImageRepositories are occ's own sandbox image (built from
+	// pkg/build/sandbox by hack/publish-sandbox) and its mirror.
 	DefaultImageRepositories = []string{
-		"ghcr.io/prizz/opencode-cloud-sandbox",
-		"docker.io/prizz/opencode-cloud-sandbox",
+		"ghcr.io/opencode-cloud/occ-sandbox",
+		"docker.io/opencodecloud/occ-sandbox",
 	}
 	DefaultCNIPluginDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
+)
+
+// Signature policies (image_verify).
+const (
+	VerifyAuto    = "auto" // require for DefaultImageRepositories, warn for others
+	VerifyOff     = "off"
+	VerifyWarn    = "warn"
+	VerifyRequire = "require"
+)
+
+// The signer of occ's releases: GitHub Actions' OIDC issuer and the release
+// workflow of github.com/opencode-cloud/occ, run for a version tag.
+const (
+	DefaultVerifyIssuer   = "https://token.actions.githubusercontent.com"
+	DefaultVerifyIdentity = `https://github\.com/opencode-cloud/occ/\.github/workflows/release\.yml@refs/tags/v.+`
 )
 
 const (
@@ -81,6 +98,11 @@ type Config struct {
 	ImageRepositories   []string `json:"image_repositories"`
 	ImageTag            string   `json:"image_tag"`
 	ImageDigest         string   `json:"image_digest,omitempty"`
+	ImageVerify         string   `json:"image_verify"`
+	ImageVerifyIssuer   string   `json:"image_verify_issuer"`
+	ImageVerifyIdentity string   `json:"image_verify_identity"`
+	ImageVerifyKey      string   `json:"image_verify_key,omitempty"`          // a PEM public key file: key mode
+	ImageVerifyRoot     string   `json:"image_verify_trusted_root,omitempty"` // a trusted_root.json (empty: the one embedded in occ)
 	InsecureRegistries  []string `json:"insecure_registries"`
 	ContainerdAddr      string   `json:"containerd_address,omitempty"` // empty: $CONTAINERD_ADDRESS, else the default socket
 	ContainerdNamespace string   `json:"containerd_namespace"`
@@ -123,7 +145,10 @@ func DefaultConfig() *Config {
 		UpdateCheck:            UpdateCheckAlways,
 		Mounts:                 []string{},
 		ImageRepositories:      append([]string(nil), DefaultImageRepositories...),
-		ImageTag:               "latest",
+		ImageTag:               "",
+		ImageVerify:            VerifyAuto,
+		ImageVerifyIssuer:      DefaultVerifyIssuer,
+		ImageVerifyIdentity:    DefaultVerifyIdentity,
 		InsecureRegistries:     []string{},
 		BuildCAFiles:           []string{},
 		ContainerdNamespace:    "opencode-cloud",
@@ -138,6 +163,38 @@ func DefaultConfig() *Config {
 		MemoryLimit:            LimitAuto,
 		CPULimit:               LimitAuto,
 	}
+}
+
+// PullTag is the tag pulled when no digest is pinned: image_tag, or when it
+// is empty the sandbox made for this occ (SandboxTag).
+func (c *Config) PullTag() string {
+	if c.ImageTag != "" {
+		return c.ImageTag
+	}
+	return SandboxTag()
+}
+
+// VerifyMode is the signature policy for an image from repo: image_verify,
+// where auto is require for occ's own repositories and warn for others.
+func (c *Config) VerifyMode(repo string) string {
+	if c.ImageVerify != VerifyAuto && c.ImageVerify != "" {
+		return c.ImageVerify
+	}
+	if IsOwnRepository(repo) {
+		return VerifyRequire
+	}
+	return VerifyWarn
+}
+
+// IsOwnRepository says whether repo is one of occ's own (the defaults).
+func IsOwnRepository(repo string) bool {
+	repo = strings.TrimSpace(repo)
+	for _, r := range DefaultImageRepositories {
+		if repo == r {
+			return true
+		}
+	}
+	return false
 }
 
 // ContainerdAddress is the containerd socket to use: the configured one,

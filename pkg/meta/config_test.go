@@ -78,14 +78,14 @@ func TestParseConfig(t *testing.T) {
 				c.UpdateCheck != UpdateCheckNever || len(c.Users) != 1 || c.AuthPassword == nil || *c.AuthPassword != "old-secret" {
 				t.Fatalf("fields not loaded: %+v", c)
 			}
-			if c.ImageTag != "latest" || c.Snapshotter != "overlayfs" {
+			if c.ImageTag != "" || c.ImageVerify != VerifyAuto || c.Snapshotter != "overlayfs" {
 				t.Fatalf("occ's own fields did not default: %+v", c)
 			}
 		}},
 		{name: "minimal", body: `{"version": 1}`},
 		{name: "empty object", body: `{}`},
 		{name: "null means default", body: `{"image_tag": null}`, check: func(t *testing.T, c *Config) {
-			if c.ImageTag != "latest" {
+			if c.ImageTag != "" || c.PullTag() != SandboxTag() {
 				t.Fatalf("image_tag = %q", c.ImageTag)
 			}
 		}},
@@ -168,6 +168,14 @@ func TestValidate(t *testing.T) {
 		{"repo with port", func(c *Config) { c.ImageRepositories = []string{"127.0.0.1:5001/prizz/x"} }, "", ""},
 		{"no repos", func(c *Config) { c.ImageRepositories = nil }, "image_repositories", ""},
 		{"tag", func(c *Config) { c.ImageTag = "-bad" }, "image_tag", ""},
+		{"tag empty", func(c *Config) { c.ImageTag = "" }, "", ""},
+		{"verify mode", func(c *Config) { c.ImageVerify = "sometimes" }, "image_verify", "occ config set image_verify auto"},
+		{"verify issuer http", func(c *Config) { c.ImageVerifyIssuer = "http://issuer" }, "image_verify_issuer", ""},
+		{"verify identity empty", func(c *Config) { c.ImageVerifyIdentity = "" }, "image_verify_identity", ""},
+		{"verify identity regexp", func(c *Config) { c.ImageVerifyIdentity = "(" }, "image_verify_identity", ""},
+		{"verify key relative", func(c *Config) { c.ImageVerifyKey = "key.pub" }, "image_verify_key", ""},
+		{"verify root relative", func(c *Config) { c.ImageVerifyRoot = "root.json" }, "image_verify_trusted_root", ""},
+		{"verify key without identity", func(c *Config) { c.ImageVerifyKey = "/etc/occ/key.pub"; c.ImageVerifyIdentity = "" }, "", ""},
 		{"insecure registry", func(c *Config) { c.InsecureRegistries = []string{"http://x"} }, "insecure_registries", ""},
 		{"insecure registry ok", func(c *Config) { c.InsecureRegistries = []string{"reg.local:5000", "[::1]:5000"} }, "", ""},
 		{"containerd address relative", func(c *Config) { c.ContainerdAddr = "run/x.sock" }, "containerd_address", ""},
@@ -306,5 +314,37 @@ func TestUnreadableFile(t *testing.T) {
 	_, _, err := LoadConfig(p)
 	if err == nil || !strings.Contains(err.Error(), "cannot read") {
 		t.Fatalf("want a cannot-read error, got %v", err)
+	}
+}
+
+func TestSandboxTag(t *testing.T) {
+	old := Version
+	t.Cleanup(func() { Version = old })
+	for _, tc := range []struct{ version, tag string }{
+		{"0.1.0", "0.1.0"}, {"v1.2.3", "1.2.3"}, {"1.0.0-rc.1", "1.0.0-rc.1"},
+		{"dev", "latest"}, {"", "latest"}, {"(devel)", "latest"}, {"0.1.0+dirty", "latest"},
+		{"v0.0.0-20261203093000-abcdefabcdef", "latest"}, {"v0.1.1-0.20261203093000-abcdefabcdef", "latest"}, {"0.2.0-dev", "latest"},
+	} {
+		Version = tc.version
+		if got := SandboxTag(); got != tc.tag {
+			t.Errorf("version %q: tag %q, want %q", tc.version, got, tc.tag)
+		}
+	}
+}
+
+func TestVerifyMode(t *testing.T) {
+	for _, tc := range []struct{ setting, repo, want string }{
+		{VerifyAuto, "ghcr.io/opencode-cloud/occ-sandbox", VerifyRequire},
+		{VerifyAuto, "docker.io/opencodecloud/occ-sandbox", VerifyRequire},
+		{VerifyAuto, "registry.local:5000/mirror/occ-sandbox", VerifyWarn},
+		{VerifyOff, "ghcr.io/opencode-cloud/occ-sandbox", VerifyOff},
+		{VerifyRequire, "registry.local:5000/x", VerifyRequire},
+		{VerifyWarn, "ghcr.io/opencode-cloud/occ-sandbox", VerifyWarn},
+	} {
+		c := DefaultConfig()
+		c.ImageVerify = tc.setting
+		if got := c.VerifyMode(tc.repo); got != tc.want {
+			t.Errorf("%s for %s: %s, want %s", tc.setting, tc.repo, got, tc.want)
+		}
 	}
 }

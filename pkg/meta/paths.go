@@ -58,6 +58,11 @@ func (p Paths) StateFile() string { return filepath.Join(p.DataDir, "image-state
 // LockFile is the file every mutating command locks.
 func (p Paths) LockFile() string { return filepath.Join(p.DataDir, "occ.lock") }
 
+// TrustedRootFile is the Sigstore trusted root fetched by
+// `occ image trust-root --refresh`; when present it replaces the one
+// embedded in occ (image_verify_trusted_root still wins).
+func (p Paths) TrustedRootFile() string { return filepath.Join(p.DataDir, "trusted_root.json") }
+
 // VolumesDir holds one host directory per persistent volume.
 func (p Paths) VolumesDir() string { return filepath.Join(p.DataDir, "volumes") }
 

@@ -42,6 +42,16 @@ const (
 	LabelBuildWorker     = LabelPrefix + "build.worker"
 	LabelContextDigest   = LabelPrefix + "build.context-digest"
 	LabelNoCache         = LabelPrefix + "build.no-cache"
+
+	LabelVerifyPolicy   = LabelPrefix + "verify.policy"
+	LabelVerified       = LabelPrefix + "verify.verified"
+	LabelVerifyMethod   = LabelPrefix + "verify.method"
+	LabelVerifyIdentity = LabelPrefix + "verify.identity"
+	LabelVerifyIssuer   = LabelPrefix + "verify.issuer"
+	LabelVerifySignedAt = LabelPrefix + "verify.signed-at"
+	LabelVerifyBundle   = LabelPrefix + "verify.bundle-digest"
+	LabelVerifyTime     = LabelPrefix + "verify.verified-at"
+	LabelVerifyProblem  = LabelPrefix + "verify.problem"
 )
 
 // Provenance says where an image came from. It is stored twice: as labels on
@@ -49,7 +59,7 @@ const (
 type Provenance struct {
 	Source         string     `json:"source"`                    // prebuilt | build
 	Registry       string     `json:"registry,omitempty"`        // e.g. ghcr.io
-	Repository     string     `json:"repository,omitempty"`      // e.g. ghcr.io/prizz/opencode-cloud-sandbox
+	Repository     string     `json:"repository,omitempty"`      // e.g. ghcr.io/opencode-cloud/occ-sandbox
 	Reference      string     `json:"reference,omitempty"`       // what was asked for: repo:tag or repo@digest
 	IndexDigest    string     `json:"index_digest,omitempty"`    // the index, when the reference named one
 	ManifestDigest string     `json:"manifest_digest,omitempty"` // the platform manifest that was stored
@@ -57,7 +67,32 @@ type Provenance struct {
 	AcquiredAt     time.Time  `json:"acquired_at"`
 	ImageVersion   string     `json:"image_version,omitempty"` // the image's org.opencode-cloud.version label
 	Build          *BuildInfo `json:"build,omitempty"`
+	// Verification is what the signature check found (nil: not checked,
+	// image_verify off or a build).
+	Verification *Verification `json:"verification,omitempty"`
 }
+
+// Verification is the outcome of checking an image's signature before it
+// was recorded.
+type Verification struct {
+	Policy   string `json:"policy"`           // require | warn: the policy it was checked under
+	Verified bool   `json:"verified"`         // false only under warn (require refuses instead)
+	Method   string `json:"method,omitempty"` // keyless | key
+	// Identity is the signer: the certificate's identity (keyless) or the
+	// key's fingerprint (key); Issuer the OIDC issuer (keyless).
+	Identity     string    `json:"identity,omitempty"`
+	Issuer       string    `json:"issuer,omitempty"`
+	SignedAt     time.Time `json:"signed_at,omitzero"`      // a verified timestamp (Rekor or a TSA), if any
+	BundleDigest string    `json:"bundle_digest,omitempty"` // the Sigstore bundle blob that verified
+	VerifiedAt   time.Time `json:"verified_at,omitzero"`
+	Problem      string    `json:"problem,omitempty"` // why it did not verify (warn)
+}
+
+// Verification methods.
+const (
+	VerifyKeyless = "keyless"
+	VerifyKey     = "key"
+)
 
 // BuildInfo is the provenance of an image built from source.
 type BuildInfo struct {
@@ -91,6 +126,21 @@ func (p Provenance) Labels() map[string]string {
 		set(LabelContextDigest, b.ContextDigest)
 		l[LabelNoCache] = strconv.FormatBool(b.NoCache)
 	}
+	if v := p.Verification; v != nil {
+		l[LabelVerifyPolicy] = v.Policy
+		l[LabelVerified] = strconv.FormatBool(v.Verified)
+		set(LabelVerifyMethod, v.Method)
+		set(LabelVerifyIdentity, v.Identity)
+		set(LabelVerifyIssuer, v.Issuer)
+		set(LabelVerifyBundle, v.BundleDigest)
+		set(LabelVerifyProblem, truncate(v.Problem, 1024))
+		if !v.SignedAt.IsZero() {
+			l[LabelVerifySignedAt] = v.SignedAt.UTC().Format(time.RFC3339Nano)
+		}
+		if !v.VerifiedAt.IsZero() {
+			l[LabelVerifyTime] = v.VerifiedAt.UTC().Format(time.RFC3339Nano)
+		}
+	}
 	return l
 }
 
@@ -120,5 +170,21 @@ func ProvenanceFromLabels(l map[string]string) (p Provenance, ok bool) {
 			NoCache:         nc,
 		}
 	}
+	if pol := l[LabelVerifyPolicy]; pol != "" {
+		ok, _ := strconv.ParseBool(l[LabelVerified])
+		v := &Verification{Policy: pol, Verified: ok, Method: l[LabelVerifyMethod], Identity: l[LabelVerifyIdentity],
+			Issuer: l[LabelVerifyIssuer], BundleDigest: l[LabelVerifyBundle], Problem: l[LabelVerifyProblem]}
+		v.SignedAt, _ = time.Parse(time.RFC3339Nano, l[LabelVerifySignedAt])
+		v.VerifiedAt, _ = time.Parse(time.RFC3339Nano, l[LabelVerifyTime])
+		p.Verification = v
+	}
 	return p, true
+}
+
+// truncate keeps s within n bytes (containerd limits a label to 4 KiB).
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
 }

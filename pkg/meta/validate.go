@@ -166,7 +166,7 @@ func (c *Config) validateField(key string) *FieldError {
 			}
 		}
 	case "image_tag":
-		if !tagRe.MatchString(c.ImageTag) {
+		if c.ImageTag != "" && !tagRe.MatchString(c.ImageTag) {
 			return bad(fmt.Sprintf("%q is not a valid image tag", c.ImageTag), "occ config set image_tag latest")
 		}
 	case "image_digest":
@@ -174,6 +174,35 @@ func (c *Config) validateField(key string) *FieldError {
 			if err := ValidateDigest(c.ImageDigest); err != nil {
 				return bad(err.Error(), `occ config set image_digest ""`)
 			}
+		}
+	case "image_verify":
+		switch c.ImageVerify {
+		case VerifyAuto, VerifyOff, VerifyWarn, VerifyRequire:
+		default:
+			return bad(fmt.Sprintf("must be auto, off, warn or require, got %q", c.ImageVerify), "occ config set image_verify auto")
+		}
+	case "image_verify_issuer":
+		if c.ImageVerifyKey == "" {
+			if u, err := url.Parse(c.ImageVerifyIssuer); err != nil || u.Scheme != "https" || u.Host == "" {
+				return bad(fmt.Sprintf("%q must be an https:// URL (the OIDC issuer of the signing certificate)", c.ImageVerifyIssuer), "occ config set image_verify_issuer "+DefaultVerifyIssuer)
+			}
+		}
+	case "image_verify_identity":
+		if c.ImageVerifyKey == "" {
+			if c.ImageVerifyIdentity == "" {
+				return bad("must not be empty without image_verify_key (any signer would do)", "occ config set image_verify_identity '"+DefaultVerifyIdentity+"'")
+			}
+			if _, err := regexp.Compile(c.ImageVerifyIdentity); err != nil {
+				return bad(fmt.Sprintf("%q is not a regular expression: %v", c.ImageVerifyIdentity, err), "occ config set image_verify_identity '"+DefaultVerifyIdentity+"'")
+			}
+		}
+	case "image_verify_key":
+		if c.ImageVerifyKey != "" && !filepath.IsAbs(c.ImageVerifyKey) {
+			return bad(fmt.Sprintf("%q must be an absolute path to a PEM public key", c.ImageVerifyKey), `occ config set image_verify_key ""`)
+		}
+	case "image_verify_trusted_root":
+		if c.ImageVerifyRoot != "" && !filepath.IsAbs(c.ImageVerifyRoot) {
+			return bad(fmt.Sprintf("%q must be an absolute path to a Sigstore trusted_root.json", c.ImageVerifyRoot), `occ config set image_verify_trusted_root ""`)
 		}
 	case "insecure_registries":
 		for _, h := range c.InsecureRegistries {
@@ -282,7 +311,7 @@ func IsExposed(addr string) bool {
 }
 
 // ValidateRepository checks an image repository reference such as
-// ghcr.io/prizz/opencode-cloud-sandbox (no tag, no digest).
+// ghcr.io/opencode-cloud/occ-sandbox (no tag, no digest).
 func ValidateRepository(r string) error {
 	if strings.ContainsAny(r, "@") {
 		return fmt.Errorf("repository %q must not carry a digest (use image_digest)", r)

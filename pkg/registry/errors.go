@@ -75,8 +75,28 @@ func (e *PullError) Unwrap() []error {
 	return out
 }
 
+// VerifyError is an image whose signature the verifier refused; nothing
+// of it was stored.
+type VerifyError struct {
+	Digest string
+	Err    error
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("signature check of %s failed: %v", e.Digest, e.Err)
+}
+func (e *VerifyError) Unwrap() error { return e.Err }
+
 func hint(err error) string {
 	var te *transport.Error
+	var ve *VerifyError
+	var h interface{ Hint() string }
+	if errors.As(err, &ve) {
+		if errors.As(ve.Err, &h) {
+			return h.Hint()
+		}
+		return "check the image_verify settings (`occ config show`)"
+	}
 	switch {
 	case errors.Is(err, ErrDigestMismatch):
 		return "the registry served content that does not match its digest; check image_digest (`occ config get image_digest`) and the repository, or retry later if a mirror is mid-update"

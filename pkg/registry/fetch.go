@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -120,6 +121,9 @@ type repoClient struct {
 	repo   name.Repository
 	client *http.Client
 	label  string // the repository as the user wrote it
+	// remote reaches the repository with ggcr's remote package (the
+	// verifier's referrers and bundles), over the same transport and auth.
+	remote []remote.Option
 }
 
 // isLoopback says whether host (without port) is a loopback address.
@@ -223,7 +227,8 @@ func (p *puller) newRepoClient(ctx context.Context, repoStr string) (*repoClient
 	if err != nil {
 		return nil, fmt.Errorf("contacting %s: %w", repo.RegistryStr(), err)
 	}
-	return &repoClient{o: o, repo: repo, client: &http.Client{Transport: rt}, label: repoStr}, nil
+	return &repoClient{o: o, repo: repo, client: &http.Client{Transport: rt}, label: repoStr,
+		remote: []remote.Option{remote.WithTransport(base), remote.WithAuth(auth)}}, nil
 }
 
 // classifyTransportErr maps go-containerregistry's handshake errors.

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -88,7 +89,7 @@ type Source struct {
 
 // SourceFromConfig is the configured sandbox image.
 func SourceFromConfig(cfg *meta.Config) (Source, error) {
-	s := Source{Repositories: append([]string(nil), cfg.ImageRepositories...), Tag: cfg.ImageTag}
+	s := Source{Repositories: append([]string(nil), cfg.ImageRepositories...), Tag: cfg.PullTag()}
 	if cfg.ImageDigest != "" {
 		d, err := digest.Parse(cfg.ImageDigest)
 		if err != nil {
@@ -98,7 +99,7 @@ func SourceFromConfig(cfg *meta.Config) (Source, error) {
 		s.Digest = d
 	}
 	if len(s.Repositories) == 0 {
-		return Source{}, errdefs.ErrInvalidArgument.WithMessage("image_repositories is empty: set at least one with `occ config set image_repositories ghcr.io/prizz/opencode-cloud-sandbox`")
+		return Source{}, errdefs.ErrInvalidArgument.WithMessage("image_repositories is empty: set at least one with `occ config set image_repositories ghcr.io/opencode-cloud/occ-sandbox`")
 	}
 	if s.Tag == "" && s.Digest == "" {
 		s.Tag = "latest"
@@ -112,7 +113,7 @@ func ParseSource(ref string) (Source, error) {
 	ref = strings.TrimSpace(ref)
 	bad := func(why string) error {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf(
-			"%q is not an image reference (%s); use REPOSITORY[:TAG] or REPOSITORY@sha256:DIGEST, e.g. ghcr.io/prizz/opencode-cloud-sandbox:latest", ref, why))
+			"%q is not an image reference (%s); use REPOSITORY[:TAG] or REPOSITORY@sha256:DIGEST, e.g. ghcr.io/opencode-cloud/occ-sandbox:latest", ref, why))
 	}
 	if ref == "" {
 		return Source{}, bad("it is empty")
@@ -190,6 +191,7 @@ type options struct {
 	now          func() time.Time
 	// localContent is the content root of a containerd on this host.
 	localContent string
+	verifier     Verifier
 }
 
 func defaultOptions() options {
@@ -270,6 +272,31 @@ func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.tra
 // localcontent.go), instead of sending their bytes over the socket.
 func WithLocalContentRoot(dir string) Option { return func(o *options) { o.localContent = dir } }
 
+// Verifier checks an image's signature once its reference is resolved to a
+// digest, before anything of it is stored. A nil Verification with a nil
+// error means "not checked". A Verifier that also has a method
+// Requires(repo string) bool saying true for a repository makes a digest
+// pin that is already local but was never verified go to the registry
+// (and through the Verifier) instead of being taken as it is.
+type Verifier interface {
+	VerifyImage(ctx context.Context, req VerifyRequest) (*meta.Verification, error)
+}
+
+// VerifyRequest is what a Verifier gets: the repository as configured, the
+// digest the reference resolved to (the index, or the lone manifest), and
+// remote options (transport, credentials) that reach that registry the way
+// the pull does.
+type VerifyRequest struct {
+	Repository string
+	Digest     name.Digest
+	Remote     []remote.Option
+}
+
+// WithVerifier checks the signature of what a reference resolves to before
+// the pull downloads or records anything; a refusal fails that repository
+// (the next one is tried) and leaves the record and state file as they were.
+func WithVerifier(v Verifier) Option { return func(o *options) { o.verifier = v } }
+
 // WithStateFile writes the image-state sidecar at path once the image
 // record exists, keeping the state's Previous entry.
 func WithStateFile(path string) Option { return func(o *options) { o.stateFile = path } }
@@ -302,6 +329,9 @@ const (
 	EventFallback
 	// EventDone: the image record Name exists.
 	EventDone
+	// EventVerified: the verifier accepted Digest; Verification says how
+	// (Verified false: a warn policy let an unverified image through).
+	EventVerified
 )
 
 // Event is one progress report.
@@ -320,4 +350,6 @@ type Event struct {
 	Wait       time.Duration
 	Err        error
 	Next       string
+
+	Verification *meta.Verification
 }

@@ -49,6 +49,8 @@ type puller struct {
 	// were not applied in-process.
 	platform   ocispec.Platform
 	streamSkip string
+	// verification is what the verifier found for the image being pulled.
+	verification *meta.Verification
 }
 
 func (p *puller) emit(e Event) {
@@ -164,7 +166,45 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (_ *R
 	p.platform = platform
 	p.emit(Event{Kind: EventResolved, Repository: repoStr, Reference: refStr, Digest: top.Digest, Manifest: manifestDesc.Digest, Platform: platforms.Format(platform)})
 
+	// The signature covers the index (or lone manifest) digest; the
+	// platform manifest and blobs below are fetched by digest and checked
+	// against it, so nothing unsigned gets in once this passes.
+	p.verification = nil
+	if o.verifier != nil {
+		v, err := o.verifier.VerifyImage(ctx, VerifyRequest{Repository: repoStr, Digest: rc.repo.Digest(top.Digest.String()), Remote: rc.remote})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &VerifyError{Digest: top.Digest.String(), Err: err}
+		}
+		p.verification = v
+		p.emit(Event{Kind: EventVerified, Repository: repoStr, Reference: refStr, Digest: top.Digest, Verification: v})
+	}
+
 	if res, ok := p.upToDate(ctx, top, platform); ok {
+		// The record stays; what the check found now is recorded when it
+		// changes whether the image counts as verified.
+		if v, rec := p.verification, res.Provenance.Verification; v != nil && (rec == nil || rec.Verified != v.Verified) {
+			res.Provenance.Verification = v
+			img := res.Image
+			labels := make(map[string]string, len(img.Labels))
+			for k, val := range img.Labels {
+				labels[k] = val
+			}
+			for k, val := range res.Provenance.Labels() {
+				labels[k] = val
+			}
+			img.Labels = labels
+			updated, err := p.stores.Images.Update(ctx, img, "labels")
+			if err != nil {
+				return nil, local(fmt.Errorf("recording the signature check on %s: %w", p.o.name, err))
+			}
+			res.Image = updated
+			if err := p.saveState(res.Provenance); err != nil {
+				return nil, local(err)
+			}
+		}
 		p.emit(Event{Kind: EventUpToDate, Repository: repoStr, Reference: refStr, Digest: top.Digest})
 		return res, nil
 	}
@@ -344,6 +384,7 @@ func (p *puller) finish(ctx context.Context, rc *repoClient, top, manifestDesc o
 		Platform:       platforms.Format(platform),
 		AcquiredAt:     o.now().UTC(),
 		ImageVersion:   cfg.Config.Labels[meta.ImageVersionLabel],
+		Verification:   p.verification,
 	}
 	if images.IsIndexType(top.MediaType) {
 		prov.IndexDigest = top.Digest.String()
@@ -403,6 +444,12 @@ func (p *puller) pinnedLocal(ctx context.Context, src Source) (*Result, bool) {
 	}
 	prov, ok := meta.ProvenanceFromLabels(img.Labels)
 	if !ok || prov.Platform == "" {
+		return nil, false
+	}
+	// A record that was not verified (pulled under warn or off) does not
+	// satisfy a verifier that now requires a signature: go to the registry.
+	if r, ok := p.o.verifier.(interface{ Requires(repo string) bool }); ok && r.Requires(prov.Repository) &&
+		(prov.Verification == nil || !prov.Verification.Verified) {
 		return nil, false
 	}
 	plat, err := platforms.Parse(prov.Platform)

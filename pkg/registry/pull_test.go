@@ -759,7 +759,7 @@ func TestParseSource(t *testing.T) {
 func TestSourceFromConfig(t *testing.T) {
 	cfg := meta.DefaultConfig()
 	s, err := SourceFromConfig(cfg)
-	if err != nil || len(s.Repositories) != 2 || s.Tag != "latest" || s.Digest != "" {
+	if err != nil || len(s.Repositories) != 2 || s.Tag != meta.SandboxTag() || s.Digest != "" {
 		t.Errorf("default: %+v %v", s, err)
 	}
 	cfg.ImageDigest = "sha256:nothex"
