@@ -221,8 +221,8 @@ func TestCommandsEndToEnd(t *testing.T) {
 		if !strings.Contains(errOut, "Service stopped") {
 			t.Errorf("stop: %s", errOut)
 		}
-		if code, out, errOut := e.run("", "-q", "status"); code != 1 || out != "" {
-			t.Errorf("status -q after stop: exit %d %s%s, want 1 and nothing", code, out, errOut)
+		if code, out, errOut := e.run("", "-q", "status"); code != 3 || out != "" {
+			t.Errorf("status -q after stop: exit %d %s%s, want 3 and nothing", code, out, errOut)
 		}
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second); err == nil {
 			c.Close()

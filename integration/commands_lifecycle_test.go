@@ -101,7 +101,7 @@ func TestCommandsLifecycle(t *testing.T) {
 
 	r = f.mustOK("stop")
 	wantContains(t, "second stop", r.stderr, "Service is already stopped")
-	if r := f.occ("-q", "status"); r.code != 1 || r.stdout != "" {
+	if r := f.occ("-q", "status"); r.code != 3 || r.stdout != "" {
 		t.Errorf("status -q while stopped: %s", r)
 	}
 	r = f.mustOK("status")

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
-	"github.com/containerd/errdefs"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"golang.org/x/term"
 )
@@ -90,15 +88,6 @@ func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
 func isTerminal(v any) bool {
 	f, ok := v.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// exitCode maps an error to occ's exit status: 130 for an interrupt, 1
-// otherwise (2 is kong's for usage errors).
-func exitCode(err error) int {
-	if errors.Is(err, context.Canceled) || errdefs.IsCanceled(err) {
-		return 130
-	}
-	return 1
 }
 
 // LockAndLoad takes occ's lock and loads the config, for a mutating

@@ -1,0 +1,41 @@
+//go:build integration
+
+package integration
+
+import "testing"
+
+// TestCommandsExitCodes checks the exit codes that need a real containerd
+// (README "Exit codes"; the rest are pinned by cmd/occ's TestExitCodes):
+// status -q is 3 with no container, 4 when containerd's socket is not
+// there, 0 for a command that reached containerd, and 2 for a usage error.
+func TestCommandsExitCodes(t *testing.T) {
+	f := newCmdFixture(t, nil)
+	tests := []struct {
+		name string
+		args []string
+		dead bool // containerd_address at a socket that is not there
+		want int
+	}{
+		{name: "reached containerd", args: []string{"image", "ls"}, want: 0},
+		{name: "not running", args: []string{"-q", "status"}, want: 3},
+		{name: "usage error", args: []string{"status", "--bogus"}, want: 2},
+		{name: "containerd unreachable", args: []string{"-q", "status"}, dead: true, want: 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.dead {
+				live := f.cfg.ContainerdAddr
+				f.cfg.ContainerdAddr = f.base + "/dead.sock"
+				f.saveConfig()
+				defer func() { f.cfg.ContainerdAddr = live; f.saveConfig() }()
+			}
+			r := f.occ(tt.args...)
+			if r.code != tt.want {
+				t.Errorf("occ %v: %s\nwant exit %d", tt.args, r, tt.want)
+			}
+			if tt.want != 0 && r.stdout != "" {
+				t.Errorf("occ %v: stdout should be empty: %q", tt.args, r.stdout)
+			}
+		})
+	}
+}
