@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
@@ -42,11 +41,10 @@ func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
 		paths.ConfigFile = abs
 	}
 	interactive := !g.Quiet && isTerminal(in) && isTerminal(errOut)
-	color := !g.NoColor && os.Getenv("NO_COLOR") == "" && isTerminal(errOut)
 	return &App{
 		Globals:     g,
 		Paths:       paths,
-		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, color),
+		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, colorFor(out, g.NoColor), colorFor(errOut, g.NoColor)),
 		In:          in,
 		Interactive: interactive,
 		Ctx:         context.Background(),

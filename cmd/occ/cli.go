@@ -6,7 +6,7 @@ import "github.com/alecthomas/kong"
 type Globals struct {
 	Verbose    int              `short:"v" type:"counter" help:"Print more detail (repeat for even more)."`
 	Quiet      bool             `short:"q" help:"Print only errors; prompts become errors."`
-	NoColor    bool             `name:"no-color" help:"Disable colored output (also honours $NO_COLOR)."`
+	NoColor    bool             `name:"no-color" help:"Disable colored output (also $NO_COLOR; $FORCE_COLOR colours even when not a terminal)."`
 	ConfigPath string           `name:"config" env:"OCC_CONFIG" placeholder:"PATH" help:"Config file to use (default: $XDG_CONFIG_HOME/opencode-cloud/config.json)."`
 	Version    kong.VersionFlag `help:"Print occ's version and commit, then exit."`
 }
@@ -19,7 +19,7 @@ type CLI struct {
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
 	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
-	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows by default)."`
+	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows on a terminal, or with -f)."`
 	Update  UpdateCmd  `cmd:"" help:"Update the sandbox image and recreate the container (keeps users and data)"`
 
 	User   UserCmd   `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
