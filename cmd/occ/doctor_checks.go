@@ -80,6 +80,7 @@ func runDoctor(ctx context.Context, app *App) []checkResult {
 		}
 	}
 
+	out = append(out, daemonChecks(app, cfg)...)
 	out = append(out, checkContainerd(ctx, cfg)...)
 	add(checkRunc())
 	if cfg.NetworkMode != meta.NetworkHost {

@@ -41,7 +41,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if exited {
 		return exitStatus
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(globalShortFlags(args))
 	if exited { // --help or --version
 		return exitStatus
 	}
@@ -56,6 +56,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
+
+	recordFlags(&cli.Globals, kctx)
 
 	// The shim runs the log driver with a bare environment (no $HOME): it
 	// needs nothing of App.

@@ -89,6 +89,10 @@ type Config struct {
 	BuildCAFiles        []string `json:"build_ca_files"`             // empty: the system's extra CAs (build_ca.go)
 	NetworkMode         string   `json:"network_mode"`
 	CNIPluginDirs       []string `json:"cni_plugin_dirs"`
+
+	// The file's daemon settings and the overrides ApplyEndpoints put in
+	// their place (endpoints.go); never serialised.
+	fileEndpoints, overrides *Endpoints
 }
 
 // legacyKeys are accepted on load and dropped, as upstream does.
@@ -292,7 +296,7 @@ func (c *Config) normalized() *Config {
 // When path is a symlink, the file it points to is replaced and the link
 // stays.
 func SaveConfig(path string, cfg *Config) error {
-	clean := *cfg
+	clean := cfg.withoutOverrides()
 	clean.AuthPassword = nil
 	data, err := clean.Marshal()
 	if err != nil {
