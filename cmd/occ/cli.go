@@ -20,11 +20,11 @@ type Globals struct {
 	// > default. -n is the namespace only before the command (`occ -n ns
 	// status`): after it, `logs -n` is the number of lines, as in docker
 	// and nerdctl (see globalShortFlags).
-	Address      string `short:"a" env:"CONTAINERD_ADDRESS" placeholder:"SOCKET" help:"containerd's socket (over containerd_address in the config; default /run/containerd/containerd.sock)."`
-	Namespace    string `env:"CONTAINERD_NAMESPACE" placeholder:"NS" help:"containerd namespace for occ's images and container (over containerd_namespace; default opencode-cloud). -n NS before the command."`
-	Snapshotter  string `env:"CONTAINERD_SNAPSHOTTER" placeholder:"NAME" help:"containerd snapshotter (over snapshotter in the config; default overlayfs)."`
-	BuildkitHost string `name:"buildkit-host" env:"BUILDKIT_HOST" placeholder:"ADDR" help:"BuildKit address, unix:///path or tcp://host:port (over buildkit_address in the config)."`
-	CNIPath      string `name:"cni-path" env:"CNI_PATH" placeholder:"DIRS" help:"CNI plugin directories, colon-separated (over cni_plugin_dirs in the config)."`
+	Address      string `short:"a" group:"daemons" env:"CONTAINERD_ADDRESS" placeholder:"SOCKET" help:"containerd's socket (over containerd_address in the config; default /run/containerd/containerd.sock)."`
+	Namespace    string `group:"daemons" env:"CONTAINERD_NAMESPACE" placeholder:"NS" help:"containerd namespace for occ's images and container (over containerd_namespace; default opencode-cloud). -n NS before the command."`
+	Snapshotter  string `group:"daemons" env:"CONTAINERD_SNAPSHOTTER" placeholder:"NAME" help:"containerd snapshotter (over snapshotter in the config; default overlayfs)."`
+	BuildkitHost string `group:"daemons" name:"buildkit-host" env:"BUILDKIT_HOST" placeholder:"ADDR" help:"BuildKit address, unix:///path or tcp://host:port (over buildkit_address in the config)."`
+	CNIPath      string `group:"daemons" name:"cni-path" env:"CNI_PATH" placeholder:"DIRS" help:"CNI plugin directories, colon-separated (over cni_plugin_dirs in the config)."`
 
 	// fromFlag names the flags given on the command line (recordFlags).
 	fromFlag map[string]bool

@@ -20,7 +20,7 @@ import (
 // occ's log driver (pkg/runtime), so a container started without it (by an
 // older occ) has none until it is restarted.
 type LogsCmd struct {
-	Lines      string `short:"n" default:"50" placeholder:"N|all" help:"Number of lines to show from the end, or all."`
+	Lines      string `short:"n" default:"50" placeholder:"N|all" help:"Number of lines to show from the end, or all (default ${default})."`
 	Follow     bool   `short:"f" xor:"follow" help:"Keep printing new lines (the default only when stdout is a terminal)."`
 	NoFollow   bool   `name:"no-follow" xor:"follow" help:"Print the lines and exit (the default when stdout is not a terminal)."`
 	Grep       string `placeholder:"TEXT" help:"Show only lines containing TEXT (a plain substring, not a regex)."`

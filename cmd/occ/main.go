@@ -27,6 +27,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		kong.Description("Run the opencode AI coding agent as a persistent, authenticated web service in a sandbox container on containerd, no Docker daemon needed."),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, Summary: true}),
 		kong.Help(helpWithExitCodes),
+		kong.ExplicitGroups([]kong.Group{daemonGroup}),
 		kong.Vars{"version": fmt.Sprintf("occ %s (commit %s)", meta.Version, meta.Commit)},
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exited, exitStatus = true, code }),
