@@ -124,13 +124,12 @@ func TestCommandsEndToEnd(t *testing.T) {
 
 	t.Run("doctor without BuildKit", func(t *testing.T) {
 		e := e.with(t)
+		// --buildkit-host wins over $BUILDKIT_HOST and the config.
 		const dead = "unix:///nonexistent/occ-e2e/buildkitd.sock"
-		e.must("", "config", "set", "buildkit_address", dead)
-		defer e.must("", "config", "set", "buildkit_address", os.Getenv("BUILDKIT_HOST"))
 		// Building is what needs BuildKit: with image_source build it is a
 		// failure and doctor exits non-zero ...
 		e.must("", "config", "set", "image_source", "build")
-		code, out, errOut := e.run("", "doctor")
+		code, out, errOut := e.run("", "--buildkit-host", dead, "doctor")
 		e.must("", "config", "set", "image_source", "prebuilt")
 		if code == 0 {
 			t.Errorf("occ doctor with BuildKit missing and image_source build exited 0:\n%s%s", out, errOut)
@@ -141,7 +140,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 			}
 		}
 		// ... while pulling needs none: a warning.
-		code, out, errOut = e.run("", "doctor")
+		code, out, errOut = e.run("", "--buildkit-host", dead, "doctor")
 		if !strings.Contains(out, "[warn] BuildKit") {
 			t.Errorf("occ doctor (image_source prebuilt): exit %d, no BuildKit warning:\n%s%s", code, out, errOut)
 		}
