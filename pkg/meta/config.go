@@ -129,7 +129,9 @@ func DefaultConfig() *Config {
 }
 
 // ContainerdAddress is the containerd socket to use: the configured one,
-// else $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock.
+// else $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock. occ's
+// command line puts --address and $CONTAINERD_ADDRESS over the configured
+// one first (ApplyEndpoints), so there the environment wins.
 func (c *Config) ContainerdAddress() string {
 	if c.ContainerdAddr != "" {
 		return c.ContainerdAddr
