@@ -2,7 +2,10 @@
 
 package integration
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCommandsExitCodes checks the exit codes that need a real containerd
 // (README "Exit codes"; the rest are pinned by cmd/occ's TestExitCodes):
@@ -38,4 +41,33 @@ func TestCommandsExitCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCommandsDaemonFlags: against the real containerd, --address and
+// $CONTAINERD_ADDRESS win over a config pointing at a dead socket, and -n
+// before the command picks the namespace (flag > environment > config).
+func TestCommandsDaemonFlags(t *testing.T) {
+	f := newCmdFixture(t, nil)
+	live := f.cfg.ContainerdAddr
+	f.cfg.ContainerdAddr = f.base + "/dead.sock"
+	f.saveConfig()
+	if r := f.occ("image", "ls"); r.code != 4 {
+		t.Fatalf("config at a dead socket: %s\nwant exit 4", r)
+	}
+	if r := f.occ("--address", live, "image", "ls"); r.code != 0 {
+		t.Errorf("--address over the config: %s", r)
+	}
+	env := f.env
+	f.env = append(append([]string{}, env...), "CONTAINERD_ADDRESS="+live)
+	r := f.occ("image", "ls")
+	wantContains(t, "$CONTAINERD_ADDRESS over the config", r.stderr, "namespace "+cmdNamespace)
+	if r.code != 0 {
+		t.Errorf("$CONTAINERD_ADDRESS over the config: %s", r)
+	}
+	r = f.occ("-n", "occ-cmd-test-other", "image", "ls")
+	wantContains(t, "-n before the command", r.stderr, "namespace occ-cmd-test-other")
+	if r := f.occ("--address", f.base+"/dead2.sock", "image", "ls"); r.code != 4 || !strings.Contains(r.stderr, "dead2.sock") {
+		t.Errorf("--address over $CONTAINERD_ADDRESS: %s", r)
+	}
+	f.env = env
 }
