@@ -127,13 +127,12 @@ func TestCommandsEndToEnd(t *testing.T) {
 
 	t.Run("doctor without BuildKit", func(t *testing.T) {
 		e := e.with(t)
+		// --buildkit-host wins over $BUILDKIT_HOST and the config.
 		const dead = "unix:///nonexistent/occ-e2e/buildkitd.sock"
-		e.must("", "config", "set", "buildkit_address", dead)
-		defer e.must("", "config", "set", "buildkit_address", os.Getenv("BUILDKIT_HOST"))
 		// Building is what needs BuildKit: with image_source build it is a
 		// failure and doctor exits non-zero ...
 		e.must("", "config", "set", "image_source", "build")
-		code, out, errOut := e.run("", "doctor")
+		code, out, errOut := e.run("", "--buildkit-host", dead, "doctor")
 		e.must("", "config", "set", "image_source", "prebuilt")
 		if code == 0 {
 			t.Errorf("occ doctor with BuildKit missing and image_source build exited 0:\n%s%s", out, errOut)
@@ -144,7 +143,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 			}
 		}
 		// ... while pulling needs none: a warning.
-		code, out, errOut = e.run("", "doctor")
+		code, out, errOut = e.run("", "--buildkit-host", dead, "doctor")
 		if !strings.Contains(out, "[warn] BuildKit") {
 			t.Errorf("occ doctor (image_source prebuilt): exit %d, no BuildKit warning:\n%s%s", code, out, errOut)
 		}
@@ -228,8 +227,8 @@ func TestCommandsEndToEnd(t *testing.T) {
 		if !strings.Contains(errOut, "Service stopped") {
 			t.Errorf("stop: %s", errOut)
 		}
-		if code, out, errOut := e.run("", "-q", "status"); code != 1 || out != "" {
-			t.Errorf("status -q after stop: exit %d %s%s, want 1 and nothing", code, out, errOut)
+		if code, out, errOut := e.run("", "-q", "status"); code != 3 || out != "" {
+			t.Errorf("status -q after stop: exit %d %s%s, want 3 and nothing", code, out, errOut)
 		}
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second); err == nil {
 			c.Close()

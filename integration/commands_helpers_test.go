@@ -56,7 +56,7 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 		ConfigFile: filepath.Join(base, "config", meta.AppName, "config.json"),
 		DataDir:    filepath.Join(base, "data", meta.AppName),
 	}
-	f.env = append(os.Environ(),
+	f.env = append(environWithoutDaemons(),
 		"XDG_CONFIG_HOME="+filepath.Join(base, "config"),
 		"XDG_DATA_HOME="+filepath.Join(base, "data"),
 		"OCC_RUN_DIR="+f.runDir,
@@ -109,6 +109,22 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 		}
 	})
 	return f
+}
+
+// environWithoutDaemons is the environment without the variables that
+// override the config's daemon settings (CONTAINERD_ADDRESS, BUILDKIT_HOST,
+// …: occ takes them over the config file, as nerdctl does), so that the
+// fixture's config decides where occ connects.
+func environWithoutDaemons() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "CONTAINERD_SNAPSHOTTER", "BUILDKIT_HOST", "CNI_PATH":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 func (f *cmdFixture) saveConfig() {

@@ -81,9 +81,21 @@ func TestCommandsLifecycle(t *testing.T) {
 		t.Errorf("logs -f --no-follow accepted: %s", r)
 	}
 
-	// logs follows by default: a request shows up, and the stream ends
-	// with "Container stopped" when the container stops.
-	follow := f.command("logs", "-n", "1")
+	// Piped (not a terminal), logs without -f prints and returns.
+	piped := make(chan occResult, 1)
+	go func() { piped <- f.occ("logs", "-n", "1") }()
+	select {
+	case r := <-piped:
+		if r.code != 0 || r.stdout == "" || strings.Contains(r.stderr, "Following") {
+			t.Errorf("logs -n 1, piped: %s", r)
+		}
+	case <-time.After(time.Minute):
+		t.Error("logs -n 1 with stdout a pipe did not return: it must follow only on a terminal or with -f")
+	}
+
+	// logs -f follows: a request shows up, and the stream ends with
+	// "Container stopped" when the container stops.
+	follow := f.command("logs", "-f", "-n", "1")
 	stdout, err := follow.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +129,7 @@ func TestCommandsLifecycle(t *testing.T) {
 
 	r = f.mustOK("stop")
 	wantContains(t, "second stop", r.stderr, "Service is already stopped")
-	if r := f.occ("-q", "status"); r.code != 1 || r.stdout != "" {
+	if r := f.occ("-q", "status"); r.code != 3 || r.stdout != "" {
 		t.Errorf("status -q while stopped: %s", r)
 	}
 	r = f.mustOK("status")

@@ -111,7 +111,7 @@ func TestCommandsStart(t *testing.T) {
 	if err := waitExit(sup, 45*time.Second); err != nil {
 		t.Errorf("start --no-daemon after SIGTERM: %v\n%s", err, supErr.String())
 	}
-	if r := f.occ("-q", "status"); r.code != 1 {
+	if r := f.occ("-q", "status"); r.code != 3 {
 		t.Errorf("the container still runs after the supervisor's SIGTERM: %s", r)
 	}
 }

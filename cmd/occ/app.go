@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
-	"github.com/containerd/errdefs"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"golang.org/x/term"
 )
@@ -44,19 +41,39 @@ func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
 		paths.ConfigFile = abs
 	}
 	interactive := !g.Quiet && isTerminal(in) && isTerminal(errOut)
-	color := !g.NoColor && os.Getenv("NO_COLOR") == "" && isTerminal(errOut)
 	return &App{
 		Globals:     g,
 		Paths:       paths,
-		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, color),
+		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, colorFor(out, g.NoColor), colorFor(errOut, g.NoColor)),
 		In:          in,
 		Interactive: interactive,
 		Ctx:         context.Background(),
 	}, nil
 }
 
-// LoadConfig reads the config file (defaults when it does not exist).
+// LoadConfig reads the config file (defaults when it does not exist) with
+// the daemon settings of the global flags and environment in effect
+// (--address, $CONTAINERD_ADDRESS, …: flag > environment > file > default).
+// Saving it writes the file's own values for those, never the overrides.
 func (a *App) LoadConfig() (*meta.Config, bool, error) {
+	cfg, exists, err := a.LoadFileConfig()
+	if err != nil {
+		return nil, exists, err
+	}
+	if a.Globals != nil {
+		e := a.Globals.endpoints()
+		if err := e.Validate(); err != nil {
+			return nil, exists, usageError{err}
+		}
+		cfg.ApplyEndpoints(e)
+	}
+	return cfg, exists, nil
+}
+
+// LoadFileConfig reads the config file as it is, without the overrides of
+// flags and environment: for the config commands, which show and change
+// the file.
+func (a *App) LoadFileConfig() (*meta.Config, bool, error) {
 	cfg, exists, err := meta.LoadConfig(a.Paths.ConfigFile)
 	if err != nil {
 		return nil, exists, err
@@ -92,15 +109,6 @@ func isTerminal(v any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// exitCode maps an error to occ's exit status: 130 for an interrupt, 1
-// otherwise (2 is kong's for usage errors).
-func exitCode(err error) int {
-	if errors.Is(err, context.Canceled) || errdefs.IsCanceled(err) {
-		return 130
-	}
-	return 1
-}
-
 // LockAndLoad takes occ's lock and loads the config, for a mutating
 // command; unlock releases the lock.
 func (a *App) LockAndLoad(ctx context.Context) (cfg *meta.Config, unlock func(), err error) {
@@ -120,11 +128,15 @@ func (a *App) LockAndLoad(ctx context.Context) (cfg *meta.Config, unlock func(),
 // result. A config that fails to load is never overwritten, and nothing is
 // written when change returns an error.
 func (a *App) UpdateConfig(ctx context.Context, change func(cfg *meta.Config) error) (*meta.Config, error) {
-	cfg, unlock, err := a.LockAndLoad(ctx)
+	lock, err := a.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lock.Unlock()
+	cfg, _, err := a.LoadFileConfig()
+	if err != nil {
+		return nil, err
+	}
 	if err := change(cfg); err != nil {
 		return nil, err
 	}

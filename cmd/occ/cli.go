@@ -1,14 +1,79 @@
 package main
 
-import "github.com/alecthomas/kong"
+import (
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
 
 // Globals are the flags valid on every command.
 type Globals struct {
 	Verbose    int              `short:"v" type:"counter" help:"Print more detail (repeat for even more)."`
 	Quiet      bool             `short:"q" help:"Print only errors; prompts become errors."`
-	NoColor    bool             `name:"no-color" help:"Disable colored output (also honours $NO_COLOR)."`
+	NoColor    bool             `name:"no-color" help:"Disable colored output (also $NO_COLOR; $FORCE_COLOR colours even when not a terminal)."`
 	ConfigPath string           `name:"config" env:"OCC_CONFIG" placeholder:"PATH" help:"Config file to use (default: $XDG_CONFIG_HOME/opencode-cloud/config.json)."`
 	Version    kong.VersionFlag `help:"Print occ's version and commit, then exit."`
+
+	// The daemons, as nerdctl takes them: flag > environment > config file
+	// > default. -n is the namespace only before the command (`occ -n ns
+	// status`): after it, `logs -n` is the number of lines, as in docker
+	// and nerdctl (see globalShortFlags).
+	Address      string `short:"a" group:"daemons" env:"CONTAINERD_ADDRESS" placeholder:"SOCKET" help:"containerd's socket (over containerd_address in the config; default /run/containerd/containerd.sock)."`
+	Namespace    string `group:"daemons" env:"CONTAINERD_NAMESPACE" placeholder:"NS" help:"containerd namespace for occ's images and container (over containerd_namespace; default opencode-cloud). -n NS before the command."`
+	Snapshotter  string `group:"daemons" env:"CONTAINERD_SNAPSHOTTER" placeholder:"NAME" help:"containerd snapshotter (over snapshotter in the config; default overlayfs)."`
+	BuildkitHost string `group:"daemons" name:"buildkit-host" env:"BUILDKIT_HOST" placeholder:"ADDR" help:"BuildKit address, unix:///path or tcp://host:port (over buildkit_address in the config)."`
+	CNIPath      string `group:"daemons" name:"cni-path" env:"CNI_PATH" placeholder:"DIRS" help:"CNI plugin directories, colon-separated (over cni_plugin_dirs in the config)."`
+
+	// fromFlag names the flags given on the command line (recordFlags).
+	fromFlag map[string]bool
+}
+
+// endpoints are the daemon settings the flags and environment give.
+func (g *Globals) endpoints() meta.Endpoints {
+	return meta.Endpoints{ContainerdAddress: g.Address, Namespace: g.Namespace, Snapshotter: g.Snapshotter,
+		BuildkitHost: g.BuildkitHost, CNIPath: meta.SplitCNIPath(g.CNIPath)}
+}
+
+// globalShortFlags rewrites the global short flags kong cannot take
+// because a command uses the same letter: -n NS (or -nNS, -n=NS) before the
+// command becomes --namespace NS. After the command, -n is the command's
+// (logs -n LINES). nerdctl resolves its -n the same way.
+func globalShortFlags(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i:]...)
+		case !strings.HasPrefix(a, "-"):
+			return append(out, args[i:]...) // the command: the rest is its own
+		case a == "-n":
+			out = append(out, "--namespace")
+		case strings.HasPrefix(a, "-n="):
+			out = append(out, "--namespace="+a[3:])
+		case strings.HasPrefix(a, "-n") && len(a) > 2:
+			out = append(out, "--namespace="+a[2:])
+		default:
+			out = append(out, a)
+			if globalTakesValue(a) && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+		}
+	}
+	return out
+}
+
+// globalTakesValue is whether the global flag a takes the next argument as
+// its value (its value is not joined with =).
+func globalTakesValue(a string) bool {
+	switch a {
+	case "--config", "-a", "--address", "--namespace", "--snapshotter", "--buildkit-host", "--cni-path":
+		return true
+	}
+	return false
 }
 
 // CLI is occ's command tree. Each command lives in its own file.
@@ -19,7 +84,7 @@ type CLI struct {
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
 	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
-	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows by default)."`
+	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows on a terminal, or with -f)."`
 	Update  UpdateCmd  `cmd:"" help:"Update the sandbox image and recreate the container (keeps users and data)"`
 
 	User   UserCmd   `cmd:"" help:"Add, remove, list and change the sandbox's login users."`

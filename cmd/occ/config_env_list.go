@@ -12,7 +12,7 @@ type ConfigEnvListCmd struct {
 }
 
 func (c *ConfigEnvListCmd) Run(app *App) error {
-	cfg, _, err := app.LoadConfig()
+	cfg, _, err := app.LoadFileConfig()
 	if err != nil {
 		return err
 	}

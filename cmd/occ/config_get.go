@@ -17,7 +17,7 @@ func (c *ConfigGetCmd) Run(app *App) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, err := app.LoadConfig()
+	cfg, _, err := app.LoadFileConfig()
 	if err != nil {
 		return err
 	}

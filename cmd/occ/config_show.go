@@ -16,7 +16,7 @@ type ConfigShowCmd struct {
 }
 
 func (c *ConfigShowCmd) Run(app *App) error {
-	cfg, exists, err := app.LoadConfig()
+	cfg, exists, err := app.LoadFileConfig()
 	if err != nil {
 		return err
 	}

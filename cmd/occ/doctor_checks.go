@@ -83,6 +83,7 @@ func runDoctor(ctx context.Context, app *App) []checkResult {
 		}
 	}
 
+	out = append(out, daemonChecks(app, cfg)...)
 	out = append(out, checkContainerd(ctx, cfg)...)
 	add(checkRunc())
 	out = append(out, checkIsolation(cfg)...)
@@ -510,7 +511,8 @@ func renderDoctor(w io.Writer, ui *UI, results []checkResult, onlyFailures bool)
 		if onlyFailures && r.Status != checkFail {
 			continue
 		}
-		mark := map[checkStatus]string{checkOK: ui.Green("ok  "), checkWarn: ui.Yellow("warn"), checkFail: ui.red.Sprint("FAIL"), checkSkip: ui.dim.Sprint("skip")}[r.Status]
+		p := ui.For(w)
+		mark := map[checkStatus]string{checkOK: p.Green("ok  "), checkWarn: p.Yellow("warn"), checkFail: p.red.Sprint("FAIL"), checkSkip: p.dim.Sprint("skip")}[r.Status]
 		fmt.Fprintf(w, "[%s] %-*s  %s\n", mark, width, r.Name, r.Detail)
 		if r.Fix != "" && (r.Status == checkFail || r.Status == checkWarn) {
 			fmt.Fprintf(w, "       %-*s  Fix: %s\n", width, "", r.Fix)

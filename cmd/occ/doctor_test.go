@@ -103,7 +103,7 @@ func TestRenderDoctor(t *testing.T) {
 		{Name: "registry x", Status: checkWarn, Detail: "not found", Fix: "check the tag"},
 		{Name: "snapshotter", Status: checkSkip, Detail: "containerd is not reachable"},
 	}
-	ui := NewUI(io.Discard, io.Discard, false, 0, false)
+	ui := NewUI(io.Discard, io.Discard, false, 0, false, false)
 	var b bytes.Buffer
 	failed, warned := renderDoctor(&b, ui, results, false)
 	if failed != 1 || warned != 1 {

@@ -20,7 +20,7 @@ type ImageBuildCmd struct {
 	CacheFrom []string `name:"cache-from" sep:"none" placeholder:"SPEC" help:"Import build cache (repeatable): type=local,src=DIR or type=registry,ref=REPO:TAG."`
 	CacheTo   []string `name:"cache-to" sep:"none" placeholder:"SPEC" help:"Export build cache (repeatable): type=local,dest=DIR or type=registry,ref=REPO:TAG (mode=max unless mode=min is given)."`
 	Context   string   `name:"context" placeholder:"DIR" help:"Build this context directory (with a Dockerfile) instead of the sandbox context built into occ."`
-	Progress  string   `name:"progress" enum:"auto,tty,plain,quiet,rawjson" default:"auto" help:"BuildKit progress output: auto (tty on a terminal, else plain), tty, plain, quiet or rawjson. -q means quiet."`
+	Progress  string   `name:"progress" enum:"auto,tty,plain,quiet,rawjson" default:"auto" help:"BuildKit progress output: auto (tty on a terminal, else plain), tty, plain, quiet or rawjson (default ${default}). -q means quiet."`
 }
 
 func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {

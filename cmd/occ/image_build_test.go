@@ -30,7 +30,7 @@ func TestImageBuildRejectsBadInputEarly(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			data := t.TempDir()
 			app := &App{Globals: &Globals{}, Paths: meta.Paths{ConfigFile: filepath.Join(t.TempDir(), "config.json"), DataDir: data},
-				UI: NewUI(io.Discard, io.Discard, false, 0, false)}
+				UI: NewUI(io.Discard, io.Discard, false, 0, false, false)}
 			err := tt.cmd.Run(context.Background(), app)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !errdefs.IsInvalidArgument(err) {
 				t.Fatalf("err = %v, want invalid argument containing %q", err, tt.want)

@@ -35,7 +35,7 @@ func TestPullProgressPlain(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			app := &App{UI: NewUI(&out, &errOut, tc.quiet, tc.verbose, false)}
+			app := &App{UI: NewUI(&out, &errOut, tc.quiet, tc.verbose, false, false)}
 			pp := newPullProgress(app)
 			pp.lastLine = time.Time{} // print the periodic line at once
 			for _, e := range []registry.Event{

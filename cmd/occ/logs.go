@@ -12,15 +12,17 @@ import (
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
-// LogsCmd prints the sandbox container's output, following it by default.
+// LogsCmd prints the sandbox container's output. It follows new lines when
+// stdout is a terminal (or with -f); piped or redirected it prints what is
+// there and exits, so a script calling it returns.
 //
 // --timestamps shows when each line was written; the times are recorded by
 // occ's log driver (pkg/runtime), so a container started without it (by an
 // older occ) has none until it is restarted.
 type LogsCmd struct {
-	Lines      string `short:"n" default:"50" placeholder:"N|all" help:"Number of lines to show from the end, or all."`
-	Follow     bool   `short:"f" xor:"follow" help:"Keep printing new lines (the default)."`
-	NoFollow   bool   `name:"no-follow" xor:"follow" help:"Print the lines and exit."`
+	Lines      string `short:"n" default:"50" placeholder:"N|all" help:"Number of lines to show from the end, or all (default ${default})."`
+	Follow     bool   `short:"f" xor:"follow" help:"Keep printing new lines (the default only when stdout is a terminal)."`
+	NoFollow   bool   `name:"no-follow" xor:"follow" help:"Print the lines and exit (the default when stdout is not a terminal)."`
 	Grep       string `placeholder:"TEXT" help:"Show only lines containing TEXT (a plain substring, not a regex)."`
 	Timestamps bool   `help:"Prefix each line with the time it was written (RFC 3339, UTC)."`
 }
@@ -46,7 +48,7 @@ func (c *LogsCmd) Run(ctx context.Context, app *App) error {
 	if st.State == runtime.StateMissing {
 		return errdefs.ErrNotFound.WithMessage("No container found. Run 'occ start' first.")
 	}
-	follow := !c.NoFollow
+	follow := c.Follow || (!c.NoFollow && isTerminal(app.UI.Out))
 	if follow {
 		app.UI.Infof("Following logs (Ctrl+C to exit)...")
 	}

@@ -25,8 +25,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	parser, err := kong.New(&cli,
 		kong.Name("occ"),
 		kong.Description("Run the opencode AI coding agent as a persistent, authenticated web service in a sandbox container on containerd, no Docker daemon needed."),
-		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, Summary: true}),
+		kong.Help(helpWithExitCodes),
+		kong.ExplicitGroups([]kong.Group{daemonGroup}),
 		kong.Vars{"version": fmt.Sprintf("occ %s (commit %s)", meta.Version, meta.Commit)},
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exited, exitStatus = true, code }),
@@ -41,20 +42,23 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if exited {
 		return exitStatus
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(globalShortFlags(args))
 	if exited { // --help or --version
 		return exitStatus
 	}
 	if err != nil {
-		var pe *kong.ParseError
-		if errors.As(err, &pe) {
-			fmt.Fprintf(stderr, "occ: %v\n", err)
-			_ = pe.Context.PrintUsage(true)
-			return pe.ExitCode()
-		}
+		// A usage error: the error and the usage go to stderr, nothing to
+		// stdout (a script piping occ's output gets none of it), exit 2.
 		fmt.Fprintf(stderr, "occ: %v\n", err)
-		return 2
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil {
+			parser.Stdout = stderr
+			_ = pe.Context.PrintUsage(true)
+		}
+		return exitUsage
 	}
+
+	recordFlags(&cli.Globals, kctx)
 
 	// The shim runs the log driver with a bare environment (no $HOME): it
 	// needs nothing of App.
@@ -78,19 +82,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	stopProfile()
 	if err != nil {
 		var es silentExit
-		if errors.As(err, &es) {
-			return es.code
+		if !errors.As(err, &es) {
+			app.UI.PrintError(err)
 		}
-		app.UI.PrintError(err)
 		return exitCode(err)
 	}
-	return 0
+	return exitOK
+}
+
+// helpWithExitCodes is kong's help, with occ's exit codes after the
+// top-level help (occ --help, occ help).
+func helpWithExitCodes(opts kong.HelpOptions, ctx *kong.Context) error {
+	if err := kong.DefaultHelpPrinter(opts, ctx); err != nil {
+		return err
+	}
+	if ctx.Selected() == nil && !opts.Summary {
+		_, err := fmt.Fprint(ctx.Stdout, exitCodesHelp)
+		return err
+	}
+	return nil
 }
 
 func exitCodeOf(err error) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "occ:", err)
-		return 1
+		return exitFailure
 	}
-	return 0
+	return exitOK
 }

@@ -22,7 +22,7 @@ func promptApp(t *testing.T, ctx context.Context) (*App, *io.PipeWriter) {
 	}
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
-	app := &App{Paths: paths, UI: NewUI(&bytes.Buffer{}, &bytes.Buffer{}, false, 0, false), In: pr, Interactive: true, Ctx: ctx}
+	app := &App{Paths: paths, UI: NewUI(&bytes.Buffer{}, &bytes.Buffer{}, false, 0, false, false), In: pr, Interactive: true, Ctx: ctx}
 	l, err := app.Lock(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func TestWarnExposure(t *testing.T) {
 		"0.0.0.0": true, "::": true, "192.168.1.5": true, "10.0.0.1": true, "fe80::1": true, "2001:db8::1": true,
 	} {
 		var errb bytes.Buffer
-		app := &App{UI: NewUI(&bytes.Buffer{}, &errb, true, 0, false)}
+		app := &App{UI: NewUI(&bytes.Buffer{}, &errb, true, 0, false, false)}
 		cfg := meta.DefaultConfig()
 		cfg.BindAddress = addr
 		cfg.Users = []string{"alice"}

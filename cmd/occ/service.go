@@ -26,6 +26,9 @@ func serviceOptions(app *App, cfg *meta.Config) (service.Options, error) {
 	if d := os.Getenv(runDirEnv); filepath.IsAbs(d) {
 		env = append(env, runDirEnv+"="+d)
 	}
+	// The daemons in effect now (--address, $CONTAINERD_ADDRESS, …), so the
+	// service does not fall back to the defaults without them.
+	env = append(env, daemonEnv(app.Globals)...)
 	return service.Options{
 		Mode:           cfg.BootMode,
 		Executable:     exe,

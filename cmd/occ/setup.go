@@ -74,7 +74,7 @@ func (c *SetupCmd) Run(ctx context.Context, app *App) error {
 		plan, start, err = w.run()
 		if errors.Is(err, errSetupCancelled) {
 			fmt.Fprintln(app.UI.Err, setupCancelledMsg)
-			return silentExit{code: 130}
+			return silentExit{code: exitInterrupted}
 		}
 		if err != nil || plan == (setupPlan{}) { // error, or nothing to do
 			return err

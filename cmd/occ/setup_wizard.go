@@ -37,7 +37,7 @@ func newWizard(ctx context.Context, app *App, flags *SetupCmd, cfg *meta.Config,
 	km := huh.NewDefaultKeyMap()
 	km.Quit = key.NewBinding(key.WithKeys("ctrl+c", "esc"), key.WithHelp("esc", "cancel"))
 	var theme huh.Theme = huh.ThemeFunc(huh.ThemeCharm)
-	if !app.UI.Color {
+	if !app.UI.ErrColor {
 		theme = huh.ThemeFunc(huh.ThemeBase)
 	}
 	return &wizard{ctx: ctx, app: app, flags: flags, cfg: cfg, exists: exists, keymap: km, theme: theme}
@@ -66,14 +66,14 @@ func (w *wizard) ask(fields ...huh.Field) error {
 // answer echoes a step's answer, so the terminal keeps a transcript (each
 // form clears itself when done).
 func (w *wizard) answer(label, value string) {
-	w.app.UI.Infof("%s %s %s", w.app.UI.Green("✓"), label+":", value)
+	w.app.UI.Infof("%s %s %s", w.app.UI.E.Green("✓"), label+":", value)
 }
 
 // run asks every step and returns the plan and whether to start. A zero
 // plan with no error means the user chose not to change anything.
 func (w *wizard) run() (setupPlan, bool, error) {
 	ui := w.app.UI
-	ui.Infof("%s\nEsc or Ctrl-C cancels at any step; nothing is saved until the end.\n", ui.Bold("occ setup: configure the opencode sandbox service"))
+	ui.Infof("%s\nEsc or Ctrl-C cancels at any step; nothing is saved until the end.\n", ui.E.Bold("occ setup: configure the opencode sandbox service"))
 
 	if w.exists {
 		reconfigure := false

@@ -239,7 +239,7 @@ func firstRunSource(app *App, cfg *meta.Config) (imageAction, error) {
 	if cfg.ImageSource == meta.SourceBuild {
 		def = 2
 	}
-	app.UI.Infof("\n%s\nThe sandbox image can be pulled prebuilt from the registry or built from source on this machine.", app.UI.Bold("Sandbox Image Setup"))
+	app.UI.Infof("\n%s\nThe sandbox image can be pulled prebuilt from the registry or built from source on this machine.", app.UI.E.Bold("Sandbox Image Setup"))
 	choice, err := app.Choose("How would you like to get the sandbox image?", []string{
 		"Pull prebuilt image (~2 min)",
 		"Build from source (30-60 min)",

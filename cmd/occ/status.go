@@ -19,7 +19,8 @@ import (
 
 // StatusCmd shows the sandbox's state, address, health, image and its
 // provenance, and the security settings. With -q it prints nothing: the
-// exit code is 0 when the service runs, 1 otherwise.
+// exit code is 0 when the service runs, 3 when it does not, 4 when containerd
+// cannot be reached.
 type StatusCmd struct {
 	JSON bool `name:"json" help:"Print the facts as JSON."`
 }
@@ -42,7 +43,7 @@ func (c *StatusCmd) Run(ctx context.Context, app *App) error {
 		if st.State == runtime.StateRunning {
 			return nil
 		}
-		return silentExit{code: 1}
+		return silentExit{code: exitNotRunning}
 	}
 	r := collectStatus(ctx, app, cfg, rt, sb, st)
 	if c.JSON {

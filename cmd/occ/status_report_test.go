@@ -147,7 +147,7 @@ func TestStatusRender(t *testing.T) {
 				tt.mutate(r)
 			}
 			var b bytes.Buffer
-			r.render(&b, NewUI(io.Discard, io.Discard, false, 0, false))
+			r.render(&b, NewUI(io.Discard, io.Discard, false, 0, false, false))
 			out := b.String()
 			for _, w := range tt.want {
 				if !strings.Contains(out, w) {

@@ -10,7 +10,7 @@ import (
 // StopCmd stops the sandbox container (SIGTERM, then SIGKILL after the
 // timeout). It is idempotent; volumes are always kept.
 type StopCmd struct {
-	Timeout int  `short:"t" default:"30" placeholder:"SECS" help:"Seconds to wait after SIGTERM before killing."`
+	Timeout int  `short:"t" default:"30" placeholder:"SECS" help:"Seconds to wait after SIGTERM before killing (default ${default})."`
 	Remove  bool `help:"Also remove the container (volumes are kept)."`
 }
 

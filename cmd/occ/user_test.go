@@ -56,7 +56,7 @@ func TestUserCommands(t *testing.T) {
 		{name: "password too long", args: []string{"user", "add", "alice"}, stdin: strings.Repeat("p", runtime.MaxPasswordBytes+1) + "\n", wantCode: 1, wantErr: "at most 256"},
 		{name: "100 KB password", args: []string{"user", "add", "alice"}, stdin: strings.Repeat("p", 100<<10) + "\n", wantCode: 1, wantErr: "longer than"},
 		{name: "stdin that never ends", args: []string{"user", "add", "alice"}, stdin: strings.Repeat("\x00", 1<<20), wantCode: 1, wantErr: "longer than"},
-		{name: "password not on argv", args: []string{"user", "add", "alice", "secret"}, wantCode: 80, wantErr: "unexpected argument"},
+		{name: "password not on argv", args: []string{"user", "add", "alice", "secret"}, wantCode: 2, wantErr: "unexpected argument"},
 		{name: "print-password-only alone", args: []string{"user", "add", "alice", "--print-password-only"}, stdin: "x\n", wantCode: 1, wantErr: "needs --generate"},
 		{name: "add alice", args: []string{"user", "add", "alice"}, stdin: trickyPassword + "\r\n", wantErr: "takes effect when it next starts",
 			check: func(t *testing.T) {

@@ -120,6 +120,10 @@ type Config struct {
 	PidsLimit   int    `json:"pids_limit"`
 	MemoryLimit string `json:"memory_limit"`
 	CPULimit    string `json:"cpu_limit"`
+
+	// The file's daemon settings and the overrides ApplyEndpoints put in
+	// their place (endpoints.go); never serialised.
+	fileEndpoints, overrides *Endpoints
 }
 
 // legacyKeys are accepted on load and dropped, as upstream does.
@@ -198,7 +202,9 @@ func IsOwnRepository(repo string) bool {
 }
 
 // ContainerdAddress is the containerd socket to use: the configured one,
-// else $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock.
+// else $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock. occ's
+// command line puts --address and $CONTAINERD_ADDRESS over the configured
+// one first (ApplyEndpoints), so there the environment wins.
 func (c *Config) ContainerdAddress() string {
 	if c.ContainerdAddr != "" {
 		return c.ContainerdAddr
@@ -365,7 +371,7 @@ func (c *Config) normalized() *Config {
 // When path is a symlink, the file it points to is replaced and the link
 // stays.
 func SaveConfig(path string, cfg *Config) error {
-	clean := *cfg
+	clean := cfg.withoutOverrides()
 	clean.AuthPassword = nil
 	data, err := clean.Marshal()
 	if err != nil {

@@ -10,7 +10,9 @@ var jsonKeys = func() []string {
 	t := reflect.TypeOf(Config{})
 	out := make([]string, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
-		out = append(out, jsonName(t.Field(i)))
+		if t.Field(i).IsExported() { // unexported fields are never serialised
+			out = append(out, jsonName(t.Field(i)))
+		}
 	}
 	return out
 }()

@@ -34,10 +34,10 @@ func Connect(ctx context.Context, address, namespace, snapshotter string) (*Clie
 	path := strings.TrimPrefix(address, "unix://")
 	if st, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
-				"containerd is not running at %s (no socket there): start containerd, or point occ at its socket with `occ config set containerd_address PATH` or $CONTAINERD_ADDRESS; `occ doctor` checks the setup", path))
+			return nil, &UnreachableError{Address: path, Err: errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
+				"containerd is not running at %s (no socket there): start containerd, or point occ at its socket with --address, $CONTAINERD_ADDRESS or `occ config set containerd_address PATH`; `occ doctor` checks the setup", path))}
 		}
-		return nil, fmt.Errorf("containerd socket %s: %w", path, err)
+		return nil, &UnreachableError{Address: path, Err: fmt.Errorf("containerd socket %s: %w", path, err)}
 	} else if st.Mode()&fs.ModeSocket == 0 {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s is not a socket; containerd_address must name containerd's gRPC socket (usually /run/containerd/containerd.sock)", path))
 	}
@@ -56,15 +56,27 @@ func Connect(ctx context.Context, address, namespace, snapshotter string) (*Clie
 	return &Client{Client: c, Address: path, Namespace: namespace, Snapshotter: snapshotter}, nil
 }
 
+// UnreachableError is containerd not answering at Address: no socket, no
+// permission to use it, or no reply. occ exits 4 for it.
+type UnreachableError struct {
+	Address string
+	Err     error
+}
+
+func (e *UnreachableError) Error() string { return e.Err.Error() }
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 func connectError(path string, err error) error {
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "permission denied"):
-		return fmt.Errorf("cannot connect to containerd at %s: permission denied (run occ as root, or as a user allowed to use that socket): %w", path, errdefs.ErrPermissionDenied)
+		err = fmt.Errorf("cannot connect to containerd at %s: permission denied (run occ as root, or as a user allowed to use that socket): %w", path, errdefs.ErrPermissionDenied)
 	case strings.Contains(msg, "unknown service"):
-		return fmt.Errorf("%s answers but is not containerd's gRPC socket (check containerd_address): %w", path, err)
+		err = fmt.Errorf("%s answers but is not containerd's gRPC socket (check containerd_address): %w", path, err)
+	default:
+		err = fmt.Errorf("cannot connect to containerd at %s (is containerd running and is this its socket? `occ doctor` checks the setup): %w", path, err)
 	}
-	return fmt.Errorf("cannot connect to containerd at %s (is containerd running and is this its socket? `occ doctor` checks the setup): %w", path, err)
+	return &UnreachableError{Address: path, Err: err}
 }
 
 // WithNamespace returns ctx scoped to the client's namespace, for the core

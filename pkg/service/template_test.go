@@ -10,14 +10,16 @@ import (
 
 // The packages' template unit (packaging/opencode-cloud@.service) has the
 // directives `occ install` writes for a system unit with the default config,
-// but for the instance's user (User=%i).
+// but for the instance's user (User=%i). Render refuses "%i" as a user
+// name (User= takes no quoting), so a valid stand-in is rendered and
+// replaced.
 func TestPackagedTemplateUnitMatchesRender(t *testing.T) {
 	data, err := os.ReadFile("../../packaging/opencode-cloud@.service")
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := meta.DefaultConfig()
-	want, err := Render(Options{Mode: ModeSystem, Executable: "/usr/bin/occ", User: "occ-template-user",
+	want, err := Render(Options{Mode: ModeSystem, Executable: "/usr/bin/occ", User: "occ-instance-user",
 		AutoRestart: d.AutoRestart, RestartDelay: d.RestartDelay, RestartRetries: d.RestartRetries, StopTimeout: 30})
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +31,7 @@ func TestPackagedTemplateUnitMatchesRender(t *testing.T) {
 			if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "Description=") {
 				continue
 			}
-			out = append(out, strings.ReplaceAll(l, "occ-template-user", "%i"))
+			out = append(out, strings.ReplaceAll(l, "occ-instance-user", "%i"))
 		}
 		return out
 	}

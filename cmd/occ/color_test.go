@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/creack/pty"
+)
+
+// TestPipedOutputHasNoEscapeCodes runs every command that prints, with
+// stdout a pipe (a buffer) and stderr a real terminal (a pty): colour is
+// decided per stream, so stdout carries no escape codes while stderr, the
+// terminal, is coloured. Before, colour followed stderr and leaked into
+// `occ config show | cat` and `occ doctor | head`.
+func TestPipedOutputHasNoEscapeCodes(t *testing.T) {
+	dead := filepath.Join(t.TempDir(), "dead.sock")
+	commands := [][]string{
+		{"config", "show"},
+		{"config", "get", "image_source"},
+		{"config", "env", "list"},
+		{"config", "path"},
+		{"user", "list"},
+		{"doctor"},
+		{"version"},
+		{"status"},
+		{"image", "ls"},
+		{"image", "inspect"},
+		{"--help"},
+		{"config", "set", "--help"},
+		{"completion", "bash"},
+	}
+	var errColoured bool
+	for _, args := range commands {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			occEnv(t)
+			t.Setenv("NO_COLOR", "")
+			t.Setenv("FORCE_COLOR", "")
+			t.Setenv("TERM", "xterm-256color")
+			t.Setenv("CONTAINERD_ADDRESS", dead)
+			t.Setenv("BUILDKIT_HOST", "unix://"+dead)
+			t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+			out, errOut := runWithTerminalStderr(t, args...)
+			if strings.Contains(out, "\x1b") {
+				t.Errorf("occ %s: escape codes on piped stdout: %q", strings.Join(args, " "), out)
+			}
+			if strings.Contains(errOut, "\x1b[") {
+				errColoured = true
+			}
+		})
+	}
+	// The test would pass vacuously if nothing were ever coloured: the
+	// terminal (stderr) must have got colour somewhere (status's "Error:").
+	if !errColoured {
+		t.Error("no command coloured its terminal stderr: colour is not decided per stream")
+	}
+}
+
+// runWithTerminalStderr runs occ with stdout a buffer and stderr a pty.
+func runWithTerminalStderr(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty on this machine: %v", err)
+	}
+	defer ptmx.Close()
+	var errb bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _ = io.Copy(&errb, ptmx) })
+	var out bytes.Buffer
+	run(args, strings.NewReader(""), &out, tty)
+	tty.Close()
+	wg.Wait()
+	return out.String(), errb.String()
+}
+
+func TestColorFor(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	var pipe bytes.Buffer
+	tests := []struct {
+		name                     string
+		noColorFlag              bool
+		noColor, force, termName string
+		w                        io.Writer
+		want                     bool
+	}{
+		{name: "terminal", w: tty, termName: "xterm", want: true},
+		{name: "pipe", w: &pipe, termName: "xterm", want: false},
+		{name: "dumb terminal", w: tty, termName: "dumb", want: false},
+		{name: "NO_COLOR", w: tty, noColor: "1", termName: "xterm", want: false},
+		{name: "--no-color", w: tty, noColorFlag: true, termName: "xterm", want: false},
+		{name: "FORCE_COLOR on a pipe", w: &pipe, force: "1", want: true},
+		{name: "FORCE_COLOR=0", w: &pipe, force: "0", want: false},
+		{name: "FORCE_COLOR=false", w: tty, force: "false", termName: "xterm", want: true},
+		{name: "NO_COLOR beats FORCE_COLOR", w: &pipe, force: "1", noColor: "1", want: false},
+		{name: "--no-color beats FORCE_COLOR", w: &pipe, force: "1", noColorFlag: true, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("NO_COLOR", tt.noColor)
+			t.Setenv("FORCE_COLOR", tt.force)
+			t.Setenv("TERM", tt.termName)
+			if got := colorFor(tt.w, tt.noColorFlag); got != tt.want {
+				t.Errorf("colorFor = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// FORCE_COLOR colours piped stdout (for CI logs that render colour).
+func TestForceColor(t *testing.T) {
+	occEnv(t)
+	t.Setenv("NO_COLOR", "")
+	t.Setenv("FORCE_COLOR", "1")
+	if _, out, _ := occ(t, "", "config", "show"); !strings.Contains(out, "\x1b[") {
+		t.Errorf("FORCE_COLOR=1: config show not coloured: %q", out)
+	}
+	if _, out, _ := occ(t, "", "--no-color", "config", "show"); strings.Contains(out, "\x1b") {
+		t.Errorf("--no-color with FORCE_COLOR=1: coloured: %q", out)
+	}
+}
