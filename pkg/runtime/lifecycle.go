@@ -233,7 +233,8 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 	}
 	var net *cniState
 	if labels[meta.LabelContainerNetworkMode] != meta.NetworkHost {
-		conf, err := cniConflist(s.opts.Network, filepath.Join(s.opts.Paths.DataDir, "cni", "ipam"))
+		ipamDir := filepath.Join(s.opts.Paths.DataDir, "cni", "ipam")
+		conf, err := cniConflist(s.opts.Network, ipamDir)
 		if err != nil {
 			return err
 		}
@@ -244,6 +245,9 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 		net = &cniState{ID: s.cniID(), Conflist: conf, Ports: []gocni.PortMapping{{
 			HostPort: int32(port), ContainerPort: ContainerPort, Protocol: "tcp", HostIP: hostIP,
 		}}}
+		if err := releaseStaleNetwork(ctx, *net, s.opts.Config.CNIPluginDirs, s.opts.RunDir, ipamDir, s.opts.Network.Name); err != nil {
+			return err
+		}
 		if err := setupNetwork(ctx, net, s.opts.Config.CNIPluginDirs, s.opts.RunDir); err != nil {
 			return err
 		}
