@@ -117,6 +117,9 @@ func TestRuntimeStartAfterForgotten(t *testing.T) {
 				t.Fatal(err)
 			}
 			rtAssertNoNetworkLeftovers(t, f, chainsBefore)
+			if txt := rtIptablesText(t); strings.Contains(txt, strings.TrimSuffix(f.netOpts.Subnet, "0/24")) {
+				t.Errorf("iptables still mentions the subnet %s", f.netOpts.Subnet)
+			}
 			if ports := rtBridgePorts(t, f.netOpts.Bridge); len(ports) != 0 {
 				t.Errorf("veths left on %s: %v", f.netOpts.Bridge, ports)
 			}

@@ -32,4 +32,5 @@ type CLI struct {
 	Setup     SetupCmd     `cmd:"" help:"Configure occ: image source, port, network access and the first login user (a wizard; --yes with flags for scripts)."`
 
 	LogDriver LogDriverCmd `cmd:"" name:"log-driver" hidden:"" help:"Internal: the sandbox's logging binary, run by containerd's shim."`
+	StopAll   StopAllCmd   `cmd:"" name:"stop-all" hidden:"" help:"Internal: stop every occ container on a containerd (all namespaces) and release its network (hack/testbed down)."`
 }
