@@ -298,6 +298,13 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 			}
 			return orphanedShimError(ctx, c.ID(), err)
 		}
+		if bundle, ok := staleBundlePath(err, s.client.Namespace, c.ID()); ok && !reaped {
+			// A bundle directory a killed task creation left: remove it, once.
+			if rerr := s.removeStaleBundle(ctx, c, bundle); rerr != nil {
+				return rerr
+			}
+			return s.start(ctx, true)
+		}
 		return fmt.Errorf("create the container task: %w", err)
 	}
 	if err := task.Start(ctx); err != nil {
