@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
@@ -78,4 +80,31 @@ func staleBundleError(bundle string, err error) error {
 	return errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf(
 		"containerd's task directory %s was left behind by an interrupted start and occ could not remove it (%v): "+
 			"unmount %s/rootfs and remove the directory (or restart containerd), then run the command again", bundle, err, bundle))
+}
+
+// runcStateExists is runc's refusal to create a container whose state it
+// still keeps (under occ's runc root, RunDir/runc/<id>): what a task
+// creation killed while runc created the container leaves, with the
+// container's init process waiting in its cgroup.
+const runcStateExists = "container with given ID already exists"
+
+func isStaleRuncState(err error) bool {
+	return err != nil && strings.Contains(err.Error(), runcStateExists)
+}
+
+// removeStaleRuncState deletes, with `runc delete --force` (which also
+// kills the waiting init process and removes its cgroup), runc's state for
+// the container when containerd lists no task for it.
+func (s *Sandbox) removeStaleRuncState(ctx context.Context, c containerd.Container) error {
+	if _, err := c.Task(ctx, nil); !errdefs.IsNotFound(err) {
+		return fmt.Errorf("containerd still has a task for %s while runc refuses a new one: run `occ stop`, then start again (%v)", c.ID(), err)
+	}
+	s.reapOrphanedShim(ctx, c)
+	out, err := exec.CommandContext(ctx, "runc", "--root", s.runcRoot(), "delete", "--force", c.ID()).CombinedOutput()
+	if err != nil {
+		return errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf(
+			"runc still keeps the state of an interrupted start of %s and occ could not delete it (%v: %s): "+
+				"run `runc --root %s delete --force %s`, then run the command again", c.ID(), err, strings.TrimSpace(string(out)), s.runcRoot(), c.ID()))
+	}
+	return nil
 }

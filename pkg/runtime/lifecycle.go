@@ -279,6 +279,7 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 		}
 	}
 
+	s.logBeforeStart, _ = s.LastLogLines(ctx, ReadyLogLines)
 	task, err := c.NewTask(ctx, logIO)
 	if err != nil {
 		cleanupNet()
@@ -301,6 +302,13 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 		if bundle, ok := staleBundlePath(err, s.client.Namespace, c.ID()); ok && !reaped {
 			// A bundle directory a killed task creation left: remove it, once.
 			if rerr := s.removeStaleBundle(ctx, c, bundle); rerr != nil {
+				return rerr
+			}
+			return s.start(ctx, true)
+		}
+		if isStaleRuncState(err) && !reaped {
+			// runc's state of a killed task creation: delete it, once.
+			if rerr := s.removeStaleRuncState(ctx, c); rerr != nil {
 				return rerr
 			}
 			return s.start(ctx, true)
