@@ -100,11 +100,18 @@ func (s *Sandbox) removeStaleRuncState(ctx context.Context, c containerd.Contain
 		return fmt.Errorf("containerd still has a task for %s while runc refuses a new one: run `occ stop`, then start again (%v)", c.ID(), err)
 	}
 	s.reapOrphanedShim(ctx, c)
-	out, err := exec.CommandContext(ctx, "runc", "--root", s.runcRoot(), "delete", "--force", c.ID()).CombinedOutput()
+	// The runc shim keeps each namespace's containers under <root>/<namespace>.
+	root := filepath.Join(s.runcRoot(), s.client.Namespace)
+	out, err := exec.CommandContext(ctx, "runc", "--root", root, "delete", "--force", c.ID()).CombinedOutput()
+	if err == nil {
+		if _, serr := os.Stat(filepath.Join(root, c.ID())); serr == nil {
+			err = errors.New("its state directory is still there")
+		}
+	}
 	if err != nil {
 		return errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf(
 			"runc still keeps the state of an interrupted start of %s and occ could not delete it (%v: %s): "+
-				"run `runc --root %s delete --force %s`, then run the command again", c.ID(), err, strings.TrimSpace(string(out)), s.runcRoot(), c.ID()))
+				"run `runc --root %s delete --force %s`, then run the command again", c.ID(), err, strings.TrimSpace(string(out)), root, c.ID()))
 	}
 	return nil
 }
