@@ -79,6 +79,8 @@ type hardEnv struct {
 	recPrev   images.Image // the previous record as set up
 	stateLag  int          // kill tests: times the state lagged the current record
 	stateA    []byte       // the state file as set up
+
+	ingestsBefore []string // kill tests: occ's temporary dirs in the content root before the run
 }
 
 func newHardEnv(t *testing.T, running bool) *hardEnv {

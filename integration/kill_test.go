@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/platforms"
@@ -70,6 +72,10 @@ func TestKill(t *testing.T) {
 	rng := rngFor("releases")
 	h := newHardEnv(t, true)
 	e := rtTestbed(t)
+	// The testbed's content root is shared with the other suites: only
+	// what this run leaves counts.
+	h.ingestsBefore, _ = filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(e.containerd)),
+		"containerd", "root", "io.containerd.content.v1.content", ".occ-ingest-*"))
 
 	// A small build context: the test app plus a step that runs.
 	ctxDir := t.TempDir()
@@ -88,6 +94,11 @@ func TestKill(t *testing.T) {
 		pushVariant(t, e.registry, base, []int64{64 << 10, int64(32<<10 + rng.IntN(64<<10))}, true, chaosRepo)
 	}
 	port := h.cfg.OpencodeWebPort
+	stopSandbox := func(int) {
+		if r := h.run(time.Minute, "stop"); r.code != 0 {
+			t.Fatalf("occ stop: %s", r)
+		}
+	}
 	runs := []killRun{
 		{name: "image pull", args: []string{"image", "pull"}, prep: func(int) { h.reset() }, perCmd: 8},
 		{name: "image build", args: []string{"image", "build", "--context", ctxDir, "--progress", "plain"}, prep: writeDF, perCmd: 8},
@@ -97,6 +108,11 @@ func TestKill(t *testing.T) {
 			}
 		}},
 		{name: "update", args: []string{"update", "--yes"}, prep: newRelease, perCmd: 8},
+		{name: "start", args: []string{"start", "--yes"}, prep: stopSandbox, perCmd: 4},
+		{name: "rollback", args: []string{"update", "--rollback", "--yes"}, perCmd: 4},
+		// With the sandbox stopped: the test image has no opencode-cloud-users
+		// to apply a record with, so the record file is what is written.
+		{name: "user add", args: []string{"user", "add"}, prep: stopSandbox, perCmd: 4},
 	}
 	type row struct {
 		name                  string
@@ -119,8 +135,11 @@ func TestKill(t *testing.T) {
 			kr.prep(-1)
 		}
 		args := kr.args
-		if kr.name == "config set" {
+		switch kr.name {
+		case "config set":
 			args = append(args, strconv.Itoa(port))
+		case "user add":
+			args = append(args, "killcal", "--generate")
 		}
 		start := time.Now()
 		if res := h.run(5*time.Minute, args...); res.code != 0 {
@@ -137,10 +156,13 @@ func TestKill(t *testing.T) {
 					kr.prep(i)
 				}
 				args := kr.args
-				if kr.name == "config set" {
+				switch kr.name {
+				case "config set":
 					args = append(args, strconv.Itoa(port+1+i))
+				case "user add":
+					args = append(args, fmt.Sprintf("kill%d", i+1), "--generate")
 				}
-				if bricked != "" && kr.name == "update" {
+				if bricked != "" && (kr.name == "update" || kr.name == "start" || kr.name == "rollback") {
 					t.Skipf("the sandbox cannot start since %s (orphaned shim, see above); more kills would only repeat it", bricked)
 				}
 				// A fraction of a full run, so that a replay kills at the
@@ -154,7 +176,7 @@ func TestKill(t *testing.T) {
 					r.settled++
 				}
 				t.Logf("occ %s killed after %s (killed: %v): %s", strings.Join(args, " "), delay, killed, oneLine(res))
-				if kr.name == "update" {
+				if kr.name == "update" || kr.name == "rollback" || kr.name == "start" {
 					t.Logf("output:\n%s", res)
 				}
 				if h.checkAfterKill(kr.name) {
@@ -170,6 +192,27 @@ func TestKill(t *testing.T) {
 			kr.after()
 		}
 		rows = append(rows, r)
+	}
+	// Leftovers once every killed command has had a successor: the next
+	// pull sweeps killed pulls' temporary directories in containerd's
+	// content root, the next write into a directory the temporary files
+	// of killed writers.
+	if only == "" {
+		finalOK := true
+		t.Run("leftovers", func(t *testing.T) {
+			h.t = t
+			for _, args := range [][]string{{"stop"}, {"image", "pull"}, {"config", "set", "image_tag", "latest"}, {"user", "add", "killfinal", "--generate"}, {"start", "--yes"}} {
+				if r := h.run(2*time.Minute, args...); r.code != 0 {
+					t.Errorf("occ %s: %s", strings.Join(args, " "), r)
+				}
+			}
+			h.checkLeftovers(true)
+			finalOK = !t.Failed()
+		})
+		h.t = t
+		if !finalOK {
+			rows = append(rows, row{name: "(leftovers at the end)", fails: 1})
+		}
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -290,9 +333,15 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 			t.Errorf("lease %s expires %q", l.ID, exp)
 		}
 	}
-	// The sandbox runs again after `occ start` (a killed update may have
-	// left it stopped; start brings it back from the current image).
-	if what == "update" {
+	// The sandbox runs again after `occ start` (a killed update, rollback
+	// or start may have left it stopped; start brings it back from the
+	// current image).
+	defer func() {
+		if !bricked {
+			h.checkLeftovers(false)
+		}
+	}()
+	if what == "update" || what == "rollback" || what == "start" {
 		if res := h.run(2*time.Minute, "start", "--yes"); res.code != 0 {
 			t.Errorf("occ start after a killed update: %s\nstatus: %s", res, h.run(time.Minute, "status"))
 			orphan := strings.Contains(res.stderr, "already exists")
@@ -303,4 +352,77 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 		}
 	}
 	return false
+}
+
+// checkLeftovers reports what killed commands left behind for good: a task
+// bundle directory, a mount under one or a containerd shim for a task
+// containerd does not list (the sandbox's or any other in the namespace);
+// with final, also any temporary directory of occ's in containerd's
+// content root (.occ-ingest-*) and any temporary file (*.tmp-*) in occ's
+// config and data directories.
+func (h *hardEnv) checkLeftovers(final bool) {
+	t := h.t
+	t.Helper()
+	ctx := h.client.WithNamespace(h.ctx)
+	tb := filepath.Dir(filepath.Dir(rtTestbed(t).containerd))
+	tasks := map[string]bool{}
+	ts, err := h.client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range ts.Tasks {
+		tasks[tk.ID] = true
+	}
+	bundles := filepath.Join(tb, "containerd", "state", "io.containerd.runtime.v2.task", cmdNamespace)
+	if ents, err := os.ReadDir(bundles); err == nil {
+		for _, e := range ents {
+			if !tasks[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
+				t.Errorf("task bundle directory left without a task: %s", filepath.Join(bundles, e.Name()))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 5 || !strings.HasPrefix(f[4], bundles+"/") {
+				continue
+			}
+			if id := strings.SplitN(strings.TrimPrefix(f[4], bundles+"/"), "/", 2)[0]; !tasks[id] {
+				t.Errorf("mount left for a task containerd does not list: %s", f[4])
+			}
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte("containerd-shim")) {
+			continue
+		}
+		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		flags := map[string]string{}
+		for i := 1; i+1 < len(argv); i++ {
+			flags[strings.TrimLeft(argv[i], "-")] = argv[i+1]
+		}
+		if flags["namespace"] == cmdNamespace && flags["address"] == rtTestbed(t).containerd && !tasks[flags["id"]] {
+			t.Errorf("containerd shim %s left for task %s, which containerd does not list", filepath.Base(filepath.Dir(p)), flags["id"])
+		}
+	}
+	if !final {
+		return
+	}
+	content := filepath.Join(tb, "containerd", "root", "io.containerd.content.v1.content")
+	left, _ := filepath.Glob(filepath.Join(content, ".occ-ingest-*"))
+	for _, l := range left {
+		if !slices.Contains(h.ingestsBefore, l) {
+			t.Errorf("occ's temporary directory left in containerd's content root: %s", l)
+		}
+	}
+	for _, root := range []string{filepath.Dir(h.paths.ConfigFile), h.paths.DataDir} {
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && strings.Contains(d.Name(), ".tmp-") {
+				t.Errorf("temporary file left: %s", p)
+			}
+			return nil
+		})
+	}
 }

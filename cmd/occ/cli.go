@@ -101,4 +101,5 @@ type CLI struct {
 	Man        ManCmd        `cmd:"" hidden:"" help:"Print occ's man page (roff), for packagers."`
 
 	LogDriver LogDriverCmd `cmd:"" name:"log-driver" hidden:"" help:"Internal: the sandbox's logging binary, run by containerd's shim."`
+	StopAll   StopAllCmd   `cmd:"" name:"stop-all" hidden:"" help:"Internal: stop every occ container on a containerd (all namespaces) and release its network (hack/testbed down)."`
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -17,10 +18,12 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
-	// A killed occ leaves its temporary file behind: the next save of
-	// the same file removes it.
+	// .<name>.tmp-<pid>-<random>: a later write into dir removes the
+	// temporaries of writers that are gone (killed mid-save) at once, and
+	// any older than StaleTempAge (a pid reused since) by age.
+	RemoveDeadTemps(dir)
 	RemoveStaleTemps(dir, filepath.Base(path), StaleTempAge)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -60,8 +63,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 // one is never that old.
 const StaleTempAge = 15 * time.Minute
 
-// tempRe matches WriteFileAtomic's temporary files: .<name>.tmp-<digits>.
-var tempRe = regexp.MustCompile(`^\.(.+)\.tmp-[0-9]+$`)
+// tempRe matches WriteFileAtomic's temporary files: .<name>.tmp-<pid>-<random>
+// (and .<name>.tmp-<random>, as earlier occs named them).
+var tempRe = regexp.MustCompile(`^\.(.+?)\.tmp-[0-9]+(-[0-9]+)?$`)
 
 // RemoveStaleTemps removes, from dir, the temporary files WriteFileAtomic
 // made for name ("" for any name) that are older than maxAge: what an occ

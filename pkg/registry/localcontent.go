@@ -45,7 +45,7 @@ func newLocalIngest(ctx context.Context, cs content.Store, root string, desc oci
 	if desc.Digest.Algorithm() != digest.SHA256 {
 		return nil, fmt.Errorf("blob %s: only sha256 blobs are written locally: %w", desc.Digest, errdefs.ErrNotImplemented)
 	}
-	dir, err := os.MkdirTemp(root, ".occ-ingest-")
+	dir, err := os.MkdirTemp(root, fmt.Sprintf("%s%d-", ingestDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("writing into containerd's content root: %w", err)
 	}
@@ -58,6 +58,11 @@ func newLocalIngest(ctx context.Context, cs content.Store, root string, desc oci
 	}
 	return &localIngest{cs: cs, desc: desc, dir: dir, tmp: tmp, f: f, dg: digest.SHA256.Digester(), root: root}, nil
 }
+
+// ingestDirPrefix names occ's temporary directories in the content root:
+// <prefix><pid>-<random>, so that a later occ removes a killed one's
+// (nothing else ever would).
+const ingestDirPrefix = ".occ-ingest-"
 
 func (l *localIngest) Write(b []byte) (int, error) {
 	n, err := l.f.Write(b)

@@ -81,6 +81,10 @@ func Pull(ctx context.Context, stores Stores, src Source, opts ...Option) (*Resu
 	}
 	start := o.now()
 	p := &puller{o: &o, stores: stores}
+	if o.localContent != "" {
+		// Killed pulls' temporary directories: nothing else removes them.
+		meta.RemoveDeadOwners(o.localContent, ingestDirPrefix)
+	}
 
 	// A digest pin that is already the local image, present and unpacked,
 	// needs no registry at all: the digest is the authority.

@@ -245,7 +245,8 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 	}
 	var net *cniState
 	if labels[meta.LabelContainerNetworkMode] != meta.NetworkHost {
-		conf, err := cniConflist(s.opts.Network, filepath.Join(s.opts.Paths.DataDir, "cni", "ipam"))
+		ipamDir := filepath.Join(s.opts.Paths.DataDir, "cni", "ipam")
+		conf, err := cniConflist(s.opts.Network, ipamDir)
 		if err != nil {
 			return err
 		}
@@ -256,6 +257,9 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 		net = &cniState{ID: s.cniID(), Conflist: conf, Ports: []gocni.PortMapping{{
 			HostPort: int32(port), ContainerPort: ContainerPort, Protocol: "tcp", HostIP: hostIP,
 		}}}
+		if err := releaseStaleNetwork(ctx, *net, s.opts.Config.CNIPluginDirs, s.opts.RunDir, ipamDir, s.opts.Network.Name); err != nil {
+			return err
+		}
 		if err := setupNetwork(ctx, net, s.opts.Config.CNIPluginDirs, s.opts.RunDir); err != nil {
 			return err
 		}
@@ -287,6 +291,7 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 		}
 	}
 
+	s.logBeforeStart, _ = s.LastLogLines(ctx, ReadyLogLines)
 	task, err := c.NewTask(ctx, logIO)
 	if err != nil {
 		cleanupNet()
@@ -305,6 +310,20 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 				}
 			}
 			return orphanedShimError(ctx, c.ID(), err)
+		}
+		if bundle, ok := staleBundlePath(err, s.client.Namespace, c.ID()); ok && !reaped {
+			// A bundle directory a killed task creation left: remove it, once.
+			if rerr := s.removeStaleBundle(ctx, c, bundle); rerr != nil {
+				return rerr
+			}
+			return s.start(ctx, true)
+		}
+		if isStaleRuncState(err) && !reaped {
+			// runc's state of a killed task creation: delete it, once.
+			if rerr := s.removeStaleRuncState(ctx, c); rerr != nil {
+				return rerr
+			}
+			return s.start(ctx, true)
 		}
 		return fmt.Errorf("create the container task: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
 	cniip "github.com/containernetworking/plugins/pkg/ip"
+	"github.com/containernetworking/plugins/plugins/ipam/host-local/backend/disk"
 )
 
 // cniConflist renders occ's CNI network: a bridge of its own with host-local
@@ -124,7 +125,86 @@ func setupNetwork(ctx context.Context, st *cniState, pluginDirs []string, runDir
 			st.IPs = append(st.IPs, ipc.IP.String())
 		}
 	}
+	// occ's own record of the setup, beside the namespace: containerd's
+	// labels hold the same, but they are gone when containerd's state is
+	// wiped or the container is deleted with another tool.
+	if err := writeNetRecord(*st); err != nil {
+		return err
+	}
 	return nil
+}
+
+// netRecordPath is where setupNetwork records a namespace's CNI state:
+// next to the namespace file, so it lives and dies with RunDir.
+func netRecordPath(netnsPath string) string { return netnsPath + ".occ.json" }
+
+func writeNetRecord(st cniState) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode the network record: %w", err)
+	}
+	if err := os.WriteFile(netRecordPath(st.NetNS), b, 0o600); err != nil {
+		return fmt.Errorf("record the network setup: %w", err)
+	}
+	return nil
+}
+
+// releaseStaleNetwork undoes what an earlier start of the container with
+// CNI id st.ID left behind when containerd no longer knows about it (its
+// state wiped, the container deleted with another tool, the testbed torn
+// down under a running sandbox): without this the host-local IPAM store
+// in the data directory still holds the container's address and every
+// ADD fails with "… has been allocated to <id>, duplicate allocation is
+// not allowed". It tears down each namespace recorded under
+// runDir/netns for the id (CNI DEL in it: veth, IPAM, portmap and
+// masquerade state; then the namespace), and then runs a CNI DEL without
+// a namespace for an address the IPAM store still gives the id (the
+// namespace went with a reboot). A no-op when nothing is left.
+func releaseStaleNetwork(ctx context.Context, st cniState, pluginDirs []string, runDir, ipamDir, network string) error {
+	var errs []error
+	records, _ := filepath.Glob(filepath.Join(runDir, "netns", "*.occ.json"))
+	for _, p := range records {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var old cniState
+		if json.Unmarshal(b, &old) != nil || old.ID != st.ID || netRecordPath(old.NetNS) != p {
+			continue
+		}
+		if err := teardownNetwork(ctx, old, pluginDirs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ips := ipamAddresses(ipamDir, network, st.ID); len(ips) > 0 {
+		old := st
+		old.NetNS, old.IPs = "", ips
+		if err := teardownNetwork(ctx, old, pluginDirs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("release the network an earlier start of %s left behind: %w", st.ID, err)
+	}
+	return nil
+}
+
+// ipamAddresses returns the addresses host-local's store under
+// ipamDir/network holds for id on occ's interface.
+func ipamAddresses(ipamDir, network, id string) []string {
+	if _, err := os.Stat(filepath.Join(ipamDir, network)); err != nil {
+		return nil // never used: do not create the store
+	}
+	store, err := disk.New(network, ipamDir)
+	if err != nil {
+		return nil
+	}
+	defer store.Close()
+	var ips []string
+	for _, ip := range store.GetByID(id, cniIfName) {
+		ips = append(ips, ip.String())
+	}
+	return ips
 }
 
 // teardownNetwork runs CNI DEL (releasing the IPAM lease, removing the
@@ -160,6 +240,11 @@ func teardownNetwork(ctx context.Context, st cniState, pluginDirs []string) erro
 	if st.NetNS != "" {
 		if err := netns.LoadNetNS(st.NetNS).Remove(); err != nil {
 			errs = append(errs, fmt.Errorf("remove network namespace %s: %w", st.NetNS, err))
+		}
+		if len(errs) == 0 {
+			if err := os.Remove(netRecordPath(st.NetNS)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove the network record: %w", err))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -101,7 +102,7 @@ func (s *Sandbox) WaitReady(ctx context.Context, opts ReadyOptions) error {
 		if time.Since(lastScan) >= readyScanInterval {
 			lastScan = time.Now()
 			if lines, err := s.LastLogLines(ctx, ReadyLogLines); err == nil {
-				if l, hit := fatalLine(lines); hit {
+				if l, hit := fatalLine(linesSince(s.logBeforeStart, lines)); hit {
 					return &NotReadyError{Reason: fmt.Sprintf("fatal error in the container log: %q", l), LogLines: lines, LogPath: st.LogPath}
 				}
 			}
@@ -145,6 +146,22 @@ func (s *Sandbox) taskExited(ctx context.Context) (bool, uint32) {
 		return false, 0
 	}
 	return st.Status == containerd.Stopped, st.ExitStatus
+}
+
+// linesSince returns the lines of tail (the log's newest lines now) that
+// were not yet in before (its newest lines when this occ started the
+// task): the log only grows, so tail is a suffix of before followed by
+// the new lines. The longest overlap is taken; no overlap (rotated, or
+// more new lines than the tail holds): all of tail is new. A fatal line an
+// earlier task left (an occ killed while it created one) then does not
+// fail this start's readiness.
+func linesSince(before, tail []string) []string {
+	for k := min(len(before), len(tail)); k > 0; k-- {
+		if slices.Equal(tail[:k], before[len(before)-k:]) {
+			return tail[k:]
+		}
+	}
+	return tail
 }
 
 func fatalLine(lines []string) (string, bool) {

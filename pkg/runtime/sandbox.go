@@ -75,12 +75,16 @@ func DefaultRunDir(p meta.Paths) string {
 }
 
 // Sandbox is occ's handle on the sandbox container. It holds no state of its
-// own beyond its options: everything a later occ process needs lives in
-// containerd (container labels) and on disk.
+// own beyond its options (and, between Start and WaitReady in one process,
+// the log lines before the start): everything a later occ process needs
+// lives in containerd (container labels) and on disk.
 type Sandbox struct {
 	client *Client
 	opts   SpecOptions
 	name   string
+	// logBeforeStart: the log's newest lines before Start created the task
+	// (WaitReady's fatal-line scan looks only at what came after them).
+	logBeforeStart []string
 }
 
 // NewSandbox validates the options and returns a handle. It does not touch
