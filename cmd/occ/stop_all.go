@@ -22,7 +22,7 @@ import (
 // containerd it works on is named by the global --address (or
 // $CONTAINERD_ADDRESS), which it requires.
 type StopAllCmd struct {
-	Timeout int    `short:"t" default:"5" placeholder:"SECS" help:"Seconds to wait after SIGTERM before killing."`
+	Timeout int `short:"t" default:"5" placeholder:"SECS" help:"Seconds to wait after SIGTERM before killing."`
 }
 
 func (c *StopAllCmd) Run(ctx context.Context, app *App) error {
