@@ -23,7 +23,7 @@
 #                          under QEMU: hack/publish-multiarch; slow, so not in make test), testbed down
 #   make deb               bin/deb/occ_VERSION_ARCH.deb (nfpm); make test-deb also installs, checks and purges it
 #   make release-snapshot  every release artefact in dist/ (goreleaser), signed, verified, not published
-#   make release-check / release / release-image / release-image-merge   the release workflow's steps (TAG=vX.Y.Z)
+#   make release-check / release / release-image   the release workflow's steps (TAG=vX.Y.Z)
 #   make man               completions and the man page in bin/release-assets
 #   make lint              no tracked file over 1 MiB, gofmt, go vet, actionlint on .github/workflows
 #                          (+ shellcheck when installed)
@@ -45,7 +45,7 @@ COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-merge demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -238,10 +238,12 @@ release-snapshot: $(TOOLS)/goreleaser $(TOOLS)/syft
 # Publishing (.github/workflows/release.yml; TAG=vX.Y.Z). release-check: the tag is CHANGELOG.md's
 # newest release and pkg/meta's version. release: goreleaser publishes everything release-snapshot
 # builds, signed keyless (the workflow's OIDC identity; OCC_SIGNING_KEY=path signs with a key), with
-# CHANGELOG.md's section as the notes. release-image / release-image-merge: the sandbox image, built
-# natively per platform and merged into one signed index by hack/publish-sandbox (its publishing
-# flags come with the sandbox-image issue, 14).
-RELEASE_IMAGE_REPO ?= ghcr.io/opencode-cloud/opencode-cloud-sandbox
+# CHANGELOG.md's section as the notes. release-image: the sandbox image for linux/amd64 and
+# linux/arm64 (arm64 under QEMU: hack/publish-multiarch) as one index, copied with the same digest to
+# every repository of RELEASE_IMAGE_REPOS (the defaults occ pulls from) and signed keyless.
+RELEASE_IMAGE_REPOS ?= ghcr.io/opencode-cloud/occ-sandbox docker.io/opencodecloud/occ-sandbox
+space := $(subst ,, )
+comma := ,
 NEED_TAG = @[ -n "$(TAG)" ] || { echo "give the release tag: make $@ TAG=vX.Y.Z" >&2; exit 2; }
 
 release-check:
@@ -260,14 +262,11 @@ release: release-check $(TOOLS)/goreleaser $(TOOLS)/syft
 
 release-image:
 	$(NEED_TAG)
-	@[ -n "$(PLATFORM)" ] || { echo "give the platform: make $@ PLATFORM=linux/amd64 TAG=vX.Y.Z" >&2; exit 2; }
-	$(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && $(TESTBED) seed && \
-		OCC_VERSION=$(TAG:v%=%) OCC_PUBLISH_PLATFORMS=$(PLATFORM) \
-		hack/publish-sandbox --platform $(PLATFORM) --repository $(RELEASE_IMAGE_REPO) --push-by-digest
-
-release-image-merge:
-	$(NEED_TAG)
-	OCC_VERSION=$(TAG:v%=%) hack/publish-sandbox --merge --repository $(RELEASE_IMAGE_REPO) --sign keyless
+	$(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+		{ [ -z "$${REGISTRY_USER:-}" ] || for r in $(RELEASE_IMAGE_REPOS); do \
+			printf '%s' "$$REGISTRY_PASSWORD" | crane auth login "$${r%%/*}" -u "$$REGISTRY_USER" --password-stdin; done; } && \
+		OCC_VERSION=$(TAG:v%=%) OCC_PUBLISH_REPOSITORIES=$(subst $(space),$(comma),$(RELEASE_IMAGE_REPOS)) \
+		OCC_PUBLISH_SIGN=$${OCC_PUBLISH_SIGN:-keyless} hack/publish-multiarch
 
 # The demo uses the default testbed (/tmp/occ-tb, registry on 127.0.0.1:5001) and /tmp/occ-demo.
 demo: build
