@@ -9,13 +9,6 @@ package blobsign
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +22,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	"github.com/opencode-cloud/occ/pkg/trust"
 )
 
 // Sigstore's public-good instances, for keyless signing.
@@ -38,32 +31,25 @@ const (
 	PublicRekor  = "https://rekor.sigstore.dev"
 )
 
-// GenerateKey writes a new ECDSA P-256 key pair: the private key as PKCS#8
+// GenerateKey writes a new ECDSA P-256 key pair (pkg/trust's, the same
+// keys the sandbox image publisher signs with): the private key as PKCS#8
 // PEM (mode 0600) and the public key as PKIX PEM. It refuses to overwrite
 // either file.
 func GenerateKey(privPath, pubPath string) error {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generate a key: %w", err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return err
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	priv, pub, err := trust.GenerateKey()
 	if err != nil {
 		return err
 	}
 	for _, f := range []struct {
-		path, kind string
-		der        []byte
-		mode       os.FileMode
-	}{{privPath, "PRIVATE KEY", der, 0o600}, {pubPath, "PUBLIC KEY", pub, 0o644}} {
+		path string
+		pem  []byte
+		mode os.FileMode
+	}{{privPath, priv, 0o600}, {pubPath, pub, 0o644}} {
 		out, err := os.OpenFile(f.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, f.mode)
 		if err != nil {
 			return fmt.Errorf("write the key: %w", err)
 		}
-		if err := pem.Encode(out, &pem.Block{Type: f.kind, Bytes: f.der}); err != nil {
+		if _, err := out.Write(f.pem); err != nil {
 			out.Close()
 			return fmt.Errorf("write %s: %w", f.path, err)
 		}
@@ -74,70 +60,14 @@ func GenerateKey(privPath, pubPath string) error {
 	return nil
 }
 
-// keyPair is a sign.Keypair over an ECDSA P-256 key read from a file.
-type keyPair struct {
-	key  *ecdsa.PrivateKey
-	hint []byte
-}
-
-// LoadKey reads a PKCS#8 (or SEC 1 "EC PRIVATE KEY") PEM ECDSA P-256 key.
+// LoadKey reads a PEM private key (pkg/trust's formats: PKCS#8, SEC 1 or
+// PKCS#1) as a sigstore-go signing key.
 func LoadKey(path string) (sign.Keypair, error) {
-	data, err := os.ReadFile(path)
+	k, err := trust.LoadPrivateKey(path)
 	if err != nil {
-		return nil, fmt.Errorf("read the signing key: %w", err)
+		return nil, fmt.Errorf("%w (go run ./hack/signblob keygen makes one)", err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("%s holds no PEM block: give an ECDSA P-256 private key (go run ./hack/signblob keygen makes one)", path)
-	}
-	var k any
-	switch block.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("%s holds a %q, not an unencrypted ECDSA private key", path, block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
-	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok || ek.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%s is not an ECDSA P-256 key", path)
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&ek.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(pub)
-	return &keyPair{key: ek, hint: []byte(base64.StdEncoding.EncodeToString(sum[:]))}, nil
-}
-
-func (k *keyPair) GetHashAlgorithm() protocommon.HashAlgorithm {
-	return protocommon.HashAlgorithm_SHA2_256
-}
-
-func (k *keyPair) GetSigningAlgorithm() protocommon.PublicKeyDetails {
-	return protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256
-}
-
-func (k *keyPair) GetHint() []byte                { return k.hint }
-func (k *keyPair) GetKeyAlgorithm() string        { return "ECDSA" }
-func (k *keyPair) GetPublicKey() crypto.PublicKey { return &k.key.PublicKey }
-
-func (k *keyPair) GetPublicKeyPem() (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(&k.key.PublicKey)
-	if err != nil {
-		return "", err
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
-}
-
-func (k *keyPair) SignData(_ context.Context, data []byte) ([]byte, []byte, error) {
-	sum := sha256.Sum256(data)
-	sig, err := ecdsa.SignASN1(rand.Reader, k.key, sum[:])
-	return sig, sum[:], err
+	return trust.NewKeypair(k)
 }
 
 // KeylessOptions say where to get the certificate and the log entry.
@@ -186,17 +116,9 @@ func or(s, def string) string {
 
 // PublicKeyMaterial trusts exactly the public key in the PEM file at path.
 func PublicKeyMaterial(path string) (root.TrustedMaterial, error) {
-	data, err := os.ReadFile(path)
+	pub, err := trust.LoadPublicKey(path)
 	if err != nil {
-		return nil, fmt.Errorf("read the public key: %w", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("%s holds no PEM public key", path)
-	}
-	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+		return nil, err
 	}
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
