@@ -57,7 +57,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 		e.must("", "config", "set", kv[0], kv[1])
 	}
 	// No internet here: opencode must not wait for models.dev.
-	e.must("", "config", "env", "set", "OPENCODE_CLOUD_OFFLINE=1")
+	e.must("1\n", "config", "env", "set", "OPENCODE_CLOUD_OFFLINE")
 
 	client, err := runtime.Connect(e.ctx, os.Getenv("CONTAINERD_ADDRESS"), cmdNamespace, "overlayfs")
 	if err != nil {

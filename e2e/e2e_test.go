@@ -376,8 +376,8 @@ func TestSandboxEndToEnd(t *testing.T) {
 	// entrypoint must restore alice from her record, and the workspace
 	// must still hold what it held.
 	e.must("", "config", "set", "network_mode", "host")
-	e.must("", "config", "env", "set", "OPENCODE_INTERNAL_PORT="+strconv.Itoa(freePort(t)))
-	e.must("", "config", "env", "set", "OPENCODE_CLOUD_OFFLINE=1")
+	e.must(strconv.Itoa(freePort(t))+"\n", "config", "env", "set", "OPENCODE_INTERNAL_PORT")
+	e.must("1\n", "config", "env", "set", "OPENCODE_CLOUD_OFFLINE")
 	if err := sb.Remove(e.ctx, 10*time.Second); err != nil {
 		t.Fatalf("remove the CNI sandbox: %v", err)
 	}

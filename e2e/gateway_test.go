@@ -343,7 +343,9 @@ func median(ds []time.Duration) time.Duration {
 // healthIsFixed runs, inside the sandbox, a second nginx with the gateway's
 // own generated config pointed at an echo server (node, in the image) in
 // opencode's place, sends it an anonymous health check with a query string
-// and headers, and looks at what arrived.
+// and headers, and looks at what arrived. Its logs go to files: under the
+// user namespace the exec's stdout and stderr are host pipes the sandbox's
+// root may not reopen through /dev/stdout.
 func healthIsFixed(t *testing.T, sb *runtime.Sandbox, ctx context.Context) {
 	const script = `set -eu
 d=$(mktemp -d)
@@ -355,8 +357,9 @@ sed -e 's/server 127\.0\.0\.1:[0-9]*;/server 127.0.0.1:39001;/' \
     -e "s|^pid .*|pid $d/nginx.pid;|" \
     -e "s|/run/opencode-cloud/auth.sock|$d/auth.sock|g" \
     -e "s|/run/opencode-cloud/auth-cache|$d/cache|" \
+    -e "s|/dev/stdout|$d/access.log|g" -e "s|/dev/stderr|$d/error.log|g" \
     /run/opencode-cloud/nginx.conf >"$d/nginx.conf"
-nginx -q -c "$d/nginx.conf" 2>/dev/null
+nginx -q -c "$d/nginx.conf"
 for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:39001/ 2>/dev/null && break; sleep 0.1; done
 curl -sS -H 'X-Evil: 1' -H 'Cookie: session=abc' -H 'X-Opencode-Directory: /etc' \
     'http://127.0.0.1:39002/global/health?auth_token=b3BlbmNvZGU6eA%3D%3D&directory=/etc'
