@@ -10,9 +10,11 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
 )
 
 // A task bundle left behind. containerd creates a task's bundle directory
@@ -102,7 +104,8 @@ func (s *Sandbox) removeStaleRuncState(ctx context.Context, c containerd.Contain
 	s.reapOrphanedShim(ctx, c)
 	// The runc shim keeps each namespace's containers under <root>/<namespace>.
 	root := filepath.Join(s.runcRoot(), s.client.Namespace)
-	out, err := exec.CommandContext(ctx, "runc", "--root", root, "delete", "--force", c.ID()).CombinedOutput()
+	runc := containerRunc(ctx, c)
+	out, err := exec.CommandContext(ctx, runc, "--root", root, "delete", "--force", c.ID()).CombinedOutput()
 	if err == nil {
 		if _, serr := os.Stat(filepath.Join(root, c.ID())); serr == nil {
 			err = errors.New("its state directory is still there")
@@ -111,7 +114,23 @@ func (s *Sandbox) removeStaleRuncState(ctx context.Context, c containerd.Contain
 	if err != nil {
 		return errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf(
 			"runc still keeps the state of an interrupted start of %s and occ could not delete it (%v: %s): "+
-				"run `runc --root %s delete --force %s`, then run the command again", c.ID(), err, strings.TrimSpace(string(out)), root, c.ID()))
+				"run `%s --root %s delete --force %s`, then run the command again", c.ID(), err, strings.TrimSpace(string(out)), runc, root, c.ID()))
 	}
 	return nil
+}
+
+// containerRunc is the runc the container was created with (its runtime
+// options' BinaryName: the runc >= 1.2 the isolation picked), so that the
+// state it left is read by the same runc; "runc" from PATH when none is
+// recorded.
+func containerRunc(ctx context.Context, c containerd.Container) string {
+	info, err := c.Info(ctx)
+	if err != nil || info.Runtime.Options == nil {
+		return "runc"
+	}
+	var o options.Options
+	if typeurl.UnmarshalTo(info.Runtime.Options, &o) != nil || o.BinaryName == "" {
+		return "runc"
+	}
+	return o.BinaryName
 }
