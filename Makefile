@@ -45,7 +45,7 @@ COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
 
-.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
+.PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-stage release-image-merge demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
@@ -263,13 +263,29 @@ release: release-check $(TOOLS)/goreleaser $(TOOLS)/syft
 		-identity-regexp '^https://github\.com/opencode-cloud/occ/\.github/workflows/release\.yml@refs/tags/$(TAG)$$' \
 		-bundle dist/checksums.txt.sigstore.json dist/checksums.txt; fi
 
-release-image:
-	$(NEED_TAG)
-	$(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+RELEASE_IMAGE_ENV = $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
 		{ [ -z "$${REGISTRY_USER:-}" ] || for r in $(RELEASE_IMAGE_REPOS); do \
 			printf '%s' "$$REGISTRY_PASSWORD" | crane auth login "$${r%%/*}" -u "$$REGISTRY_USER" --password-stdin; done; } && \
-		OCC_VERSION=$(TAG:v%=%) OCC_PUBLISH_REPOSITORIES=$(subst $(space),$(comma),$(RELEASE_IMAGE_REPOS)) \
-		OCC_PUBLISH_SIGN=$${OCC_PUBLISH_SIGN:-keyless} hack/publish-multiarch
+		export OCC_VERSION=$(TAG:v%=%) OCC_PUBLISH_REPOSITORIES=$(subst $(space),$(comma),$(RELEASE_IMAGE_REPOS)) &&
+
+release-image:
+	$(NEED_TAG)
+	$(RELEASE_IMAGE_ENV) OCC_PUBLISH_SIGN=$${OCC_PUBLISH_SIGN:-keyless} hack/publish-multiarch
+
+# The release workflow's native path: release-image-stage on a runner of each platform (PLATFORM,
+# default this machine's) pushes that platform's build under a staging tag of the first repository;
+# release-image-merge joins the staged platforms (RELEASE_IMAGE_PLATFORMS) into one index
+# (hack/index-merge), copies it to every repository and signs it keyless.
+RELEASE_IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+PLATFORM ?= linux/$(GOARCH_HOST)
+release-image-stage:
+	$(NEED_TAG)
+	$(RELEASE_IMAGE_ENV) hack/testbed-seed && OCC_PUBLISH_PLATFORMS=$(PLATFORM) hack/publish-sandbox --stage
+
+release-image-merge:
+	$(NEED_TAG)
+	$(RELEASE_IMAGE_ENV) OCC_PUBLISH_PLATFORMS=$(RELEASE_IMAGE_PLATFORMS) OCC_PUBLISH_SIGN=$${OCC_PUBLISH_SIGN:-keyless} \
+		hack/publish-sandbox --merge
 
 # The demo uses the default testbed (/tmp/occ-tb, registry on 127.0.0.1:5001) and /tmp/occ-demo.
 demo: build

@@ -182,25 +182,30 @@ func publish(ctx context.Context, img *sandboxImage, registry string) error {
 	}
 	img.PubKey = key + ".pub"
 	summary := filepath.Join(sharedDir, "publish.json")
-	cmd := exec.CommandContext(ctx, "hack/publish-sandbox")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(),
+	staged := filepath.Join(sharedDir, "stage.json")
+	env := append(os.Environ(),
 		"OCC_PUBLISH_BUILDKIT="+os.Getenv("BUILDKIT_HOST"),
 		"OCC_PUBLISH_REPOSITORIES="+img.Repo+","+img.Mirror,
 		"OCC_PUBLISH_BASE_IMAGE=debian:bookworm-slim",
 		"OCC_PUBLISH_BASE_CHECK_REF="+registry+"/library/debian:bookworm-slim",
 		"OCC_PUBLISH_REVISION=",
 		"OCC_PUBLISH_SIGN_KEY="+key+".key",
-		"OCC_PUBLISH_SUMMARY="+summary,
 		"OCC_VERSION="+meta.Version)
 	if c := os.Getenv("OCC_E2E_BUILD_CACHE"); c != "" {
-		cmd.Env = append(cmd.Env, "OCC_PUBLISH_CACHE_DIR="+c)
+		env = append(env, "OCC_PUBLISH_CACHE_DIR="+c)
 	}
+	// As the release workflow does: each platform built on its own runner
+	// (--stage), then the staged builds joined, copied and signed (--merge).
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("hack/publish-sandbox: %v\n%s", err, lastLines(out.String(), 40))
+	for _, step := range []struct{ flag, summary string }{{"--stage", staged}, {"--merge", summary}} {
+		cmd := exec.CommandContext(ctx, "hack/publish-sandbox", step.flag)
+		cmd.Dir = ".."
+		cmd.Env = append(env, "OCC_PUBLISH_SUMMARY="+step.summary)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("hack/publish-sandbox %s: %v\n%s", step.flag, err, lastLines(out.String(), 40))
+		}
 	}
 	img.PublishLog, img.PublishTime = out.String(), time.Since(start)
 	fmt.Fprintf(os.Stderr, "e2e: published and signed the sandbox in %s\n", img.PublishTime.Round(100*time.Millisecond))
@@ -226,6 +231,22 @@ func publish(ctx context.Context, img *sandboxImage, registry string) error {
 	}
 	if img.Digest == "" {
 		return fmt.Errorf("the published index has no linux/%s image: %s", goruntime.GOARCH, data)
+	}
+	// The merge keeps the staged image byte for byte.
+	data, err = os.ReadFile(staged)
+	if err != nil {
+		return err
+	}
+	var st struct {
+		Platforms []struct {
+			Digest string `json:"digest"`
+		} `json:"platforms"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("the stage summary: %w", err)
+	}
+	if len(st.Platforms) != 1 || st.Platforms[0].Digest != img.Digest {
+		return fmt.Errorf("the staged image %s is not the published one %s", data, img.Digest)
 	}
 	return nil
 }
