@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -70,3 +72,39 @@ func (s *stallReader) Close() error {
 	s.t.Stop()
 	return s.rc.Close()
 }
+
+// watchTransport is the innermost transport of a pull, below
+// go-containerregistry's auth: every response body is watched for stalls
+// (watchStall), and the Retry-After of a 429 or 5xx is handed to the
+// request's retryHint, since go-containerregistry's errors do not carry
+// response headers.
+type watchTransport struct {
+	inner http.RoundTripper
+	o     *options
+}
+
+func (t *watchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.inner.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		if h, ok := r.Context().Value(retryHintKey{}).(*retryHint); ok {
+			h.after.Store(int64(parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())))
+		}
+	}
+	resp.Body = t.o.watchStall(resp.Body)
+	return resp, nil
+}
+
+// retryHint carries a response's Retry-After from watchTransport to the
+// code that classifies the request's error.
+type retryHint struct{ after atomic.Int64 }
+
+type retryHintKey struct{}
+
+func withRetryHint(ctx context.Context, h *retryHint) context.Context {
+	return context.WithValue(ctx, retryHintKey{}, h)
+}
+
+func (h *retryHint) get() time.Duration { return time.Duration(h.after.Load()) }
