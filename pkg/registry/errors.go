@@ -137,11 +137,11 @@ func statusError(resp *http.Response, what string) error {
 // HTTP status like statusError (with the Retry-After hint caught on the
 // way), a digest go-containerregistry found wrong as ErrDigestMismatch,
 // anything else (network, TLS) as it is.
-func manifestError(err error, what string, want digest.Digest, hint *retryHint) error {
+func manifestError(err error, what string, want digest.Digest, hint *respHint) error {
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode != 0 {
 		status := fmt.Sprintf("%d %s", te.StatusCode, http.StatusText(te.StatusCode))
-		return newStatusError(te.StatusCode, status, te, what, hint.get())
+		return newStatusError(te.StatusCode, status, te, what, hint.retryAfter())
 	}
 	if want != "" && strings.Contains(err.Error(), "does not match requested digest") {
 		return fmt.Errorf("manifest %s: %v: %w", want, err, ErrDigestMismatch)

@@ -300,8 +300,8 @@ func (c *repoClient) fetchManifest(ctx context.Context, p *puller, ref string, w
 	var desc ocispec.Descriptor
 	var body []byte
 	err := p.retry(ctx, "", func() error {
-		hint := &retryHint{}
-		rd, err := remote.Get(nref, append(c.manifests, remote.WithContext(withRetryHint(ctx, hint)))...)
+		hint := &respHint{}
+		rd, err := remote.Get(nref, append(c.manifests, remote.WithContext(withRespHint(ctx, hint)))...)
 		if err != nil {
 			return manifestError(err, "manifest "+ref, want, hint)
 		}
@@ -312,6 +312,14 @@ func (c *repoClient) fetchManifest(ctx context.Context, p *puller, ref string, w
 		got := digest.FromBytes(body)
 		if want != "" && got != want {
 			return fmt.Errorf("manifest %s: the registry served content with digest %s: %w", want, got, ErrDigestMismatch)
+		}
+		// By tag, the registry's Docker-Content-Digest, when sent, must
+		// match the bytes (ggcr leaves this out; a short or swapped answer
+		// shows here).
+		if hd := hint.header("Docker-Content-Digest"); want == "" && hd != "" {
+			if d, err := digest.Parse(hd); err == nil && d.Algorithm() == got.Algorithm() && d != got {
+				return fmt.Errorf("manifest %s: the registry says its digest is %s but the bytes hash to %s: %w", ref, d, got, ErrDigestMismatch)
+			}
 		}
 		mt, err := manifestMediaType(string(rd.MediaType), body)
 		if err != nil {

@@ -529,6 +529,18 @@ func TestPullFaults(t *testing.T) {
 				t.Errorf("retry events %+v", rs)
 			}
 		}},
+		{name: "tag manifest with a stale Docker-Content-Digest", errIs: func(err error) bool { return errors.Is(err, ErrDigestMismatch) }, errHas: []string{"says its digest is " + digest.FromString("stale").String()},
+			fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+				if strings.Contains(r.URL.Path, "/manifests/latest") {
+					raw, _ := img.RawManifest()
+					mt, _ := img.MediaType()
+					w.Header().Set("Content-Type", string(mt))
+					w.Header().Set("Docker-Content-Digest", digest.FromString("stale").String())
+					w.Write(raw)
+					return true
+				}
+				return false
+			}},
 		{name: "manifest 500 names the registry's message", errIs: errdefs.IsUnavailable, errHas: []string{"500 Internal Server Error", "storage backend down", "gave up after 4 attempts"},
 			fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
 				if strings.Contains(r.URL.Path, "/manifests/") {

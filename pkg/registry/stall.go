@@ -75,9 +75,9 @@ func (s *stallReader) Close() error {
 
 // watchTransport is the innermost transport of a pull, below
 // go-containerregistry's auth: every response body is watched for stalls
-// (watchStall), and the Retry-After of a 429 or 5xx is handed to the
-// request's retryHint, since go-containerregistry's errors do not carry
-// response headers.
+// (watchStall), and the status and headers of a response are handed to
+// the request's respHint, since go-containerregistry's remote.Get returns
+// neither (the manifest path needs Retry-After and Docker-Content-Digest).
 type watchTransport struct {
 	inner http.RoundTripper
 	o     *options
@@ -88,23 +88,40 @@ func (t *watchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		if h, ok := r.Context().Value(retryHintKey{}).(*retryHint); ok {
-			h.after.Store(int64(parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())))
-		}
+	if h, ok := r.Context().Value(respHintKey{}).(*respHint); ok {
+		h.last.Store(&respSeen{status: resp.StatusCode, header: resp.Header.Clone()})
 	}
 	resp.Body = t.o.watchStall(resp.Body)
 	return resp, nil
 }
 
-// retryHint carries a response's Retry-After from watchTransport to the
-// code that classifies the request's error.
-type retryHint struct{ after atomic.Int64 }
+// respHint holds the last response a request's context saw.
+type respHint struct{ last atomic.Pointer[respSeen] }
 
-type retryHintKey struct{}
-
-func withRetryHint(ctx context.Context, h *retryHint) context.Context {
-	return context.WithValue(ctx, retryHintKey{}, h)
+type respSeen struct {
+	status int
+	header http.Header
 }
 
-func (h *retryHint) get() time.Duration { return time.Duration(h.after.Load()) }
+type respHintKey struct{}
+
+func withRespHint(ctx context.Context, h *respHint) context.Context {
+	return context.WithValue(ctx, respHintKey{}, h)
+}
+
+// header is the last response's header value k ("" when none was seen).
+func (h *respHint) header(k string) string {
+	if s := h.last.Load(); s != nil {
+		return s.header.Get(k)
+	}
+	return ""
+}
+
+// retryAfter is the last response's Retry-After, when it was a 429 or 5xx.
+func (h *respHint) retryAfter() time.Duration {
+	s := h.last.Load()
+	if s == nil || s.status != http.StatusTooManyRequests && s.status < 500 {
+		return 0
+	}
+	return parseRetryAfter(s.header.Get("Retry-After"), time.Now())
+}
