@@ -19,6 +19,17 @@
 //     plain HTTP is used only for loopback registries and those given with
 //     WithInsecureRegistries. From an index the best linux/<arch> entry is
 //     taken, never an attestation (unknown/unknown).
+//   - HTTP: go-containerregistry does the handshake (ping, token) once per
+//     repository (transport.NewWithContext); manifests and indexes are
+//     fetched with its remote.Get on that transport, which checks a
+//     by-digest manifest against its digest, and the signature verifier
+//     reads referrers and bundles with its remote package. Blob GETs are
+//     occ's own (fetch.go), on the same transport, for what remote cannot
+//     do: ranged resume, read progress, and the streaming unpack
+//     (stream.go). The platform is chosen with containerd's platforms
+//     matcher, the one its unpacker and runtime use (it also takes older
+//     variants: arm/v6 on an arm/v7 host), not go-containerregistry's
+//     exact match.
 //   - Requests: transient failures (timeouts, resets, EOF mid-body,
 //     408/429/5xx) are retried per request with backoff 1s, 2s, 4s (or the
 //     server's Retry-After), blobs resuming with Range where the registry

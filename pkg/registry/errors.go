@@ -126,13 +126,39 @@ func hint(err error) string {
 // the registry's own message when it sent one.
 func statusError(resp *http.Response, what string) error {
 	err := transport.CheckError(resp, http.StatusOK, http.StatusPartialContent)
-	msg := fmt.Sprintf("%s: %s", what, resp.Status)
+	var ra time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		ra = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return newStatusError(resp.StatusCode, resp.Status, err, what, ra)
+}
+
+// manifestError classifies what remote.Get returned for a manifest: an
+// HTTP status like statusError (with the Retry-After hint caught on the
+// way), a digest go-containerregistry found wrong as ErrDigestMismatch,
+// anything else (network, TLS) as it is.
+func manifestError(err error, what string, want digest.Digest, hint *respHint) error {
 	var te *transport.Error
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = fmt.Sprintf("%s: %s (%s)", what, resp.Status, te.Errors[0].Message)
+	if errors.As(err, &te) && te.StatusCode != 0 {
+		status := fmt.Sprintf("%d %s", te.StatusCode, http.StatusText(te.StatusCode))
+		return newStatusError(te.StatusCode, status, te, what, hint.retryAfter())
+	}
+	if want != "" && strings.Contains(err.Error(), "does not match requested digest") {
+		return fmt.Errorf("manifest %s: %v: %w", want, err, ErrDigestMismatch)
+	}
+	return err
+}
+
+// newStatusError is a failed request's status (code, status text) as a
+// classified error; cause is go-containerregistry's reading of the body.
+func newStatusError(code int, status string, cause error, what string, retryAfter time.Duration) error {
+	msg := fmt.Sprintf("%s: %s", what, status)
+	var te *transport.Error
+	if errors.As(cause, &te) && len(te.Errors) > 0 {
+		msg = fmt.Sprintf("%s: %s (%s)", what, status, te.Errors[0].Message)
 	}
 	var class error
-	switch resp.StatusCode {
+	switch code {
 	case http.StatusUnauthorized:
 		class = errdefs.ErrUnauthenticated
 		msg += ": authentication required or credentials rejected"
@@ -146,15 +172,15 @@ func statusError(resp *http.Response, what string) error {
 	case http.StatusRequestTimeout:
 		class = errdefs.ErrUnavailable
 	default:
-		if resp.StatusCode >= 500 {
+		if code >= 500 {
 			class = errdefs.ErrUnavailable
 		} else {
 			class = errdefs.ErrUnknown
 		}
 	}
-	se := &httpStatusError{status: resp.StatusCode, msg: msg, class: class, cause: err}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		se.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	se := &httpStatusError{status: code, msg: msg, class: class, cause: cause}
+	if code == http.StatusTooManyRequests || code >= 500 {
+		se.retryAfter = retryAfter
 	}
 	return se
 }

@@ -8,14 +8,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/opencontainers/go-digest"
 )
 
 type closeRecorder struct{ closed bool }
@@ -103,5 +107,47 @@ func TestIsTransient(t *testing.T) {
 		if got := isTransient(tc.err); got != tc.want {
 			t.Errorf("%s: isTransient(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
+	}
+}
+
+// manifestError classifies what go-containerregistry's remote.Get returns.
+func TestManifestError(t *testing.T) {
+	want := digest.FromString("pinned")
+	hint429 := &respHint{}
+	hint429.last.Store(&respSeen{status: http.StatusTooManyRequests, header: http.Header{"Retry-After": {"7"}}})
+	hint404 := &respHint{}
+	hint404.last.Store(&respSeen{status: http.StatusNotFound, header: http.Header{"Retry-After": {"7"}}})
+	refused := &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}
+	tests := []struct {
+		name       string
+		err        error
+		want       digest.Digest
+		hint       *respHint
+		is         func(error) bool
+		has        string
+		transient  bool
+		retryAfter time.Duration
+	}{
+		{name: "404", err: &transport.Error{StatusCode: http.StatusNotFound}, hint: &respHint{}, is: errdefs.IsNotFound, has: "manifest x: 404 Not Found"},
+		{name: "404 ignores Retry-After", err: &transport.Error{StatusCode: http.StatusNotFound}, hint: hint404, is: errdefs.IsNotFound},
+		{name: "401", err: &transport.Error{StatusCode: http.StatusUnauthorized}, hint: &respHint{}, is: errdefs.IsUnauthorized, has: "credentials rejected"},
+		{name: "429 with Retry-After", err: &transport.Error{StatusCode: http.StatusTooManyRequests}, hint: hint429, is: errdefs.IsResourceExhausted, transient: true, retryAfter: 7 * time.Second},
+		{name: "503 with the registry's message", err: &transport.Error{StatusCode: http.StatusServiceUnavailable, Errors: []transport.Diagnostic{{Message: "down for maintenance"}}}, hint: &respHint{}, is: errdefs.IsUnavailable, has: "(down for maintenance)", transient: true},
+		{name: "digest ggcr found wrong", err: fmt.Errorf("manifest digest: %q does not match requested digest: %q for %q", "sha256:aa", want, "r"), want: want, hint: &respHint{}, is: func(err error) bool { return errors.Is(err, ErrDigestMismatch) }, has: want.String()},
+		{name: "connection refused passes through", err: refused, hint: &respHint{}, is: func(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := manifestError(tc.err, "manifest x", tc.want, tc.hint)
+			if !tc.is(err) || !strings.Contains(err.Error(), tc.has) {
+				t.Errorf("err = %v", err)
+			}
+			if got := isTransient(err); got != tc.transient {
+				t.Errorf("isTransient = %v, want %v", got, tc.transient)
+			}
+			if got := retryAfter(err); got != tc.retryAfter {
+				t.Errorf("retryAfter = %v, want %v", got, tc.retryAfter)
+			}
+		})
 	}
 }

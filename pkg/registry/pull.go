@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -144,187 +145,262 @@ func local(err error) error {
 	return &localError{err}
 }
 
+// pullRun is one pull from one repository: what was resolved there and
+// what the fetch handlers fill in.
+type pullRun struct {
+	p       *puller
+	rc      *repoClient
+	repoStr string
+	refStr  string
+	// top is what the reference resolved to (an index or a lone
+	// manifest), topBody its bytes; manifestDesc the platform manifest
+	// chosen from it and platform that manifest's platform.
+	top          ocispec.Descriptor
+	topBody      []byte
+	manifestDesc ocispec.Descriptor
+	platform     ocispec.Platform
+	// manifest is the platform manifest, set by handleManifest.
+	manifest ocispec.Manifest
+	// layersStreamed makes handleManifest hand out the config only: the
+	// layers are left to streamLayers.
+	layersStreamed bool
+}
+
 func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (_ *Result, retErr error) {
-	o := p.o
-	refStr := src.ref(repoStr)
-	p.emit(Event{Kind: EventResolve, Repository: repoStr, Reference: refStr})
-	rc, err := p.newRepoClient(ctx, repoStr)
+	r, err := p.resolve(ctx, repoStr, src)
 	if err != nil {
 		return nil, err
 	}
-	ident := src.Tag
-	if src.Digest != "" {
-		ident = src.Digest.String()
-	}
-	top, topBody, err := rc.fetchManifest(ctx, p, ident, src.Digest)
-	if err != nil {
+	if err := r.verify(ctx); err != nil {
 		return nil, err
 	}
-
-	// Choose the platform manifest now (from the index bytes) so the
-	// already-present check and the events know it.
-	manifestDesc, platform, err := p.choose(top, topBody)
-	if err != nil {
-		return nil, err
-	}
-	p.platform = platform
-	p.emit(Event{Kind: EventResolved, Repository: repoStr, Reference: refStr, Digest: top.Digest, Manifest: manifestDesc.Digest, Platform: platforms.Format(platform)})
-
-	// The signature covers the index (or lone manifest) digest; the
-	// platform manifest and blobs below are fetched by digest and checked
-	// against it, so nothing unsigned gets in once this passes.
-	p.verification = nil
-	if o.verifier != nil {
-		v, err := o.verifier.VerifyImage(ctx, VerifyRequest{Repository: repoStr, Digest: rc.repo.Digest(top.Digest.String()), Remote: rc.remote})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, &VerifyError{Digest: top.Digest.String(), Err: err}
-		}
-		p.verification = v
-		p.emit(Event{Kind: EventVerified, Repository: repoStr, Reference: refStr, Digest: top.Digest, Verification: v})
-	}
-
-	if res, ok := p.upToDate(ctx, top, platform); ok {
-		// The record stays; what the check found now is recorded when it
-		// changes whether the image counts as verified.
-		if v, rec := p.verification, res.Provenance.Verification; v != nil && (rec == nil || rec.Verified != v.Verified) {
-			res.Provenance.Verification = v
-			img := res.Image
-			labels := make(map[string]string, len(img.Labels))
-			for k, val := range img.Labels {
-				labels[k] = val
-			}
-			for k, val := range res.Provenance.Labels() {
-				labels[k] = val
-			}
-			img.Labels = labels
-			updated, err := p.stores.Images.Update(ctx, img, "labels")
-			if err != nil {
-				return nil, local(fmt.Errorf("recording the signature check on %s: %w", p.o.name, err))
-			}
-			res.Image = updated
-			if err := p.saveState(res.Provenance); err != nil {
-				return nil, local(err)
-			}
-		}
-		p.emit(Event{Kind: EventUpToDate, Repository: repoStr, Reference: refStr, Digest: top.Digest})
-		return res, nil
+	if res, ok := p.upToDate(ctx, r.top, r.platform); ok {
+		return r.keepRecord(ctx, res)
 	}
 
 	// Everything below happens under a lease that is always deleted: on
 	// success the image record holds the content, on failure GC takes it.
-	lease, err := p.stores.Leases.Create(ctx, leases.WithRandomID(), leases.WithExpiration(24*time.Hour),
+	ctx, release, err := p.lease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { release(retErr != nil) }()
+
+	streamed, err := r.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.finish(ctx, streamed)
+}
+
+// resolve contacts repoStr, fetches what src names there and chooses the
+// platform manifest now (from the index bytes) so the already-present
+// check and the events know it.
+func (p *puller) resolve(ctx context.Context, repoStr string, src Source) (*pullRun, error) {
+	r := &pullRun{p: p, repoStr: repoStr, refStr: src.ref(repoStr)}
+	p.emit(Event{Kind: EventResolve, Repository: repoStr, Reference: r.refStr})
+	rc, err := p.newRepoClient(ctx, repoStr)
+	if err != nil {
+		return nil, err
+	}
+	r.rc = rc
+	ident := src.Tag
+	if src.Digest != "" {
+		ident = src.Digest.String()
+	}
+	if r.top, r.topBody, err = rc.fetchManifest(ctx, p, ident, src.Digest); err != nil {
+		return nil, err
+	}
+	if r.manifestDesc, r.platform, err = p.choose(r.top, r.topBody); err != nil {
+		return nil, err
+	}
+	p.platform = r.platform
+	p.emit(Event{Kind: EventResolved, Repository: repoStr, Reference: r.refStr, Digest: r.top.Digest, Manifest: r.manifestDesc.Digest, Platform: platforms.Format(r.platform)})
+	return r, nil
+}
+
+// verify runs the verifier on the resolved digest. The signature covers
+// the index (or lone manifest) digest; the platform manifest and blobs
+// are fetched by digest and checked against it, so nothing unsigned gets
+// in once this passes.
+func (r *pullRun) verify(ctx context.Context) error {
+	p := r.p
+	p.verification = nil
+	if p.o.verifier == nil {
+		return nil
+	}
+	v, err := p.o.verifier.VerifyImage(ctx, VerifyRequest{Repository: r.repoStr, Digest: r.rc.repo.Digest(r.top.Digest.String()), Remote: r.rc.remote})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &VerifyError{Digest: r.top.Digest.String(), Err: err}
+	}
+	p.verification = v
+	p.emit(Event{Kind: EventVerified, Repository: r.repoStr, Reference: r.refStr, Digest: r.top.Digest, Verification: v})
+	return nil
+}
+
+// keepRecord finishes a pull whose image is already present and
+// unpacked. The record stays; what the verifier found now is recorded
+// when it changes whether the image counts as verified.
+func (r *pullRun) keepRecord(ctx context.Context, res *Result) (*Result, error) {
+	p := r.p
+	if v, rec := p.verification, res.Provenance.Verification; v != nil && (rec == nil || rec.Verified != v.Verified) {
+		res.Provenance.Verification = v
+		img := res.Image
+		labels := make(map[string]string, len(img.Labels))
+		maps.Copy(labels, img.Labels)
+		maps.Copy(labels, res.Provenance.Labels())
+		img.Labels = labels
+		updated, err := p.stores.Images.Update(ctx, img, "labels")
+		if err != nil {
+			return nil, local(fmt.Errorf("recording the signature check on %s: %w", p.o.name, err))
+		}
+		res.Image = updated
+		if err := p.saveState(res.Provenance); err != nil {
+			return nil, local(err)
+		}
+	}
+	p.emit(Event{Kind: EventUpToDate, Repository: r.repoStr, Reference: r.refStr, Digest: r.top.Digest})
+	return res, nil
+}
+
+// lease creates the pull's lease and returns ctx under it. release
+// deletes it; after a failure the garbage collection runs before Pull
+// returns, so nothing the pull made (blobs, snapshots) is left behind.
+func (p *puller) lease(ctx context.Context) (context.Context, func(failed bool), error) {
+	l, err := p.stores.Leases.Create(ctx, leases.WithRandomID(), leases.WithExpiration(24*time.Hour),
 		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue))
 	if err != nil {
-		return nil, local(fmt.Errorf("creating a containerd lease: %w", err))
+		return ctx, nil, local(fmt.Errorf("creating a containerd lease: %w", err))
 	}
-	defer func() {
-		// After a failure the garbage collection runs before Pull returns,
-		// so nothing the pull made (blobs, snapshots) is left behind.
+	release := func(failed bool) {
 		var opts []leases.DeleteOpt
-		if retErr != nil {
+		if failed {
 			opts = append(opts, leases.SynchronousDelete)
 		}
-		_ = p.stores.Leases.Delete(context.WithoutCancel(ctx), lease, opts...)
-	}()
-	ctx = leases.WithLease(ctx, lease.ID)
+		_ = p.stores.Leases.Delete(context.WithoutCancel(ctx), l, opts...)
+	}
+	return leases.WithLease(ctx, l.ID), release, nil
+}
 
-	// Layers are applied in this process while they download when the
-	// unpacker can (see stream.go); else containerd's unpacker applies
-	// them from the content store.
-	var su StreamUnpacker
-	if s, ok := o.unpacker.(StreamUnpacker); ok {
-		if err := s.StreamSupported(ctx); err == nil {
-			su = s
-		} else {
-			p.streamSkip = err.Error()
+// streamUnpacker is the unpacker when it can apply layers in this process
+// while they download (see stream.go), else nil (and p.streamSkip says
+// why): containerd's unpacker then applies them from the content store.
+func (p *puller) streamUnpacker(ctx context.Context) StreamUnpacker {
+	s, ok := p.o.unpacker.(StreamUnpacker)
+	if !ok {
+		return nil
+	}
+	if err := s.StreamSupported(ctx); err != nil {
+		p.streamSkip = err.Error()
+		return nil
+	}
+	return s
+}
+
+// fetch stores the index, manifest, config and layers and unpacks the
+// layers: streamed (in this process, as they download) when it can, else
+// through containerd's unpacker. streamed says which.
+func (r *pullRun) fetch(ctx context.Context) (streamed bool, err error) {
+	p := r.p
+	if su := p.streamUnpacker(ctx); su != nil {
+		r.layersStreamed = true
+		err := images.Dispatch(ctx, images.HandlerFunc(r.handle), semaphore.NewWeighted(int64(p.o.concurrency)), r.top)
+		r.layersStreamed = false // not streamed after all: handleManifest hands out the layers again
+		if err != nil {
+			return false, err
+		}
+		if streamed, err = p.streamLayers(ctx, r.rc, su, r.manifest); err != nil || streamed {
+			return streamed, err
 		}
 	}
+	return false, p.dispatch(ctx, images.HandlerFunc(r.handle), r.top)
+}
 
+// handle is the images.Handler of the pull: it stores each descriptor
+// and returns its children.
+func (r *pullRun) handle(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	switch {
+	case images.IsIndexType(d.MediaType):
+		return r.handleIndex(ctx, d)
+	case images.IsManifestType(d.MediaType):
+		return r.handleManifest(ctx, d)
+	default:
+		return nil, r.handleBlob(ctx, d)
+	}
+}
+
+// handleIndex stores the index, holding on to the chosen manifest only.
+func (r *pullRun) handleIndex(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	idx, err := parseIndex(r.topBody)
+	if err != nil {
+		return nil, err
+	}
+	labels := map[string]string{}
+	for i, m := range idx.Manifests {
+		if m.Digest == r.manifestDesc.Digest {
+			labels["containerd.io/gc.ref.content.m."+strconv.Itoa(i)] = m.Digest.String()
+		}
+	}
+	if err := writeManifest(ctx, r.p.stores.Content, d, r.topBody, labels); err != nil {
+		return nil, local(err)
+	}
+	return []ocispec.Descriptor{r.manifestDesc}, nil
+}
+
+// handleManifest stores the platform manifest with labels holding its
+// config and layers, and hands them out (the config only when the layers
+// are streamed).
+func (r *pullRun) handleManifest(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	body := r.topBody
+	if d.Digest != r.top.Digest {
+		var err error
+		if body, err = r.rc.readLocalOrFetch(ctx, r.p, d); err != nil {
+			return nil, err
+		}
+	}
 	var manifest ocispec.Manifest
-	handler := images.HandlerFunc(func(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-		switch {
-		case images.IsIndexType(d.MediaType):
-			labels := map[string]string{}
-			idx, err := parseIndex(topBody)
-			if err != nil {
-				return nil, err
-			}
-			for i, m := range idx.Manifests {
-				if m.Digest == manifestDesc.Digest {
-					labels["containerd.io/gc.ref.content.m."+strconv.Itoa(i)] = m.Digest.String()
-				}
-			}
-			if err := writeManifest(ctx, p.stores.Content, d, topBody, labels); err != nil {
-				return nil, local(err)
-			}
-			return []ocispec.Descriptor{manifestDesc}, nil
-		case images.IsManifestType(d.MediaType):
-			body := topBody
-			if d.Digest != top.Digest {
-				if body, err = rc.readLocalOrFetch(ctx, p, d); err != nil {
-					return nil, err
-				}
-			}
-			if err := json.Unmarshal(body, &manifest); err != nil {
-				return nil, fmt.Errorf("manifest %s is not valid JSON: %w", d.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
-			}
-			if manifest.Config.Digest == "" {
-				return nil, fmt.Errorf("manifest %s has no config: %w", d.Digest, errdefs.ErrInvalidArgument)
-			}
-			labels := map[string]string{"containerd.io/gc.ref.content.config": manifest.Config.Digest.String()}
-			total := manifest.Config.Size
-			for i, l := range manifest.Layers {
-				labels["containerd.io/gc.ref.content.l."+strconv.Itoa(i)] = l.Digest.String()
-				total += l.Size
-			}
-			p.emit(Event{Kind: EventManifest, Repository: repoStr, Reference: refStr, Digest: d.Digest, Size: total})
-			if err := writeManifest(ctx, p.stores.Content, d, body, labels); err != nil {
-				return nil, local(err)
-			}
-			if su != nil { // streamLayers takes the layers
-				return []ocispec.Descriptor{manifest.Config}, nil
-			}
-			return append([]ocispec.Descriptor{manifest.Config}, manifest.Layers...), nil
-		default:
-			if err := d.Digest.Validate(); err != nil {
-				return nil, fmt.Errorf("blob digest %q: %w", d.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
-			}
-			p.emit(Event{Kind: EventBlobStart, Repository: repoStr, Digest: d.Digest, Size: d.Size, MediaType: d.MediaType})
-			reused, err := rc.fetchBlob(ctx, p, d)
-			if err != nil {
-				var le *localError
-				if errors.As(err, &le) {
-					return nil, err
-				}
-				return nil, &remoteError{err}
-			}
-			if reused {
-				p.reused.Add(d.Size)
-			}
-			p.emit(Event{Kind: EventBlobDone, Repository: repoStr, Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Reused: reused})
-			return nil, nil
-		}
-	})
+	if err := json.Unmarshal(body, &manifest); err != nil {
+		return nil, fmt.Errorf("manifest %s is not valid JSON: %w", d.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
+	}
+	if manifest.Config.Digest == "" {
+		return nil, fmt.Errorf("manifest %s has no config: %w", d.Digest, errdefs.ErrInvalidArgument)
+	}
+	labels := map[string]string{"containerd.io/gc.ref.content.config": manifest.Config.Digest.String()}
+	total := manifest.Config.Size
+	for i, l := range manifest.Layers {
+		labels["containerd.io/gc.ref.content.l."+strconv.Itoa(i)] = l.Digest.String()
+		total += l.Size
+	}
+	r.manifest = manifest
+	r.p.emit(Event{Kind: EventManifest, Repository: r.repoStr, Reference: r.refStr, Digest: d.Digest, Size: total})
+	if err := writeManifest(ctx, r.p.stores.Content, d, body, labels); err != nil {
+		return nil, local(err)
+	}
+	if r.layersStreamed {
+		return []ocispec.Descriptor{manifest.Config}, nil
+	}
+	return append([]ocispec.Descriptor{manifest.Config}, manifest.Layers...), nil
+}
 
-	streamed := false
-	if su != nil {
-		if err := images.Dispatch(ctx, handler, semaphore.NewWeighted(int64(o.concurrency)), top); err != nil {
-			return nil, err
-		}
-		if streamed, err = p.streamLayers(ctx, rc, su, manifest); err != nil {
-			return nil, err
-		}
-		su = nil // not streamed: the handler hands out the layers again
+// handleBlob fetches a config or layer blob into the content store.
+func (r *pullRun) handleBlob(ctx context.Context, d ocispec.Descriptor) error {
+	p := r.p
+	if err := d.Digest.Validate(); err != nil {
+		return fmt.Errorf("blob digest %q: %w", d.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
 	}
-	if !streamed {
-		if err := p.dispatch(ctx, handler, top); err != nil {
-			return nil, err
-		}
+	p.emit(Event{Kind: EventBlobStart, Repository: r.repoStr, Digest: d.Digest, Size: d.Size, MediaType: d.MediaType})
+	reused, err := r.rc.fetchBlob(ctx, p, d)
+	if err != nil {
+		return remoteOrLocal(err)
 	}
-	return p.finish(ctx, rc, top, manifestDesc, manifest, platform, refStr, repoStr, streamed)
+	if reused {
+		p.reused.Add(d.Size)
+	}
+	p.emit(Event{Kind: EventBlobDone, Repository: r.repoStr, Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Reused: reused})
+	return nil
 }
 
 // dispatch fetches top and everything below it through handler, with
@@ -357,22 +433,18 @@ func (p *puller) dispatch(ctx context.Context, handler images.Handler, top ocisp
 }
 
 // finish checks the config and records the image.
-func (p *puller) finish(ctx context.Context, rc *repoClient, top, manifestDesc ocispec.Descriptor, manifest ocispec.Manifest, platform ocispec.Platform, refStr, repoStr string, streamed bool) (*Result, error) {
-	o := p.o
-
-	cfgBytes, err := content.ReadBlob(ctx, p.stores.Content, manifest.Config)
+func (r *pullRun) finish(ctx context.Context, streamed bool) (*Result, error) {
+	p := r.p
+	cfg, err := r.config(ctx)
 	if err != nil {
-		return nil, local(fmt.Errorf("reading the image config: %w", err))
+		return nil, err
 	}
-	var cfg ocispec.Image
-	if err := json.Unmarshal(cfgBytes, &cfg); err != nil {
-		return nil, fmt.Errorf("image config %s is not valid JSON: %w", manifest.Config.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
-	}
-	if !images.IsIndexType(top.MediaType) {
+	platform := r.platform
+	if !images.IsIndexType(r.top.MediaType) {
 		// A single manifest carries its platform in the config.
 		cp := platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
 		if cfg.Architecture != "" && !platforms.Only(platform).Match(cp) {
-			return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s is a %s image, not %s", refStr, platforms.Format(cp), platforms.Format(platform)))
+			return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("%s is a %s image, not %s", r.refStr, platforms.Format(cp), platforms.Format(platform)))
 		}
 		if cfg.Architecture != "" {
 			platform = cp
@@ -381,27 +453,40 @@ func (p *puller) finish(ctx context.Context, rc *repoClient, top, manifestDesc o
 
 	prov := meta.Provenance{
 		Source:         meta.SourcePrebuilt,
-		Registry:       rc.repo.RegistryStr(),
-		Repository:     repoStr,
-		Reference:      refStr,
-		ManifestDigest: manifestDesc.Digest.String(),
+		Registry:       r.rc.repo.RegistryStr(),
+		Repository:     r.repoStr,
+		Reference:      r.refStr,
+		ManifestDigest: r.manifestDesc.Digest.String(),
 		Platform:       platforms.Format(platform),
-		AcquiredAt:     o.now().UTC(),
+		AcquiredAt:     p.o.now().UTC(),
 		ImageVersion:   cfg.Config.Labels[meta.ImageVersionLabel],
 		Verification:   p.verification,
 	}
-	if images.IsIndexType(top.MediaType) {
-		prov.IndexDigest = top.Digest.String()
+	if images.IsIndexType(r.top.MediaType) {
+		prov.IndexDigest = r.top.Digest.String()
 	}
-	img, err := p.record(ctx, top, prov)
+	img, err := p.record(ctx, r.top, prov)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Name: o.name, Image: img, Provenance: prov, InProcessUnpack: streamed}
+	res := &Result{Name: p.o.name, Image: img, Provenance: prov, InProcessUnpack: streamed}
 	if !streamed {
 		res.UnpackNote = p.streamSkip
 	}
 	return res, nil
+}
+
+// config reads the stored image config.
+func (r *pullRun) config(ctx context.Context) (ocispec.Image, error) {
+	var cfg ocispec.Image
+	b, err := content.ReadBlob(ctx, r.p.stores.Content, r.manifest.Config)
+	if err != nil {
+		return cfg, local(fmt.Errorf("reading the image config: %w", err))
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("image config %s is not valid JSON: %w", r.manifest.Config.Digest, errors.Join(errdefs.ErrInvalidArgument, err))
+	}
+	return cfg, nil
 }
 
 // record creates or updates the image record, then writes the state file.

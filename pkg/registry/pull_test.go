@@ -514,6 +514,43 @@ func TestPullFaults(t *testing.T) {
 				t.Errorf("retry events %+v", rs)
 			}
 		}},
+		{name: "429 with Retry-After on the manifest is honoured", ok: true, fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+			if strings.Contains(r.URL.Path, "/manifests/") && n == 0 {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return true
+			}
+			return false
+		}, check: func(t *testing.T, reg *faultRegistry, rec *recorder) {
+			rs := rec.kinds(EventRetry)
+			// The header reaches the retry through go-containerregistry's
+			// remote.Get (watchTransport), capped at 50ms as above.
+			if len(rs) != 1 || rs[0].Wait != 50*time.Millisecond || rs[0].Digest != "" || !errdefs.IsResourceExhausted(rs[0].Err) {
+				t.Errorf("retry events %+v", rs)
+			}
+		}},
+		{name: "tag manifest with a stale Docker-Content-Digest", errIs: func(err error) bool { return errors.Is(err, ErrDigestMismatch) }, errHas: []string{"says its digest is " + digest.FromString("stale").String()},
+			fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+				if strings.Contains(r.URL.Path, "/manifests/latest") {
+					raw, _ := img.RawManifest()
+					mt, _ := img.MediaType()
+					w.Header().Set("Content-Type", string(mt))
+					w.Header().Set("Docker-Content-Digest", digest.FromString("stale").String())
+					w.Write(raw)
+					return true
+				}
+				return false
+			}},
+		{name: "manifest 500 names the registry's message", errIs: errdefs.IsUnavailable, errHas: []string{"500 Internal Server Error", "storage backend down", "gave up after 4 attempts"},
+			fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+				if strings.Contains(r.URL.Path, "/manifests/") {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusInternalServerError)
+					w.Write([]byte(`{"errors":[{"code":"UNKNOWN","message":"storage backend down"}]}`))
+					return true
+				}
+				return false
+			}},
 		{name: "503 storm that passes", ok: true, fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
 			if (isLayer(r) || strings.Contains(r.URL.Path, "/manifests/")) && n < 3 {
 				w.WriteHeader(http.StatusServiceUnavailable)

@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -69,4 +71,57 @@ func (s *stallReader) Read(b []byte) (int, error) {
 func (s *stallReader) Close() error {
 	s.t.Stop()
 	return s.rc.Close()
+}
+
+// watchTransport is the innermost transport of a pull, below
+// go-containerregistry's auth: every response body is watched for stalls
+// (watchStall), and the status and headers of a response are handed to
+// the request's respHint, since go-containerregistry's remote.Get returns
+// neither (the manifest path needs Retry-After and Docker-Content-Digest).
+type watchTransport struct {
+	inner http.RoundTripper
+	o     *options
+}
+
+func (t *watchTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.inner.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := r.Context().Value(respHintKey{}).(*respHint); ok {
+		h.last.Store(&respSeen{status: resp.StatusCode, header: resp.Header.Clone()})
+	}
+	resp.Body = t.o.watchStall(resp.Body)
+	return resp, nil
+}
+
+// respHint holds the last response a request's context saw.
+type respHint struct{ last atomic.Pointer[respSeen] }
+
+type respSeen struct {
+	status int
+	header http.Header
+}
+
+type respHintKey struct{}
+
+func withRespHint(ctx context.Context, h *respHint) context.Context {
+	return context.WithValue(ctx, respHintKey{}, h)
+}
+
+// header is the last response's header value k ("" when none was seen).
+func (h *respHint) header(k string) string {
+	if s := h.last.Load(); s != nil {
+		return s.header.Get(k)
+	}
+	return ""
+}
+
+// retryAfter is the last response's Retry-After, when it was a 429 or 5xx.
+func (h *respHint) retryAfter() time.Duration {
+	s := h.last.Load()
+	if s == nil || s.status != http.StatusTooManyRequests && s.status < 500 {
+		return 0
+	}
+	return parseRetryAfter(s.header.Get("Retry-After"), time.Now())
 }

@@ -18,17 +18,28 @@ func TestPullStallTimeout(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		beforeBytes bool
-	}{{"stalled mid-body", false}, {"stalled before the headers", true}} {
+		manifest    bool // the manifest stalls (read by go-containerregistry's remote.Get), not a layer
+	}{{"stalled mid-body", false, false}, {"stalled before the headers", true, false}, {"manifest stalled mid-body", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := newFaultRegistry(t)
 			repo := reg.push(t, "stall:latest", img)
 			release := make(chan struct{})
 			t.Cleanup(func() { close(release) })
 			reg.setFault(func(w http.ResponseWriter, r *http.Request, n int) bool {
-				if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+layer) || n > 0 {
+				target := strings.HasSuffix(r.URL.Path, "/blobs/"+layer)
+				if tc.manifest {
+					target = strings.Contains(r.URL.Path, "/manifests/")
+				}
+				if r.Method != http.MethodGet || !target || n > 0 {
 					return false
 				}
-				if !tc.beforeBytes {
+				switch {
+				case tc.manifest:
+					w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+					w.WriteHeader(http.StatusOK)
+					_, _ = w.Write([]byte(`{"schemaVersion": 2,`))
+					w.(http.Flusher).Flush()
+				case !tc.beforeBytes:
 					w.WriteHeader(http.StatusOK)
 					_, _ = w.Write(body[:len(body)/3])
 					w.(http.Flusher).Flush()
