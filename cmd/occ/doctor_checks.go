@@ -149,7 +149,7 @@ func checkContainerd(ctx context.Context, cfg *meta.Config) []checkResult {
 	out = append(out, v)
 
 	ns := checkResult{Name: "containerd namespace", Status: checkOK}
-	if names, err := rt.NamespaceService().List(nctx); err != nil {
+	if names, err := rt.Namespaces(nctx); err != nil {
 		ns.Status, ns.Detail = checkWarn, "cannot list namespaces: "+err.Error()
 	} else if slices.Contains(names, cfg.ContainerdNamespace) {
 		ns.Detail = cfg.ContainerdNamespace + " exists"
@@ -159,15 +159,15 @@ func checkContainerd(ctx context.Context, cfg *meta.Config) []checkResult {
 	out = append(out, ns)
 
 	sn := checkResult{Name: "snapshotter", Status: checkFail}
-	resp, err := rt.IntrospectionService().Plugins(nctx, "type==io.containerd.snapshotter.v1,id=="+cfg.Snapshotter)
+	found, initErr, err := rt.SnapshotterPlugin(nctx, cfg.Snapshotter)
 	switch {
 	case err != nil:
 		sn.Detail = "cannot ask containerd: " + err.Error()
-	case len(resp.Plugins) == 0:
+	case !found:
 		sn.Detail = "containerd has no snapshotter " + cfg.Snapshotter
 		sn.Fix = "occ config set snapshotter overlayfs (or native, slower but works everywhere)"
-	case resp.Plugins[0].InitErr != nil:
-		sn.Detail = fmt.Sprintf("%s failed to load in containerd: %s", cfg.Snapshotter, resp.Plugins[0].InitErr.Message)
+	case initErr != "":
+		sn.Detail = fmt.Sprintf("%s failed to load in containerd: %s", cfg.Snapshotter, initErr)
 		sn.Fix = "use a filesystem overlayfs works on (not overlay-on-overlay), or occ config set snapshotter native"
 	default:
 		sn.Status, sn.Detail = checkOK, cfg.Snapshotter

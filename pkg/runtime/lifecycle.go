@@ -50,7 +50,7 @@ func (s *Sandbox) Create(ctx context.Context) error {
 	} else if ok {
 		return errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("container %s already exists; stop and remove it first (occ stop --remove)", s.name))
 	}
-	image, err := s.client.GetImage(ctx, s.opts.Image)
+	image, err := s.client.ctr.GetImage(ctx, s.opts.Image)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("image %s not found in containerd namespace %s: pull or build it first (occ start does both)", s.opts.Image, s.client.Namespace))
@@ -83,12 +83,12 @@ func (s *Sandbox) Create(ctx context.Context) error {
 	}
 	snapshot := iso.snapshotOpt(ctx, s.client, s.snapshotter(), s.snapshotKey(), image)
 	// A snapshot left by an interrupted create would block the new one.
-	if sn := s.client.SnapshotService(s.snapshotter()); sn != nil {
+	if sn := s.client.ctr.SnapshotService(s.snapshotter()); sn != nil {
 		if _, err := sn.Stat(ctx, s.snapshotKey()); err == nil {
 			_ = sn.Remove(ctx, s.snapshotKey())
 		}
 	}
-	_, err = s.client.NewContainer(ctx, s.name,
+	_, err = s.client.ctr.NewContainer(ctx, s.name,
 		containerd.WithImage(image),
 		containerd.WithImageName(image.Name()),
 		containerd.WithSnapshotter(s.snapshotter()),

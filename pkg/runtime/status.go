@@ -229,7 +229,7 @@ func (s *Sandbox) Differences(ctx context.Context) ([]string, error) {
 	if got, want := l[meta.LabelContainerMounts], plan.BindsLabel(); got != want {
 		out = append(out, fmt.Sprintf("mounts [%s], configured [%s]", got, want))
 	}
-	if img, err := s.client.GetImage(ctx, s.opts.Image); err == nil {
+	if img, err := s.client.ctr.GetImage(ctx, s.opts.Image); err == nil {
 		if got, want := l[meta.LabelContainerImageDigest], img.Target().Digest.String(); got != want {
 			out = append(out, fmt.Sprintf("image %s, current %s is %s", got, s.opts.Image, want))
 		}
