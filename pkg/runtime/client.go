@@ -102,11 +102,7 @@ func (c *Client) InNamespace(ns string) *Client {
 
 // Version is containerd's version and revision.
 func (c *Client) Version(ctx context.Context) (containerd.Version, error) {
-	v, err := c.ctr.Version(c.WithNamespace(ctx))
-	if err != nil {
-		return v, fmt.Errorf("containerd version: %w", err)
-	}
-	return v, nil
+	return c.ctr.Version(c.WithNamespace(ctx))
 }
 
 // Namespaces lists containerd's namespaces.
