@@ -394,25 +394,37 @@ func (s *Sandbox) newTask(ctx context.Context, c containerd.Container, logIO cio
 }
 
 // newTaskAfterShim stops the orphaned shim behind first (an
-// already-exists error) and creates the task again, up to shimRetries
-// times shimRetryDelay apart while containerd catches up.
+// already-exists error) and creates the task again while containerd
+// catches up (retryNewTask).
 func (s *Sandbox) newTaskAfterShim(ctx context.Context, c containerd.Container, logIO cio.Creator, first error) (containerd.Task, error) {
 	if !s.reapOrphanedShim(ctx, c) {
 		return nil, orphanedShimError(ctx, c.ID(), first)
 	}
+	task, err := retryNewTask(ctx, func() (containerd.Task, error) { return c.NewTask(ctx, logIO) })
+	if errdefs.IsAlreadyExists(err) {
+		return nil, orphanedShimError(ctx, c.ID(), first)
+	} else if err != nil {
+		return nil, fmt.Errorf("create the container task: %w", err)
+	}
+	return task, nil
+}
+
+// retryNewTask calls create up to shimRetries times, shimRetryDelay
+// apart (the first after a delay too), while it fails with an
+// already-exists error. It returns the first other outcome, the last
+// already-exists error, or ctx's error when ctx ends first.
+func retryNewTask(ctx context.Context, create func() (containerd.Task, error)) (containerd.Task, error) {
+	var err error
 	for range shimRetries {
-		if err := sleepCtx(ctx, shimRetryDelay); err != nil {
-			return nil, fmt.Errorf("create the container task: %w", err)
+		if serr := sleepCtx(ctx, shimRetryDelay); serr != nil {
+			return nil, serr
 		}
-		task, err := c.NewTask(ctx, logIO)
-		if err == nil {
-			return task, nil
-		}
-		if !errdefs.IsAlreadyExists(err) {
-			return nil, fmt.Errorf("create the container task: %w", err)
+		var task containerd.Task
+		if task, err = create(); !errdefs.IsAlreadyExists(err) {
+			return task, err
 		}
 	}
-	return nil, orphanedShimError(ctx, c.ID(), first)
+	return nil, err
 }
 
 // sleepCtx sleeps for d, or until ctx ends (its error).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 )
 
 func TestWaitExit(t *testing.T) {
@@ -71,5 +72,41 @@ func TestClearedNetworkLabels(t *testing.T) {
 	l["x"] = "y" // a fresh map each time
 	if _, ok := clearedNetworkLabels()["x"]; ok {
 		t.Error("clearedNetworkLabels shares its map")
+	}
+}
+
+func TestRetryNewTask(t *testing.T) {
+	defer func(n int, d time.Duration) { shimRetries, shimRetryDelay = n, d }(shimRetries, shimRetryDelay)
+	shimRetries, shimRetryDelay = 5, time.Millisecond
+	exists := errdefs.ErrAlreadyExists.WithMessage("task exists")
+	other := errors.New("runc failed")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		results   []error // create's outcome per call; past the end: exists
+		wantErr   error
+		wantCalls int
+	}{
+		{"created on the third try", context.Background(), []error{exists, exists, nil}, nil, 3},
+		{"another error ends it", context.Background(), []error{exists, other}, other, 2},
+		{"bounded", context.Background(), nil, errdefs.ErrAlreadyExists, 5},
+		{"context ended", cancelled, nil, context.Canceled, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			_, err := retryNewTask(tt.ctx, func() (containerd.Task, error) {
+				calls++
+				if calls <= len(tt.results) {
+					return nil, tt.results[calls-1]
+				}
+				return nil, exists
+			})
+			if calls != tt.wantCalls || (tt.wantErr == nil) != (err == nil) || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) {
+				t.Errorf("%d calls, err %v; want %d calls, err %v", calls, err, tt.wantCalls, tt.wantErr)
+			}
+		})
 	}
 }
