@@ -155,6 +155,12 @@ func (st *Status) applyTask(ts containerd.Status, pid uint32) {
 	}
 }
 
+// ExplicitlyStopped says whether the last stop was asked for (occ stop),
+// not a crash: the restart monitor leaves such a container down.
+func (st Status) ExplicitlyStopped() bool {
+	return st.Labels[restart.ExplicitlyStoppedLabel] == "true"
+}
+
 // URL is the address to open in a browser.
 func (st Status) URL() string {
 	if st.Published == "" {

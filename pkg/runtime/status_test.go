@@ -108,3 +108,20 @@ func TestExecProcess(t *testing.T) {
 		t.Error("execProcess changed the container's process")
 	}
 }
+
+func TestExplicitlyStopped(t *testing.T) {
+	tests := []struct {
+		labels map[string]string
+		want   bool
+	}{
+		{restartStoppedLabels(), true},
+		{restartStoppingLabels(), true},
+		{restartRunningLabels("file:///log"), false},
+		{nil, false},
+	}
+	for i, tt := range tests {
+		if got := (Status{Labels: tt.labels}).ExplicitlyStopped(); got != tt.want {
+			t.Errorf("%d: %v, want %v", i, got, tt.want)
+		}
+	}
+}
