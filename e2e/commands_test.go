@@ -95,7 +95,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 		_ = os.RemoveAll(e.runDir)
 	})
 	hasImage := func(t *testing.T) bool {
-		_, err := client.GetImage(client.WithNamespace(e.ctx), meta.CurrentImageName)
+		_, err := client.ImageService().Get(client.WithNamespace(e.ctx), meta.CurrentImageName)
 		if err != nil && !errdefs.IsNotFound(err) {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/platforms"
@@ -296,7 +297,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 	// own. (Every login below working proves it needs no more.)
 	gatewayRefusesAnonymous(t, runtime.ProbeAddress(st.Published), "no users yet")
 	nctx := client.WithNamespace(e.ctx)
-	ctr, err := client.LoadContainer(nctx, sb.Name())
+	ctr, err := ctrd(t, client).LoadContainer(nctx, sb.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,9 +509,23 @@ func lastLines(s string, n int) string {
 // deriveImage records, as the previous sandbox image, the current one with
 // one more config label: the same layers (already unpacked), another
 // digest. It returns the digests of both.
+// ctrd is a containerd client of its own on rt's socket and namespace, for
+// what the tests look at below occ's runtime API (containers, leases):
+// runtime.Client keeps its containerd client to itself. It is closed when
+// the test ends.
+func ctrd(t testing.TB, rt *runtime.Client) *containerd.Client {
+	t.Helper()
+	c, err := containerd.New(rt.Address, containerd.WithDefaultNamespace(rt.Namespace), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatalf("connect to containerd at %s: %v", rt.Address, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func deriveImage(t *testing.T, ctx context.Context, client *runtime.Client) (current, derived string) {
 	t.Helper()
-	ctx, done, err := client.WithLease(client.WithNamespace(ctx))
+	ctx, done, err := ctrd(t, client).WithLease(client.WithNamespace(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,12 +138,13 @@ func btImageName(t *testing.T) string {
 func btRun(t *testing.T, ctx context.Context, e btEnv, rt *runtime.Client, name string, args ...string) string {
 	t.Helper()
 	ctx = rt.WithNamespace(ctx)
-	img, err := rt.GetImage(ctx, name)
+	raw := ctrd(t, rt)
+	img, err := raw.GetImage(ctx, name)
 	if err != nil {
 		t.Fatalf("get image %s: %v", name, err)
 	}
 	id := "it-build-" + btNonce()
-	ctr, err := rt.NewContainer(ctx, id,
+	ctr, err := raw.NewContainer(ctx, id,
 		containerd.WithRuntime("io.containerd.runc.v2", &options.Options{Root: filepath.Join(e.dir, "run", "runc")}),
 		containerd.WithImage(img),
 		containerd.WithSnapshotter(rt.Snapshotter),

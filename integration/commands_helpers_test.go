@@ -141,7 +141,7 @@ func (f *cmdFixture) importImage(p meta.Provenance) {
 	e := rtTestbed(f.t)
 	ref := rtAppImage(f.t, e)
 	nctx := f.client.WithNamespace(f.ctx)
-	img := rtPull(nctx, f.t, f.client.Client, ref, meta.CurrentImageName)
+	img := rtPull(nctx, f.t, ctrd(f.t, f.client), ref, meta.CurrentImageName)
 	p.ManifestDigest = img.Target().Digest.String()
 	rec := img.Metadata()
 	rec.Labels = p.Labels()

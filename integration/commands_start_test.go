@@ -25,7 +25,7 @@ func TestCommandsStart(t *testing.T) {
 	rtAppImage(t, e) // published at test/runtime-app:latest
 	f := newCmdFixture(t, func(c *meta.Config) { c.Users = nil })
 	hasImage := func() bool {
-		_, err := f.client.GetImage(f.client.WithNamespace(f.ctx), meta.CurrentImageName)
+		_, err := f.client.ImageService().Get(f.client.WithNamespace(f.ctx), meta.CurrentImageName)
 		if err != nil && !errdefs.IsNotFound(err) {
 			t.Fatal(err)
 		}

@@ -266,7 +266,7 @@ func (h *hardEnv) snap() storeSnap {
 	for _, i := range st {
 		s.ingests = append(s.ingests, i.Ref)
 	}
-	err = h.client.SnapshotService("overlayfs").Walk(ctx, func(_ context.Context, i snapshots.Info) error {
+	err = ctrd(h.t, h.client).SnapshotService("overlayfs").Walk(ctx, func(_ context.Context, i snapshots.Info) error {
 		s.snapshots = append(s.snapshots, i.Name+" <- "+i.Parent)
 		return nil
 	})
@@ -281,7 +281,7 @@ func (h *hardEnv) snap() storeSnap {
 		s.leases = append(s.leases, l.ID)
 	}
 	s.state, _ = os.ReadFile(h.paths.StateFile())
-	cs2, err := h.client.Containers(ctx)
+	cs2, err := ctrd(h.t, h.client).Containers(ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func (h *hardEnv) checkPulled(want chaosImage, before storeSnap, after storeSnap
 			bad("blob %s is %d bytes, the registry's %d", d.Digest, info.Size, d.Size)
 		}
 	}
-	unpacked, err := containerd.NewImageWithPlatform(h.client.Client, rec, platforms.Only(amd64)).IsUnpacked(ctx, "overlayfs")
+	unpacked, err := containerd.NewImageWithPlatform(ctrd(h.t, h.client), rec, platforms.Only(amd64)).IsUnpacked(ctx, "overlayfs")
 	if err != nil || !unpacked {
 		bad("current image not unpacked (%v)", err)
 	}

@@ -305,7 +305,7 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 			}
 		}
 		if img.Name == meta.CurrentImageName {
-			ok, err := containerd.NewImageWithPlatform(h.client.Client, img, platforms.Only(amd64)).IsUnpacked(ctx, "overlayfs")
+			ok, err := containerd.NewImageWithPlatform(ctrd(t, h.client), img, platforms.Only(amd64)).IsUnpacked(ctx, "overlayfs")
 			if err != nil || !ok {
 				t.Errorf("current image %s is not unpacked (%v)", img.Target.Digest, err)
 			}
@@ -366,7 +366,7 @@ func (h *hardEnv) checkLeftovers(final bool) {
 	ctx := h.client.WithNamespace(h.ctx)
 	tb := filepath.Dir(filepath.Dir(rtTestbed(t).containerd))
 	tasks := map[string]bool{}
-	ts, err := h.client.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
+	ts, err := ctrd(t, h.client).TaskService().List(ctx, &tasksapi.ListTasksRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

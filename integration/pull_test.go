@@ -153,7 +153,7 @@ func (s streaming) StartStream(ctx context.Context, config ocispec.Descriptor, l
 func (e *pullEnv) assertNoSnapshots() {
 	e.t.Helper()
 	var keys []string
-	err := e.client.SnapshotService("overlayfs").Walk(e.ctx, func(_ context.Context, i snapshots.Info) error {
+	err := ctrd(e.t, e.client).SnapshotService("overlayfs").Walk(e.ctx, func(_ context.Context, i snapshots.Info) error {
 		keys = append(keys, i.Name)
 		return nil
 	})

@@ -39,7 +39,7 @@ func TestRuntimeStartRemovesStaleBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := f.client.WithNamespace(f.ctx)
-	mounts, err := f.client.SnapshotService("overlayfs").Mounts(ctx, f.name+"-snapshot")
+	mounts, err := ctrd(t, f.client).SnapshotService("overlayfs").Mounts(ctx, f.name+"-snapshot")
 	if err != nil {
 		t.Fatal(err)
 	}

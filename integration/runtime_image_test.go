@@ -23,7 +23,23 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
+
+// ctrd is a containerd client of its own on rt's socket and namespace, for
+// what the tests look at below occ's runtime API (snapshots, containers,
+// tasks, pulls): runtime.Client keeps its containerd client to itself. It
+// is closed when the test ends.
+func ctrd(t testing.TB, rt *runtime.Client) *containerd.Client {
+	t.Helper()
+	c, err := containerd.New(rt.Address, containerd.WithDefaultNamespace(rt.Namespace), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatalf("connect to containerd at %s: %v (is the testbed up? `hack/testbed status`)", rt.Address, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
 
 // rtEnv is what the runtime tests need from the testbed.
 type rtEnv struct {

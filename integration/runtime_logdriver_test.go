@@ -61,7 +61,7 @@ func TestRuntimeLogDriver(t *testing.T) {
 	f.sb = sb
 	f.start()
 
-	c, err := f.client.LoadContainer(f.client.WithNamespace(f.ctx), f.name)
+	c, err := ctrd(t, f.client).LoadContainer(f.client.WithNamespace(f.ctx), f.name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestRuntimeLogDriverSurvivesMovedOcc(t *testing.T) {
 	f.sb = sb
 	f.start()
 	ctx := f.client.WithNamespace(f.ctx)
-	c, err := f.client.LoadContainer(ctx, f.name)
+	c, err := ctrd(t, f.client).LoadContainer(ctx, f.name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func TestRuntimeStartAfterForgotten(t *testing.T) {
 			chainsBefore := rtIptablesChains(t)
 			f.start()
 			ctx := f.client.WithNamespace(f.ctx)
-			c, err := f.client.LoadContainer(ctx, f.name)
+			c, err := ctrd(t, f.client).LoadContainer(ctx, f.name)
 			if err != nil {
 				t.Fatal(err)
 			}

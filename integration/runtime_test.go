@@ -62,7 +62,7 @@ func newRTFixture(t testing.TB, mutate func(*meta.Config)) *rtFixture {
 	}
 	t.Cleanup(func() { client.Close() })
 	ref := rtAppImage(t, e)
-	rtPull(client.WithNamespace(ctx), t, client.Client, ref, rtLocalImage)
+	rtPull(client.WithNamespace(ctx), t, ctrd(t, client), ref, rtLocalImage)
 
 	base, err := os.MkdirTemp("", "occ-rt-")
 	if err != nil {
@@ -288,7 +288,7 @@ func TestRuntimeSandboxLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, err := f.client.GetImage(f.client.WithNamespace(f.ctx), rtLocalImage)
+		img, err := ctrd(t, f.client).GetImage(f.client.WithNamespace(f.ctx), rtLocalImage)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -588,7 +588,7 @@ func TestRuntimeMissingMountRefusedBeforeCreate(t *testing.T) {
 	if err := noImage.Create(f.ctx); !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "pull or build") {
 		t.Fatalf("create without the image: %v", err)
 	}
-	sn := f.client.SnapshotService("overlayfs")
+	sn := ctrd(t, f.client).SnapshotService("overlayfs")
 	if _, err := sn.Stat(f.client.WithNamespace(f.ctx), f.name+"-snapshot"); err == nil {
 		t.Fatal("a snapshot was created")
 	}
@@ -689,7 +689,7 @@ func TestRuntimeStartRepairsVanishedNetwork(t *testing.T) {
 	chainsBefore := rtIptablesChains(t)
 	f.start()
 	ctx := f.client.WithNamespace(f.ctx)
-	c, err := f.client.LoadContainer(ctx, f.name)
+	c, err := ctrd(t, f.client).LoadContainer(ctx, f.name)
 	if err != nil {
 		t.Fatal(err)
 	}

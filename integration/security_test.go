@@ -41,7 +41,7 @@ func TestSecurityContainerIsolation(t *testing.T) {
 	f := newRTFixture(t, func(c *meta.Config) { c.Mounts = []string{mount} })
 	f.start()
 	nctx := f.client.WithNamespace(f.ctx)
-	ctr, err := f.client.LoadContainer(nctx, f.name)
+	ctr, err := ctrd(t, f.client).LoadContainer(nctx, f.name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestSecurityStartGateModesAndExposure(t *testing.T) {
 
 	// The password: not in any file occ keeps, the spec, the store, the output.
 	nctx := f.client.WithNamespace(f.ctx)
-	ctr, err := f.client.LoadContainer(nctx, meta.ContainerName)
+	ctr, err := ctrd(t, f.client).LoadContainer(nctx, meta.ContainerName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestSecurityUserNSChownedRootfs(t *testing.T) {
 	}
 	t.Cleanup(func() { native.Close() })
 	f := newRTFixture(t, nil)
-	rtPull(native.WithNamespace(f.ctx), t, native.Client, rtAppImage(t, rtTestbed(t)), rtLocalImage)
+	rtPull(native.WithNamespace(f.ctx), t, ctrd(t, native), rtAppImage(t, rtTestbed(t)), rtLocalImage)
 	f.sb = f.newSandbox(native)
 	f.start()
 	iso, err := f.sb.IsolationInForce(f.ctx)

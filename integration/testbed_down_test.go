@@ -102,7 +102,7 @@ func TestTestbedDownStopsOccSandbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer client.Close()
-		rtPull(client.WithNamespace(ctx), t, client.Client, ref, rtLocalImage)
+		rtPull(client.WithNamespace(ctx), t, ctrd(t, client), ref, rtLocalImage)
 		sb, err := runtime.NewSandbox(client, runtime.SpecOptions{
 			Config: cfg, Paths: paths, Image: rtLocalImage, Name: name, RunDir: runDir, Network: netOpts,
 		})

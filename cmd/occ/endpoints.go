@@ -5,6 +5,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/opencode-cloud/occ/pkg/doctor"
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
@@ -51,14 +52,14 @@ func (s daemonSetting) source(g *Globals, file *meta.Config) string {
 
 // daemonChecks are occ doctor's rows for the daemon settings in effect and
 // where each came from (flag > environment > config file > default).
-func daemonChecks(app *App, cfg *meta.Config) []checkResult {
+func daemonChecks(app *App, cfg *meta.Config) []doctor.Check {
 	file, _, err := app.LoadFileConfig()
 	if err != nil {
 		file = nil
 	}
-	var out []checkResult
+	var out []doctor.Check
 	for _, s := range daemonSettings {
-		out = append(out, checkResult{Name: "setting " + s.key, Status: checkOK, Detail: s.value(cfg) + " (" + s.source(app.Globals, file) + ")"})
+		out = append(out, doctor.Check{Name: "setting " + s.key, Status: doctor.OK, Detail: s.value(cfg) + " (" + s.source(app.Globals, file) + ")"})
 	}
 	return out
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/opencode-cloud/occ/pkg/doctor"
 )
 
 func TestGlobalShortFlags(t *testing.T) {
@@ -80,7 +82,7 @@ func TestDaemonSettingsPrecedence(t *testing.T) {
 			}
 			before, _ := os.ReadFile(cfgFile)
 			_, out, errOut := occ(t, "", append(tt.args, "doctor", "--json")...)
-			var rows []checkResult
+			var rows []doctor.Check
 			if err := json.Unmarshal([]byte(out), &rows); err != nil {
 				t.Fatalf("doctor --json: %v\n%s\n%s", err, out, errOut)
 			}

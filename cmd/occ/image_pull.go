@@ -156,35 +156,11 @@ func newImageVerifier(app *App, cfg *meta.Config) (*imageVerifier, error) {
 	return &imageVerifier{app: app, cfg: cfg, policy: p}, nil
 }
 
-// verifyPolicy is the trust policy the config describes: a public key
-// (image_verify_key), or the keyless issuer and identity against
-// image_verify_trusted_root, else the root `occ image trust-root --refresh`
-// fetched, else the one embedded in occ.
+// verifyPolicy is the trust policy the config describes
+// (trust.PolicyFromConfig), with the root `occ image trust-root --refresh`
+// fetched.
 func verifyPolicy(cfg *meta.Config, paths meta.Paths) (trust.Policy, error) {
-	p := trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}
-	if cfg.ImageVerify == meta.VerifyOff {
-		return p, nil
-	}
-	if cfg.ImageVerifyKey != "" {
-		k, err := trust.LoadPublicKey(cfg.ImageVerifyKey)
-		if err != nil {
-			return p, fmt.Errorf("image_verify_key: %w (fix the file, or `occ config set image_verify_key \"\"` to verify by identity)", err)
-		}
-		p.PublicKey = k
-	} else if cfg.ImageVerifyRoot != "" {
-		tr, err := trust.LoadTrustedRoot(cfg.ImageVerifyRoot)
-		if err != nil {
-			return p, fmt.Errorf("image_verify_trusted_root: %w (fix the file, or `occ config set image_verify_trusted_root \"\"` to use the root embedded in occ)", err)
-		}
-		p.TrustedMaterial = tr
-	} else if f := paths.TrustedRootFile(); fileExists(f) {
-		tr, err := trust.LoadTrustedRoot(f)
-		if err != nil {
-			return p, fmt.Errorf("%w (refresh it with `occ image trust-root --refresh`, or delete it to use the root embedded in occ)", err)
-		}
-		p.TrustedMaterial = tr
-	}
-	return p, nil
+	return trust.PolicyFromConfig(cfg, paths.TrustedRootFile())
 }
 
 func fileExists(path string) bool {
@@ -210,29 +186,7 @@ func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequ
 }
 
 // describeVerification is one line about a verified signature.
-func describeVerification(v *meta.Verification) string {
-	var b strings.Builder
-	switch v.Method {
-	case meta.VerifyKey:
-		fmt.Fprintf(&b, "key %s", shortID(v.Identity))
-	default:
-		fmt.Fprintf(&b, "%s (issuer %s)", v.Identity, v.Issuer)
-	}
-	if !v.SignedAt.IsZero() {
-		fmt.Fprintf(&b, ", signed %s", v.SignedAt.UTC().Format(time.RFC3339))
-	}
-	if v.BundleDigest != "" {
-		fmt.Fprintf(&b, ", bundle %s", shortDigest(digest.Digest(v.BundleDigest)))
-	}
-	return b.String()
-}
-
-func shortID(s string) string {
-	if len(s) > 16 {
-		return s[:16]
-	}
-	return s
-}
+func describeVerification(v *meta.Verification) string { return trust.Describe(v) }
 
 // streamingUnpacker adapts runtime's ImageUnpacker to
 // registry.StreamUnpacker (the two packages do not import each other).

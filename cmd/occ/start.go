@@ -138,7 +138,7 @@ func (c *StartCmd) Run(ctx context.Context, app *App) error {
 	}
 
 	// Image: flags, else the first-run choice, else keep what is there.
-	_, imgErr := rt.GetImage(rt.WithNamespace(ctx), meta.CurrentImageName)
+	_, imgErr := rt.ImageService().Get(rt.WithNamespace(ctx), meta.CurrentImageName)
 	if imgErr != nil && !errdefs.IsNotFound(imgErr) {
 		return fmt.Errorf("look up the sandbox image: %w", imgErr)
 	}

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
@@ -151,7 +150,7 @@ func collectStatus(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.
 			r.ImageVersion = ic.Config.Labels[meta.ImageVersionLabel]
 			r.NotSandbox = r.ImageVersion == ""
 		}
-		if size, err := containerd.NewImage(rt.Client, img).Size(nctx); err == nil {
+		if size, err := rt.ImageSize(nctx, img); err == nil {
 			r.Disk = &diskFacts{ImagesBytes: size}
 		}
 	} else {

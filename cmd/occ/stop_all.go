@@ -7,8 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -38,36 +36,36 @@ func (c *StopAllCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	defer rt.Close()
-	nss, err := rt.NamespaceService().List(ctx)
+	nss, err := rt.Namespaces(ctx)
 	if err != nil {
 		return fmt.Errorf("list containerd namespaces at %s: %w", address, err)
 	}
 	var errs []error
 	for _, ns := range nss {
-		nsrt := &runtime.Client{Client: rt.Client, Address: rt.Address, Namespace: ns}
-		list, err := rt.Containers(namespaces.WithNamespace(ctx, ns), fmt.Sprintf("labels.%q==%s", meta.ManagedByLabel, meta.ManagedByValue))
+		nsrt := rt.InNamespace(ns)
+		ids, err := nsrt.ManagedContainers(ctx)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list occ's containers in namespace %s: %w", ns, err))
 			continue
 		}
-		for _, ctr := range list {
+		for _, id := range ids {
 			cfg := meta.DefaultConfig()
 			cfg.ContainerdNamespace = ns
-			sb, err := runtime.NewSandbox(nsrt, runtime.SpecOptions{Config: cfg, Paths: app.Paths, Name: ctr.ID()})
+			sb, err := runtime.NewSandbox(nsrt, runtime.SpecOptions{Config: cfg, Paths: app.Paths, Name: id})
 			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			res, err := sb.Stop(ctx, time.Duration(c.Timeout)*time.Second)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("stop %s/%s: %w", ns, ctr.ID(), err))
+				errs = append(errs, fmt.Errorf("stop %s/%s: %w", ns, id, err))
 				continue
 			}
 			state := "was not running; network released"
 			if res.WasRunning {
 				state = "stopped; network released"
 			}
-			fmt.Fprintf(os.Stdout, "%s/%s: %s\n", ns, ctr.ID(), state)
+			fmt.Fprintf(os.Stdout, "%s/%s: %s\n", ns, id, state)
 		}
 	}
 	return errors.Join(errs...)

@@ -166,78 +166,9 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if meta.Version == "" || meta.Version == "dev" {
-		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("this occ has no release version (%q), so the image's %s label would be meaningless; build occ with -ldflags -X github.com/opencode-cloud/occ/pkg/meta.Version=…", meta.Version, meta.ImageVersionLabel))
-	}
-	name := opts.Name
-	if name == "" {
-		name = meta.CurrentImageName
-	}
-	bctx := opts.Context
-	if bctx == nil {
-		bctx = EmbeddedContext()
-	}
-	ctxDigest, err := bctx.Digest()
+	plan, err := planBuild(opts, start, logf)
 	if err != nil {
 		return nil, err
-	}
-	caDir := opts.SystemCADir
-	switch caDir {
-	case "":
-		caDir = meta.SystemExtraCADir
-	case NoSystemCA:
-		caDir = ""
-	}
-	extraCA, err := LoadExtraCA(opts.ExtraCAFiles, caDir)
-	if err != nil {
-		return nil, err
-	}
-	attachables := []session.Attachable{dockerAuth()}
-	if sec, err := extraCA.secrets(); err != nil {
-		return nil, err
-	} else if sec != nil {
-		attachables = append(attachables, sec)
-		logf("passing %d extra CA certificate(s) from %s to the build as secret %s (not stored in the image)",
-			extraCA.Count, strings.Join(extraCA.Files, ", "), ExtraCASecretID)
-	}
-	if extraCA != nil && len(extraCA.Skipped) > 0 {
-		logf("no CA certificate in %s: skipped", strings.Join(extraCA.Skipped, ", "))
-	}
-
-	epoch := opts.SourceDateEpoch
-	if epoch == nil {
-		if v, ok := opts.BuildArgs[ArgSourceDateEpoch]; ok {
-			n, err := parseEpoch(v)
-			if err != nil {
-				return nil, err
-			}
-			epoch = &n
-		} else if v := os.Getenv(ArgSourceDateEpoch); v != "" {
-			n, err := parseEpoch(v)
-			if err != nil {
-				return nil, fmt.Errorf("$%s: %w", ArgSourceDateEpoch, err)
-			}
-			epoch = &n
-		}
-	}
-	created := start.UTC()
-	if epoch != nil {
-		created = time.Unix(*epoch, 0).UTC()
-	}
-
-	frontendAttrs := map[string]string{"filename": "Dockerfile"}
-	for k, v := range opts.BuildArgs {
-		frontendAttrs["build-arg:"+k] = v
-	}
-	frontendAttrs["build-arg:"+ArgVersion] = meta.Version
-	if opts.BaseImage != "" {
-		frontendAttrs["build-arg:"+ArgBaseImage] = opts.BaseImage
-	}
-	if epoch != nil {
-		frontendAttrs["build-arg:"+ArgSourceDateEpoch] = strconv.FormatInt(*epoch, 10)
-	}
-	if opts.NoCache {
-		frontendAttrs["no-cache"] = ""
 	}
 
 	direct, why := canExportDirect(ctx, d.Worker, store)
@@ -248,7 +179,171 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 	sweep.Go(func() { sweepStale(ctx, store, logf) })
 	defer sweep.Wait()
 	tmpName := tempPrefix + randomID()
-	exportAttrs := map[string]string{
+	land := newLander(direct, opts.OCIArchive, store, d.Worker, tmpName, logf)
+	export, err := land.export(ctx, exportAttrs(tmpName, plan.created, plan.epoch))
+	if err != nil {
+		return nil, err
+	}
+	defer land.cleanup(ctx)
+
+	solveOpt := client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: frontendAttrs(opts, plan.epoch),
+		LocalMounts:   map[string]fsutil.FS{"context": plan.bctx.FS, "dockerfile": plan.bctx.FS},
+		Exports:       []client.ExportEntry{export},
+		CacheImports:  opts.CacheImports,
+		CacheExports:  opts.CacheExports,
+		Session:       plan.attachables,
+	}
+	t := newTracker()
+	solveStart := time.Now()
+	resp, err := solve(ctx, d, solveOpt, t, opts, land)
+	if err != nil {
+		return nil, err
+	}
+	solveTime := time.Since(solveStart)
+	reported, target, err := landed(ctx, store, land, resp.ExporterResponse)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := provenance(ctx, d, store, target, reported, plan.ctxDigest, opts.NoCache)
+	if err != nil {
+		return nil, err
+	}
+	img, err := store.SetImage(ctx, plan.name, target, prov.Labels())
+	if err != nil {
+		return nil, fmt.Errorf("record the built image as %s: %w", plan.name, err)
+	}
+	logf("BuildKit took %s; before it %s, after it %s (landing: %s)", solveTime.Round(time.Millisecond),
+		solveStart.Sub(start).Round(time.Millisecond), time.Since(solveStart.Add(solveTime)).Round(time.Millisecond), land.landing())
+
+	if opts.StateFile != "" {
+		if err := saveState(opts.StateFile, prov); err != nil {
+			return nil, fmt.Errorf("the image is recorded as %s, but %w", plan.name, err)
+		}
+	}
+	return &Result{
+		Image: img, Digest: reported, Provenance: prov, Landing: land.landing(), Direct: direct, Worker: d.Worker,
+		Steps: t.Steps(), Warnings: t.warnings, Duration: time.Since(start), ExtraCA: plan.extraCA,
+	}, nil
+}
+
+// buildPlan is what a build is made of before BuildKit is asked.
+type buildPlan struct {
+	name        string // the record the image lands in
+	bctx        *Context
+	ctxDigest   digest.Digest
+	extraCA     *ExtraCA
+	attachables []session.Attachable
+	epoch       *int64    // SOURCE_DATE_EPOCH, nil when unset
+	created     time.Time // the image's created annotation
+}
+
+// planBuild checks that this occ can stamp a version on the image and
+// gathers the build's inputs from opts.
+func planBuild(opts Options, start time.Time, logf func(string, ...any)) (*buildPlan, error) {
+	if meta.Version == "" || meta.Version == "dev" {
+		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("this occ has no release version (%q), so the image's %s label would be meaningless; build occ with -ldflags -X github.com/opencode-cloud/occ/pkg/meta.Version=…", meta.Version, meta.ImageVersionLabel))
+	}
+	p := &buildPlan{name: opts.Name, bctx: opts.Context, created: start.UTC()}
+	if p.name == "" {
+		p.name = meta.CurrentImageName
+	}
+	if p.bctx == nil {
+		p.bctx = EmbeddedContext()
+	}
+	var err error
+	if p.ctxDigest, err = p.bctx.Digest(); err != nil {
+		return nil, err
+	}
+	if p.extraCA, p.attachables, err = sessionAttachables(opts, logf); err != nil {
+		return nil, err
+	}
+	if p.epoch, err = sourceDateEpoch(opts); err != nil {
+		return nil, err
+	}
+	if p.epoch != nil {
+		p.created = time.Unix(*p.epoch, 0).UTC()
+	}
+	return p, nil
+}
+
+// sessionAttachables are the build session's attachables: registry
+// credentials, and the extra CA certificates as a secret when there are
+// any (Options.ExtraCAFiles, else those under Options.SystemCADir).
+func sessionAttachables(opts Options, logf func(string, ...any)) (*ExtraCA, []session.Attachable, error) {
+	caDir := opts.SystemCADir
+	switch caDir {
+	case "":
+		caDir = meta.SystemExtraCADir
+	case NoSystemCA:
+		caDir = ""
+	}
+	extraCA, err := LoadExtraCA(opts.ExtraCAFiles, caDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	attachables := []session.Attachable{dockerAuth()}
+	if sec, err := extraCA.secrets(); err != nil {
+		return nil, nil, err
+	} else if sec != nil {
+		attachables = append(attachables, sec)
+		logf("passing %d extra CA certificate(s) from %s to the build as secret %s (not stored in the image)",
+			extraCA.Count, strings.Join(extraCA.Files, ", "), ExtraCASecretID)
+	}
+	if extraCA != nil && len(extraCA.Skipped) > 0 {
+		logf("no CA certificate in %s: skipped", strings.Join(extraCA.Skipped, ", "))
+	}
+	return extraCA, attachables, nil
+}
+
+// sourceDateEpoch is Options.SourceDateEpoch, else the SOURCE_DATE_EPOCH
+// build argument, else $SOURCE_DATE_EPOCH; nil when none is set.
+func sourceDateEpoch(opts Options) (*int64, error) {
+	if opts.SourceDateEpoch != nil {
+		return opts.SourceDateEpoch, nil
+	}
+	if v, ok := opts.BuildArgs[ArgSourceDateEpoch]; ok {
+		n, err := parseEpoch(v)
+		if err != nil {
+			return nil, err
+		}
+		return &n, nil
+	}
+	if v := os.Getenv(ArgSourceDateEpoch); v != "" {
+		n, err := parseEpoch(v)
+		if err != nil {
+			return nil, fmt.Errorf("$%s: %w", ArgSourceDateEpoch, err)
+		}
+		return &n, nil
+	}
+	return nil, nil
+}
+
+// frontendAttrs are the Dockerfile frontend's attributes: the user's
+// build arguments, then occ's (version, base image, epoch), and no-cache.
+func frontendAttrs(opts Options, epoch *int64) map[string]string {
+	attrs := map[string]string{"filename": "Dockerfile"}
+	for k, v := range opts.BuildArgs {
+		attrs["build-arg:"+k] = v
+	}
+	attrs["build-arg:"+ArgVersion] = meta.Version
+	if opts.BaseImage != "" {
+		attrs["build-arg:"+ArgBaseImage] = opts.BaseImage
+	}
+	if epoch != nil {
+		attrs["build-arg:"+ArgSourceDateEpoch] = strconv.FormatInt(*epoch, 10)
+	}
+	if opts.NoCache {
+		attrs["no-cache"] = ""
+	}
+	return attrs
+}
+
+// exportAttrs are the exporter's attributes every landing shares: the
+// temporary name and the OCI annotations.
+func exportAttrs(tmpName string, created time.Time, epoch *int64) map[string]string {
+	attrs := map[string]string{
 		"name": tmpName,
 		"annotation." + ocispec.AnnotationCreated:  created.Format(time.RFC3339),
 		"annotation." + ocispec.AnnotationVersion:  meta.Version,
@@ -256,179 +351,81 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 		"annotation." + ocispec.AnnotationSource:   SourceURL,
 	}
 	if epoch != nil {
-		exportAttrs["rewrite-timestamp"] = "true"
+		attrs["rewrite-timestamp"] = "true"
 	}
+	return attrs
+}
 
-	landing := LandDirect
-	switch {
-	case direct:
-	case opts.OCIArchive:
-		landing = LandArchive
-	default:
-		landing = LandContentStore
-	}
-
-	// cleanup removes the temporary record (the content-store landing
-	// makes none), also when ctx is cancelled.
-	cleanup := func() {
-		if landing == LandContentStore {
-			return
-		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := store.DeleteImage(cctx, tmpName); err != nil {
-			logf("could not remove the temporary image record %s: %v", tmpName, err)
-		}
-	}
-
-	var export client.ExportEntry
-	var importDone chan importResult
-	var pw *io.PipeWriter
-	switch landing {
-	case LandDirect:
-		export = client.ExportEntry{Type: client.ExporterImage, Attrs: exportAttrs}
-		if d.Worker.Snapshotter == store.Snapshotter() {
-			export.Attrs["unpack"] = "true"
-		}
-	case LandContentStore:
-		cs, release, err := store.BeginIngest(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if err := release(cctx); err != nil {
-				logf("could not release the containerd lease of this build (it expires by itself): %v", err)
-			}
-		}()
-		exportAttrs["tar"] = "false"
-		export = client.ExportEntry{Type: client.ExporterOCI, Attrs: exportAttrs, OutputStore: cs}
-	case LandArchive:
-		var pr *io.PipeReader
-		pr, pw = io.Pipe()
-		importDone = make(chan importResult, 1)
-		go func() {
-			img, err := store.ImportOCIArchive(ctx, tmpName, pr)
-			pr.CloseWithError(errOr(err, io.ErrClosedPipe))
-			importDone <- importResult{img, err}
-		}()
-		export = client.ExportEntry{Type: client.ExporterOCI, Attrs: exportAttrs,
-			Output: func(map[string]string) (io.WriteCloser, error) { return pw, nil }}
-	}
-
-	solveOpt := client.SolveOpt{
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: frontendAttrs,
-		LocalMounts:   map[string]fsutil.FS{"context": bctx.FS, "dockerfile": bctx.FS},
-		Exports:       []client.ExportEntry{export},
-		CacheImports:  opts.CacheImports,
-		CacheExports:  opts.CacheExports,
-		Session:       attachables,
-	}
-
-	t := newTracker()
+// solve runs the solve with its progress display and tells the landing
+// how it ended.
+func solve(ctx context.Context, d *Daemon, solveOpt client.SolveOpt, t *tracker, opts Options, land lander) (*client.SolveResponse, error) {
 	ch := make(chan *client.SolveStatus)
 	waitProgress, err := runProgress(ctx, ch, t, opts.Progress, opts.ProgressMode, opts.OnStatus)
 	if err != nil {
-		if pw != nil {
-			pw.CloseWithError(err)
-			<-importDone
-		}
+		_ = land.solved(ctx, err)
 		return nil, err
 	}
-	solveStart := time.Now()
 	resp, solveErr := d.Solve(ctx, nil, solveOpt, ch) // closes ch
 	_ = waitProgress()
-	solveTime := time.Since(solveStart)
-
-	var imported images.Image
-	if landing == LandArchive {
-		if solveErr != nil {
-			pw.CloseWithError(solveErr)
-		} else {
-			pw.Close()
-		}
-		r := <-importDone
-		imported = r.img
-		if solveErr == nil && r.err != nil {
-			cleanup()
-			if ctx.Err() != nil {
-				return nil, canceled(ctx)
-			}
-			return nil, fmt.Errorf("import the built image into containerd (namespace %s): %w", store.Namespace(), r.err)
-		}
+	if err := land.solved(ctx, solveErr); err != nil {
+		return nil, err
 	}
 	if solveErr != nil {
-		cleanup()
 		if ctx.Err() != nil {
 			return nil, canceled(ctx)
 		}
 		return nil, solveFailure(solveErr, t)
 	}
+	return resp, nil
+}
 
-	// From here the image may exist under tmpName; that record goes away
-	// at the end whatever happens (once the final name points at the
-	// image, it holds the content).
-	defer cleanup()
-
-	reported, err := digest.Parse(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
+// landed checks that the image that landed is the one BuildKit reported
+// and unpacks it if the landing has not.
+func landed(ctx context.Context, store ImageStore, land lander, resp map[string]string) (digest.Digest, ocispec.Descriptor, error) {
+	reported, err := digest.Parse(resp[exptypes.ExporterImageDigestKey])
 	if err != nil {
-		return nil, fmt.Errorf("BuildKit reported no usable image digest (%q): %w", resp.ExporterResponse[exptypes.ExporterImageDigestKey], err)
+		return "", ocispec.Descriptor{}, fmt.Errorf("BuildKit reported no usable image digest (%q): %w", resp[exptypes.ExporterImageDigestKey], err)
 	}
-	var target ocispec.Descriptor
-	switch landing {
-	case LandDirect:
-		rec, err := store.Image(ctx, tmpName)
-		if err != nil {
-			return nil, fmt.Errorf("BuildKit's containerd worker reported success but the image is not in namespace %s: %w", store.Namespace(), err)
-		}
-		target = rec.Target
-	case LandContentStore:
-		if target, err = exportedDescriptor(resp.ExporterResponse); err != nil {
-			return nil, err
-		}
-		if target.Digest == reported {
-			// Held by the lease until the final record points at it.
-			if err := store.LabelContent(ctx, target); err != nil {
-				if ctx.Err() != nil {
-					return nil, canceled(ctx)
-				}
-				return nil, fmt.Errorf("the built image is not complete in containerd (namespace %s): %w", store.Namespace(), err)
-			}
-		}
-	case LandArchive:
-		target = imported.Target
+	target, err := land.target(ctx, resp, reported)
+	if err != nil {
+		return "", ocispec.Descriptor{}, err
 	}
 	if target.Digest != reported {
-		return nil, errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("the image that landed in containerd (%s) is not the one BuildKit built (%s); nothing was changed, build again", target.Digest, reported))
+		return "", ocispec.Descriptor{}, errdefs.ErrDataLoss.WithMessage(fmt.Sprintf("the image that landed in containerd (%s) is not the one BuildKit built (%s); nothing was changed, build again", target.Digest, reported))
 	}
-	// A containerd worker on the same snapshotter has unpacked it already.
-	if export.Attrs["unpack"] != "true" {
+	if !land.unpacked() {
 		if err := store.Unpack(ctx, target); err != nil {
 			if ctx.Err() != nil {
-				return nil, canceled(ctx)
+				return "", ocispec.Descriptor{}, canceled(ctx)
 			}
-			return nil, fmt.Errorf("unpack the built image into snapshotter %s: %w", store.Snapshotter(), err)
+			return "", ocispec.Descriptor{}, fmt.Errorf("unpack the built image into snapshotter %s: %w", store.Snapshotter(), err)
 		}
 	}
+	return reported, target, nil
+}
+
+// provenance reads the built image's config, checks its version label
+// and returns the provenance its record gets.
+func provenance(ctx context.Context, d *Daemon, store ImageStore, target ocispec.Descriptor, reported, ctxDigest digest.Digest, noCache bool) (meta.Provenance, error) {
 	cfg, err := store.ImageConfig(ctx, target)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, canceled(ctx)
+			return meta.Provenance{}, canceled(ctx)
 		}
-		return nil, fmt.Errorf("read the built image's config: %w", err)
+		return meta.Provenance{}, fmt.Errorf("read the built image's config: %w", err)
 	}
 	if got := cfg.Config.Labels[meta.ImageVersionLabel]; got != meta.Version {
-		return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("the built image's %s label is %q, not this occ's version %q: the Dockerfile must declare `ARG %s` and `LABEL %s=\"${%s}\"` (nothing was changed)",
+		return meta.Provenance{}, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("the built image's %s label is %q, not this occ's version %q: the Dockerfile must declare `ARG %s` and `LABEL %s=\"${%s}\"` (nothing was changed)",
 			meta.ImageVersionLabel, got, meta.Version, ArgVersion, meta.ImageVersionLabel, ArgVersion))
 	}
-
 	worker := WorkerOCI
 	if d.Worker.Kind == WorkerContainerd {
 		worker = WorkerContainerd
 	}
-	prov := meta.Provenance{
+	if ctx.Err() != nil {
+		return meta.Provenance{}, canceled(ctx)
+	}
+	return meta.Provenance{
 		Source:         meta.SourceBuild,
 		ManifestDigest: reported.String(),
 		Platform:       platforms.Format(platforms.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})),
@@ -438,27 +435,8 @@ func Build(ctx context.Context, d *Daemon, store ImageStore, opts Options) (*Res
 			BuildkitVersion: d.Version,
 			Worker:          worker,
 			ContextDigest:   ctxDigest.String(),
-			NoCache:         opts.NoCache,
+			NoCache:         noCache,
 		},
-	}
-	if ctx.Err() != nil {
-		return nil, canceled(ctx)
-	}
-	img, err := store.SetImage(ctx, name, target, prov.Labels())
-	if err != nil {
-		return nil, fmt.Errorf("record the built image as %s: %w", name, err)
-	}
-	logf("BuildKit took %s; before it %s, after it %s (landing: %s)", solveTime.Round(time.Millisecond),
-		solveStart.Sub(start).Round(time.Millisecond), time.Since(solveStart.Add(solveTime)).Round(time.Millisecond), landing)
-
-	if opts.StateFile != "" {
-		if err := saveState(opts.StateFile, prov); err != nil {
-			return nil, fmt.Errorf("the image is recorded as %s, but %w", name, err)
-		}
-	}
-	return &Result{
-		Image: img, Digest: reported, Provenance: prov, Landing: landing, Direct: direct, Worker: d.Worker,
-		Steps: t.Steps(), Warnings: t.warnings, Duration: time.Since(start), ExtraCA: extraCA,
 	}, nil
 }
 
@@ -503,11 +481,6 @@ func sweepStale(ctx context.Context, store ImageStore, logf func(string, ...any)
 			logf("removed the leftover build record %s", img.Name)
 		}
 	}
-}
-
-type importResult struct {
-	img images.Image
-	err error
 }
 
 // canExportDirect decides whether BuildKit's image exporter can write into
@@ -565,11 +538,4 @@ func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func errOr(err, fallback error) error {
-	if err != nil {
-		return err
-	}
-	return fallback
 }

@@ -93,27 +93,36 @@ func AutoCPULimit(n int) float64 {
 	return max(float64(n)-0.5, 1)
 }
 
-func (c *Config) validateIsolationField(key string) *FieldError {
-	bad := func(problem, fix string) *FieldError { return &FieldError{Field: key, Problem: problem, Fix: fix} }
-	switch key {
-	case "userns_base":
-		if c.UserNSBase < UserNSSize || c.UserNSBase > MaxUserNSBase {
-			return bad(fmt.Sprintf("must be between %d and %d (the sandbox's %d ids must be unprivileged host ids), got %d",
-				UserNSSize, MaxUserNSBase, UserNSSize, c.UserNSBase), fmt.Sprintf("occ config set userns_base %d", DefaultUserNSBase))
-		}
-	case "pids_limit":
-		if c.PidsLimit != 0 && (c.PidsLimit < MinPidsLimit || c.PidsLimit > 4194304) {
-			return bad(fmt.Sprintf("must be 0 (no limit) or between %d and 4194304, got %d", MinPidsLimit, c.PidsLimit),
-				fmt.Sprintf("occ config set pids_limit %d", DefaultPidsLimit))
-		}
-	case "memory_limit":
-		if _, _, err := ParseMemoryLimit(c.MemoryLimit); err != nil {
-			return bad(err.Error(), "occ config set memory_limit auto")
-		}
-	case "cpu_limit":
-		if _, _, err := ParseCPULimit(c.CPULimit); err != nil {
-			return bad(err.Error(), "occ config set cpu_limit auto")
-		}
+// checkUsernsBase checks userns_base.
+func checkUsernsBase(c *Config) (problem, fix string) {
+	if c.UserNSBase < UserNSSize || c.UserNSBase > MaxUserNSBase {
+		return fmt.Sprintf("must be between %d and %d (the sandbox's %d ids must be unprivileged host ids), got %d",
+			UserNSSize, MaxUserNSBase, UserNSSize, c.UserNSBase), fmt.Sprintf("occ config set userns_base %d", DefaultUserNSBase)
 	}
-	return nil
+	return "", ""
+}
+
+// checkPidsLimit checks pids_limit.
+func checkPidsLimit(c *Config) (problem, fix string) {
+	if c.PidsLimit != 0 && (c.PidsLimit < MinPidsLimit || c.PidsLimit > 4194304) {
+		return fmt.Sprintf("must be 0 (no limit) or between %d and 4194304, got %d", MinPidsLimit, c.PidsLimit),
+			fmt.Sprintf("occ config set pids_limit %d", DefaultPidsLimit)
+	}
+	return "", ""
+}
+
+// checkMemoryLimit checks memory_limit.
+func checkMemoryLimit(c *Config) (problem, fix string) {
+	if _, _, err := ParseMemoryLimit(c.MemoryLimit); err != nil {
+		return err.Error(), "occ config set memory_limit auto"
+	}
+	return "", ""
+}
+
+// checkCPULimit checks cpu_limit.
+func checkCPULimit(c *Config) (problem, fix string) {
+	if _, _, err := ParseCPULimit(c.CPULimit); err != nil {
+		return err.Error(), "occ config set cpu_limit auto"
+	}
+	return "", ""
 }

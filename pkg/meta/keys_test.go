@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -189,5 +190,42 @@ func TestParseMount(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), tt.errHas) {
 			t.Errorf("ParseMount(%q): error %q does not say %q", tt.in, err, tt.errHas)
 		}
+	}
+}
+
+// Each key's Check in Keys is what Validate and Set run for that key.
+func TestKeyChecks(t *testing.T) {
+	tests := []struct {
+		key    string
+		mutate func(c *Config)
+		fix    string
+	}{
+		{"opencode_web_port", func(c *Config) { c.OpencodeWebPort = 80 }, "occ config set opencode_web_port 3000"},
+		{"boot_mode", func(c *Config) { c.BootMode = "boot" }, "occ config set boot_mode user"},
+		{"users", func(c *Config) { c.Users = []string{"Root"} }, "occ user remove Root"},
+		{"image_repositories", func(c *Config) { c.ImageRepositories = nil }, "occ config set image_repositories "},
+		{"network_mode", func(c *Config) { c.NetworkMode = "bridge" }, "occ config set network_mode cni"},
+		{"userns_base", func(c *Config) { c.UserNSBase = 1 }, "occ config set userns_base"},
+		{"cpu_limit", func(c *Config) { c.CPULimit = "lots" }, "occ config set cpu_limit auto"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			c := DefaultConfig()
+			if fe := c.validateField(tt.key); fe != nil {
+				t.Fatalf("default value refused: %v", fe)
+			}
+			tt.mutate(c)
+			fe := c.validateField(tt.key)
+			if fe == nil || fe.Field != tt.key || fe.Problem == "" || !strings.HasPrefix(fe.Fix, tt.fix) {
+				t.Fatalf("validateField(%s) = %+v, want a problem with fix %q", tt.key, fe, tt.fix)
+			}
+			var ve *ValidationError
+			if err := c.Validate(); !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != tt.key {
+				t.Errorf("Validate = %v, want only %s", err, tt.key)
+			}
+		})
+	}
+	if fe := DefaultConfig().validateField("auth_username"); fe != nil {
+		t.Errorf("a key without a Check: %v", fe)
 	}
 }

@@ -79,176 +79,301 @@ const (
 // ValidUsername reports whether s is a username occ accepts for sandbox users.
 func ValidUsername(s string) bool { return usernameRe.MatchString(s) }
 
+// validateField checks one key's value with the rule beside it in Keys.
 func (c *Config) validateField(key string) *FieldError {
-	bad := func(problem, fix string) *FieldError { return &FieldError{Field: key, Problem: problem, Fix: fix} }
-	if fe := c.validateIsolationField(key); fe != nil {
-		return fe
-	}
-	switch key {
-	case "opencode_web_port":
-		if c.OpencodeWebPort < 1024 || c.OpencodeWebPort > 65535 {
-			return bad(fmt.Sprintf("port must be between 1024 and 65535 (non-privileged), got %d", c.OpencodeWebPort), "occ config set opencode_web_port 3000")
+	for _, k := range Keys {
+		if k.Name != key || k.Check == nil {
+			continue
 		}
-	case "cockpit_port":
-		if c.CockpitPort < 1 || c.CockpitPort > 65535 {
-			return bad(fmt.Sprintf("port must be between 1 and 65535, got %d", c.CockpitPort), "occ config set cockpit_port 9090")
+		if problem, fix := k.Check(c); problem != "" {
+			return &FieldError{Field: key, Problem: problem, Fix: fix}
 		}
-	case "bind_address":
-		ip, err := ParseBindAddress(c.BindAddress)
-		if err != nil {
-			return bad(err.Error(), "occ config set bind_address 127.0.0.1")
-		}
-		if ip.To4() == nil && !ip.IsUnspecified() && c.NetworkMode != NetworkHost {
-			// portmap publishes only onto the sandbox's addresses of the
-			// same family, and occ's network is IPv4: nothing would listen.
-			return bad(fmt.Sprintf("%s is an IPv6 address, and network_mode cni publishes on IPv4 only (\"::\" means every IPv4 interface there); use 127.0.0.1 or 0.0.0.0, or run with network_mode host", c.BindAddress),
-				"occ config set bind_address 127.0.0.1")
-		}
-	case "boot_mode":
-		if c.BootMode != "user" && c.BootMode != "system" {
-			return bad(fmt.Sprintf("must be user or system, got %q", c.BootMode), "occ config set boot_mode user")
-		}
-	case "restart_retries":
-		if c.RestartRetries < 0 || c.RestartRetries > MaxRestartRetries {
-			return bad(fmt.Sprintf("must be 0 to %d, got %d", MaxRestartRetries, c.RestartRetries), "occ config set restart_retries 3")
-		}
-	case "restart_delay":
-		if c.RestartDelay < 0 || c.RestartDelay > MaxRestartDelay {
-			return bad(fmt.Sprintf("must be 0 to %d seconds, got %d", MaxRestartDelay, c.RestartDelay), "occ config set restart_delay 5")
-		}
-	case "rate_limit_attempts":
-		if c.RateLimitAttempts < 1 {
-			return bad("must be at least 1", "occ config set rate_limit_attempts 5")
-		}
-	case "rate_limit_window_seconds":
-		if c.RateLimitWindowSeconds < 1 {
-			return bad("must be at least 1 second", "occ config set rate_limit_window_seconds 60")
-		}
-	case "container_env":
-		for _, e := range c.ContainerEnv {
-			k, _, ok := strings.Cut(e, "=")
-			if !ok || !envKeyRe.MatchString(k) {
-				return bad(fmt.Sprintf("entry %q must look like KEY=value", k), "occ config env remove "+k)
-			}
-			if why := UnsafeEnvKey(k); why != "" {
-				return bad(fmt.Sprintf("%s may not be set: it controls %s of the sandbox's root processes", k, why), "occ config env remove "+k)
-			}
-		}
-	case "users":
-		for _, u := range c.Users {
-			if !ValidUsername(u) {
-				return bad(fmt.Sprintf("user %q is not a valid username (lowercase letters, digits, _ and -, at most 32, not starting with a digit or -)", u), "occ user remove "+u)
-			}
-		}
-	case "image_source":
-		if c.ImageSource != SourcePrebuilt && c.ImageSource != SourceBuild {
-			return bad(fmt.Sprintf("must be %s or %s, got %q", SourcePrebuilt, SourceBuild, c.ImageSource), "occ config set image_source prebuilt")
-		}
-	case "update_check":
-		switch c.UpdateCheck {
-		case UpdateCheckAlways, UpdateCheckOnce, UpdateCheckNever:
-		default:
-			return bad(fmt.Sprintf("must be always, once or never, got %q", c.UpdateCheck), "occ config set update_check always")
-		}
-	case "mounts":
-		for _, m := range c.Mounts {
-			if _, err := ParseMount(m); err != nil {
-				return bad(err.Error(), fmt.Sprintf("occ config set mounts %q", strings.Join(without(c.Mounts, m), ",")))
-			}
-		}
-	case "image_repositories":
-		if len(c.ImageRepositories) == 0 {
-			return bad("at least one repository is needed", "occ config set image_repositories "+strings.Join(DefaultImageRepositories, ","))
-		}
-		for _, r := range c.ImageRepositories {
-			if err := ValidateRepository(r); err != nil {
-				return bad(err.Error(), "occ config set image_repositories "+strings.Join(DefaultImageRepositories, ","))
-			}
-		}
-	case "image_tag":
-		if c.ImageTag != "" && !tagRe.MatchString(c.ImageTag) {
-			return bad(fmt.Sprintf("%q is not a valid image tag", c.ImageTag), "occ config set image_tag latest")
-		}
-	case "image_digest":
-		if c.ImageDigest != "" {
-			if err := ValidateDigest(c.ImageDigest); err != nil {
-				return bad(err.Error(), `occ config set image_digest ""`)
-			}
-		}
-	case "image_verify":
-		switch c.ImageVerify {
-		case VerifyAuto, VerifyOff, VerifyWarn, VerifyRequire:
-		default:
-			return bad(fmt.Sprintf("must be auto, off, warn or require, got %q", c.ImageVerify), "occ config set image_verify auto")
-		}
-	case "image_verify_issuer":
-		if c.ImageVerifyKey == "" {
-			if u, err := url.Parse(c.ImageVerifyIssuer); err != nil || u.Scheme != "https" || u.Host == "" {
-				return bad(fmt.Sprintf("%q must be an https:// URL (the OIDC issuer of the signing certificate)", c.ImageVerifyIssuer), "occ config set image_verify_issuer "+DefaultVerifyIssuer)
-			}
-		}
-	case "image_verify_identity":
-		if c.ImageVerifyKey == "" {
-			if c.ImageVerifyIdentity == "" {
-				return bad("must not be empty without image_verify_key (any signer would do)", "occ config set image_verify_identity '"+DefaultVerifyIdentity+"'")
-			}
-			if _, err := regexp.Compile(c.ImageVerifyIdentity); err != nil {
-				return bad(fmt.Sprintf("%q is not a regular expression: %v", c.ImageVerifyIdentity, err), "occ config set image_verify_identity '"+DefaultVerifyIdentity+"'")
-			}
-		}
-	case "image_verify_key":
-		if c.ImageVerifyKey != "" && !filepath.IsAbs(c.ImageVerifyKey) {
-			return bad(fmt.Sprintf("%q must be an absolute path to a PEM public key", c.ImageVerifyKey), `occ config set image_verify_key ""`)
-		}
-	case "image_verify_trusted_root":
-		if c.ImageVerifyRoot != "" && !filepath.IsAbs(c.ImageVerifyRoot) {
-			return bad(fmt.Sprintf("%q must be an absolute path to a Sigstore trusted_root.json", c.ImageVerifyRoot), `occ config set image_verify_trusted_root ""`)
-		}
-	case "insecure_registries":
-		for _, h := range c.InsecureRegistries {
-			if !hostPortRe.MatchString(h) {
-				return bad(fmt.Sprintf("%q must be a registry host, optionally with a port (e.g. registry.local:5000)", h), `occ config set insecure_registries ""`)
-			}
-		}
-	case "containerd_address":
-		if c.ContainerdAddr != "" {
-			if err := validateSocketAddress(c.ContainerdAddr, false); err != nil {
-				return bad(err.Error(), `occ config set containerd_address ""`)
-			}
-		}
-	case "containerd_namespace":
-		if err := identifiers.Validate(c.ContainerdNamespace); err != nil {
-			return bad(fmt.Sprintf("%q is not a valid containerd namespace", c.ContainerdNamespace), "occ config set containerd_namespace opencode-cloud")
-		}
-	case "snapshotter":
-		if err := identifiers.Validate(c.Snapshotter); err != nil {
-			return bad(fmt.Sprintf("%q is not a valid snapshotter name", c.Snapshotter), "occ config set snapshotter overlayfs")
-		}
-	case "buildkit_address":
-		if c.BuildkitAddr != "" {
-			if err := validateSocketAddress(c.BuildkitAddr, true); err != nil {
-				return bad(err.Error(), `occ config set buildkit_address ""`)
-			}
-		}
-	case "build_ca_files":
-		if problem := validateBuildCAFiles(c.BuildCAFiles); problem != "" {
-			return bad(problem, `occ config set build_ca_files ""`)
-		}
-	case "network_mode":
-		if c.NetworkMode != NetworkCNI && c.NetworkMode != NetworkHost {
-			return bad(fmt.Sprintf("must be cni or host, got %q", c.NetworkMode), "occ config set network_mode cni")
-		}
-	case "cni_plugin_dirs":
-		if len(c.CNIPluginDirs) == 0 {
-			return bad("at least one directory is needed", "occ config set cni_plugin_dirs "+strings.Join(DefaultCNIPluginDirs, ","))
-		}
-		for _, d := range c.CNIPluginDirs {
-			if !filepath.IsAbs(d) {
-				return bad(fmt.Sprintf("%q must be an absolute path", d), "occ config set cni_plugin_dirs "+strings.Join(DefaultCNIPluginDirs, ","))
-			}
-		}
+		return nil
 	}
 	return nil
+}
+
+// The rules below are the Check of a key in Keys (keys.go); the isolation
+// keys' are in isolation.go.
+// Each returns what is wrong with the value and the command that fixes
+// it, or "" when the value is fine.
+
+// checkOpencodeWebPort checks opencode_web_port.
+func checkOpencodeWebPort(c *Config) (problem, fix string) {
+	if c.OpencodeWebPort < 1024 || c.OpencodeWebPort > 65535 {
+		return fmt.Sprintf("port must be between 1024 and 65535 (non-privileged), got %d", c.OpencodeWebPort), "occ config set opencode_web_port 3000"
+	}
+	return "", ""
+}
+
+// checkCockpitPort checks cockpit_port.
+func checkCockpitPort(c *Config) (problem, fix string) {
+	if c.CockpitPort < 1 || c.CockpitPort > 65535 {
+		return fmt.Sprintf("port must be between 1 and 65535, got %d", c.CockpitPort), "occ config set cockpit_port 9090"
+	}
+	return "", ""
+}
+
+// checkBindAddress checks bind_address.
+func checkBindAddress(c *Config) (problem, fix string) {
+	ip, err := ParseBindAddress(c.BindAddress)
+	if err != nil {
+		return err.Error(), "occ config set bind_address 127.0.0.1"
+	}
+	if ip.To4() == nil && !ip.IsUnspecified() && c.NetworkMode != NetworkHost {
+		// portmap publishes only onto the sandbox's addresses of the
+		// same family, and occ's network is IPv4: nothing would listen.
+		return fmt.Sprintf("%s is an IPv6 address, and network_mode cni publishes on IPv4 only (\"::\" means every IPv4 interface there); use 127.0.0.1 or 0.0.0.0, or run with network_mode host", c.BindAddress),
+			"occ config set bind_address 127.0.0.1"
+	}
+	return "", ""
+}
+
+// checkBootMode checks boot_mode.
+func checkBootMode(c *Config) (problem, fix string) {
+	if c.BootMode != "user" && c.BootMode != "system" {
+		return fmt.Sprintf("must be user or system, got %q", c.BootMode), "occ config set boot_mode user"
+	}
+	return "", ""
+}
+
+// checkRestartRetries checks restart_retries.
+func checkRestartRetries(c *Config) (problem, fix string) {
+	if c.RestartRetries < 0 || c.RestartRetries > MaxRestartRetries {
+		return fmt.Sprintf("must be 0 to %d, got %d", MaxRestartRetries, c.RestartRetries), "occ config set restart_retries 3"
+	}
+	return "", ""
+}
+
+// checkRestartDelay checks restart_delay.
+func checkRestartDelay(c *Config) (problem, fix string) {
+	if c.RestartDelay < 0 || c.RestartDelay > MaxRestartDelay {
+		return fmt.Sprintf("must be 0 to %d seconds, got %d", MaxRestartDelay, c.RestartDelay), "occ config set restart_delay 5"
+	}
+	return "", ""
+}
+
+// checkRateLimitAttempts checks rate_limit_attempts.
+func checkRateLimitAttempts(c *Config) (problem, fix string) {
+	if c.RateLimitAttempts < 1 {
+		return "must be at least 1", "occ config set rate_limit_attempts 5"
+	}
+	return "", ""
+}
+
+// checkRateLimitWindowSeconds checks rate_limit_window_seconds.
+func checkRateLimitWindowSeconds(c *Config) (problem, fix string) {
+	if c.RateLimitWindowSeconds < 1 {
+		return "must be at least 1 second", "occ config set rate_limit_window_seconds 60"
+	}
+	return "", ""
+}
+
+// checkContainerEnv checks container_env.
+func checkContainerEnv(c *Config) (problem, fix string) {
+	for _, e := range c.ContainerEnv {
+		k, _, ok := strings.Cut(e, "=")
+		if !ok || !envKeyRe.MatchString(k) {
+			return fmt.Sprintf("entry %q must look like KEY=value", k), "occ config env remove " + k
+		}
+		if why := UnsafeEnvKey(k); why != "" {
+			return fmt.Sprintf("%s may not be set: it controls %s of the sandbox's root processes", k, why), "occ config env remove " + k
+		}
+	}
+	return "", ""
+}
+
+// checkUsers checks users.
+func checkUsers(c *Config) (problem, fix string) {
+	for _, u := range c.Users {
+		if !ValidUsername(u) {
+			return fmt.Sprintf("user %q is not a valid username (lowercase letters, digits, _ and -, at most 32, not starting with a digit or -)", u), "occ user remove " + u
+		}
+	}
+	return "", ""
+}
+
+// checkImageSource checks image_source.
+func checkImageSource(c *Config) (problem, fix string) {
+	if c.ImageSource != SourcePrebuilt && c.ImageSource != SourceBuild {
+		return fmt.Sprintf("must be %s or %s, got %q", SourcePrebuilt, SourceBuild, c.ImageSource), "occ config set image_source prebuilt"
+	}
+	return "", ""
+}
+
+// checkUpdateCheck checks update_check.
+func checkUpdateCheck(c *Config) (problem, fix string) {
+	switch c.UpdateCheck {
+	case UpdateCheckAlways, UpdateCheckOnce, UpdateCheckNever:
+	default:
+		return fmt.Sprintf("must be always, once or never, got %q", c.UpdateCheck), "occ config set update_check always"
+	}
+	return "", ""
+}
+
+// checkMounts checks mounts.
+func checkMounts(c *Config) (problem, fix string) {
+	for _, m := range c.Mounts {
+		if _, err := ParseMount(m); err != nil {
+			return err.Error(), fmt.Sprintf("occ config set mounts %q", strings.Join(without(c.Mounts, m), ","))
+		}
+	}
+	return "", ""
+}
+
+// checkImageRepositories checks image_repositories.
+func checkImageRepositories(c *Config) (problem, fix string) {
+	if len(c.ImageRepositories) == 0 {
+		return "at least one repository is needed", "occ config set image_repositories " + strings.Join(DefaultImageRepositories, ",")
+	}
+	for _, r := range c.ImageRepositories {
+		if err := ValidateRepository(r); err != nil {
+			return err.Error(), "occ config set image_repositories " + strings.Join(DefaultImageRepositories, ",")
+		}
+	}
+	return "", ""
+}
+
+// checkImageTag checks image_tag.
+func checkImageTag(c *Config) (problem, fix string) {
+	if c.ImageTag != "" && !tagRe.MatchString(c.ImageTag) {
+		return fmt.Sprintf("%q is not a valid image tag", c.ImageTag), "occ config set image_tag latest"
+	}
+	return "", ""
+}
+
+// checkImageDigest checks image_digest.
+func checkImageDigest(c *Config) (problem, fix string) {
+	if c.ImageDigest != "" {
+		if err := ValidateDigest(c.ImageDigest); err != nil {
+			return err.Error(), `occ config set image_digest ""`
+		}
+	}
+	return "", ""
+}
+
+// checkImageVerify checks image_verify.
+func checkImageVerify(c *Config) (problem, fix string) {
+	switch c.ImageVerify {
+	case VerifyAuto, VerifyOff, VerifyWarn, VerifyRequire:
+	default:
+		return fmt.Sprintf("must be auto, off, warn or require, got %q", c.ImageVerify), "occ config set image_verify auto"
+	}
+	return "", ""
+}
+
+// checkImageVerifyIssuer checks image_verify_issuer.
+func checkImageVerifyIssuer(c *Config) (problem, fix string) {
+	if c.ImageVerifyKey == "" {
+		if u, err := url.Parse(c.ImageVerifyIssuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Sprintf("%q must be an https:// URL (the OIDC issuer of the signing certificate)", c.ImageVerifyIssuer), "occ config set image_verify_issuer " + DefaultVerifyIssuer
+		}
+	}
+	return "", ""
+}
+
+// checkImageVerifyIdentity checks image_verify_identity.
+func checkImageVerifyIdentity(c *Config) (problem, fix string) {
+	if c.ImageVerifyKey == "" {
+		if c.ImageVerifyIdentity == "" {
+			return "must not be empty without image_verify_key (any signer would do)", "occ config set image_verify_identity '" + DefaultVerifyIdentity + "'"
+		}
+		if _, err := regexp.Compile(c.ImageVerifyIdentity); err != nil {
+			return fmt.Sprintf("%q is not a regular expression: %v", c.ImageVerifyIdentity, err), "occ config set image_verify_identity '" + DefaultVerifyIdentity + "'"
+		}
+	}
+	return "", ""
+}
+
+// checkImageVerifyKey checks image_verify_key.
+func checkImageVerifyKey(c *Config) (problem, fix string) {
+	if c.ImageVerifyKey != "" && !filepath.IsAbs(c.ImageVerifyKey) {
+		return fmt.Sprintf("%q must be an absolute path to a PEM public key", c.ImageVerifyKey), `occ config set image_verify_key ""`
+	}
+	return "", ""
+}
+
+// checkImageVerifyTrustedRoot checks image_verify_trusted_root.
+func checkImageVerifyTrustedRoot(c *Config) (problem, fix string) {
+	if c.ImageVerifyRoot != "" && !filepath.IsAbs(c.ImageVerifyRoot) {
+		return fmt.Sprintf("%q must be an absolute path to a Sigstore trusted_root.json", c.ImageVerifyRoot), `occ config set image_verify_trusted_root ""`
+	}
+	return "", ""
+}
+
+// checkInsecureRegistries checks insecure_registries.
+func checkInsecureRegistries(c *Config) (problem, fix string) {
+	for _, h := range c.InsecureRegistries {
+		if !hostPortRe.MatchString(h) {
+			return fmt.Sprintf("%q must be a registry host, optionally with a port (e.g. registry.local:5000)", h), `occ config set insecure_registries ""`
+		}
+	}
+	return "", ""
+}
+
+// checkContainerdAddress checks containerd_address.
+func checkContainerdAddress(c *Config) (problem, fix string) {
+	if c.ContainerdAddr != "" {
+		if err := validateSocketAddress(c.ContainerdAddr, false); err != nil {
+			return err.Error(), `occ config set containerd_address ""`
+		}
+	}
+	return "", ""
+}
+
+// checkContainerdNamespace checks containerd_namespace.
+func checkContainerdNamespace(c *Config) (problem, fix string) {
+	if err := identifiers.Validate(c.ContainerdNamespace); err != nil {
+		return fmt.Sprintf("%q is not a valid containerd namespace", c.ContainerdNamespace), "occ config set containerd_namespace opencode-cloud"
+	}
+	return "", ""
+}
+
+// checkSnapshotter checks snapshotter.
+func checkSnapshotter(c *Config) (problem, fix string) {
+	if err := identifiers.Validate(c.Snapshotter); err != nil {
+		return fmt.Sprintf("%q is not a valid snapshotter name", c.Snapshotter), "occ config set snapshotter overlayfs"
+	}
+	return "", ""
+}
+
+// checkBuildkitAddress checks buildkit_address.
+func checkBuildkitAddress(c *Config) (problem, fix string) {
+	if c.BuildkitAddr != "" {
+		if err := validateSocketAddress(c.BuildkitAddr, true); err != nil {
+			return err.Error(), `occ config set buildkit_address ""`
+		}
+	}
+	return "", ""
+}
+
+// checkBuildCaFiles checks build_ca_files.
+func checkBuildCaFiles(c *Config) (problem, fix string) {
+	if problem := validateBuildCAFiles(c.BuildCAFiles); problem != "" {
+		return problem, `occ config set build_ca_files ""`
+	}
+	return "", ""
+}
+
+// checkNetworkMode checks network_mode.
+func checkNetworkMode(c *Config) (problem, fix string) {
+	if c.NetworkMode != NetworkCNI && c.NetworkMode != NetworkHost {
+		return fmt.Sprintf("must be cni or host, got %q", c.NetworkMode), "occ config set network_mode cni"
+	}
+	return "", ""
+}
+
+// checkCniPluginDirs checks cni_plugin_dirs.
+func checkCniPluginDirs(c *Config) (problem, fix string) {
+	if len(c.CNIPluginDirs) == 0 {
+		return "at least one directory is needed", "occ config set cni_plugin_dirs " + strings.Join(DefaultCNIPluginDirs, ",")
+	}
+	for _, d := range c.CNIPluginDirs {
+		if !filepath.IsAbs(d) {
+			return fmt.Sprintf("%q must be an absolute path", d), "occ config set cni_plugin_dirs " + strings.Join(DefaultCNIPluginDirs, ",")
+		}
+	}
+	return "", ""
 }
 
 func without(list []string, drop string) []string {

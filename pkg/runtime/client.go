@@ -10,6 +10,9 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
@@ -20,8 +23,10 @@ import (
 const DefaultConnectTimeout = 10 * time.Second
 
 // Client is a containerd connection scoped to occ's namespace and snapshotter.
+// The containerd client itself stays inside pkg/runtime: callers get the
+// few stores and questions they need through the methods below.
 type Client struct {
-	*containerd.Client
+	ctr         *containerd.Client
 	Address     string
 	Namespace   string
 	Snapshotter string
@@ -53,7 +58,7 @@ func Connect(ctx context.Context, address, namespace, snapshotter string) (*Clie
 		c.Close()
 		return nil, connectError(path, err)
 	}
-	return &Client{Client: c, Address: path, Namespace: namespace, Snapshotter: snapshotter}, nil
+	return &Client{ctr: c, Address: path, Namespace: namespace, Snapshotter: snapshotter}, nil
 }
 
 // UnreachableError is containerd not answering at Address: no socket, no
@@ -83,6 +88,72 @@ func connectError(path string, err error) error {
 // services (content, images, leases) that take the namespace from ctx.
 func (c *Client) WithNamespace(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, c.Namespace)
+}
+
+// Close closes the connection to containerd.
+func (c *Client) Close() error { return c.ctr.Close() }
+
+// InNamespace is a client on the same connection scoped to namespace ns
+// (and no snapshotter): for commands that look across namespaces.
+// Closing either closes the shared connection.
+func (c *Client) InNamespace(ns string) *Client {
+	return &Client{ctr: c.ctr, Address: c.Address, Namespace: ns}
+}
+
+// Version is containerd's version and revision.
+func (c *Client) Version(ctx context.Context) (containerd.Version, error) {
+	return c.ctr.Version(c.WithNamespace(ctx))
+}
+
+// Namespaces lists containerd's namespaces.
+func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
+	return c.ctr.NamespaceService().List(c.WithNamespace(ctx))
+}
+
+// ManagedContainers lists the IDs of the containers occ manages (the
+// meta.ManagedByLabel label) in the client's namespace.
+func (c *Client) ManagedContainers(ctx context.Context) ([]string, error) {
+	list, err := c.ctr.Containers(c.WithNamespace(ctx), fmt.Sprintf("labels.%q==%s", meta.ManagedByLabel, meta.ManagedByValue))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(list))
+	for _, ctr := range list {
+		ids = append(ids, ctr.ID())
+	}
+	return ids, nil
+}
+
+// ContentStore is containerd's content store (pass a ctx from WithNamespace).
+func (c *Client) ContentStore() content.Store { return c.ctr.ContentStore() }
+
+// ImageService is containerd's image records (pass a ctx from WithNamespace).
+func (c *Client) ImageService() images.Store { return c.ctr.ImageService() }
+
+// LeasesService is containerd's lease manager (pass a ctx from WithNamespace).
+func (c *Client) LeasesService() leases.Manager { return c.ctr.LeasesService() }
+
+// ImageSize is the size of img's content for the client's platform: its
+// manifest, config and compressed layers as stored.
+func (c *Client) ImageSize(ctx context.Context, img images.Image) (int64, error) {
+	return containerd.NewImage(c.ctr, img).Size(c.WithNamespace(ctx))
+}
+
+// SnapshotterPlugin is what containerd says about snapshotter name:
+// whether it has it, and the error it failed to load with ("" when it
+// loaded).
+func (c *Client) SnapshotterPlugin(ctx context.Context, name string) (found bool, initErr string, err error) {
+	resp, err := c.ctr.IntrospectionService().Plugins(c.WithNamespace(ctx), "type==io.containerd.snapshotter.v1,id=="+name)
+	if err != nil {
+		return false, "", err
+	}
+	if len(resp.Plugins) == 0 {
+		return false, "", nil
+	}
+	if ie := resp.Plugins[0].InitErr; ie != nil {
+		return true, ie.Message, nil
+	}
+	return true, "", nil
 }
 
 // ConnectConfig connects to the containerd, namespace and snapshotter the

@@ -36,36 +36,15 @@ func (s *Sandbox) Exec(ctx context.Context, opts ExecOptions) (int, error) {
 	if len(opts.Args) == 0 {
 		return -1, errdefs.ErrInvalidArgument.WithMessage("exec: no command")
 	}
-	c, err := s.container(ctx)
+	c, task, err := s.runningTask(ctx)
 	if err != nil {
 		return -1, err
-	}
-	task, err := c.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
-		return -1, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("container %s is not running (start it with `occ start`)", s.name))
-	} else if err != nil {
-		return -1, fmt.Errorf("load task: %w", err)
-	}
-	if st, err := task.Status(ctx); err != nil || st.Status != containerd.Running {
-		return -1, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("container %s is not running (start it with `occ start`)", s.name))
 	}
 	spec, err := c.Spec(ctx)
 	if err != nil {
 		return -1, fmt.Errorf("container spec: %w", err)
 	}
-	p := *spec.Process
-	p.Args = opts.Args
-	p.Terminal = false
-	p.ConsoleSize = nil
-	p.User = specs.User{UID: opts.UID, GID: opts.GID}
-	if opts.UID != 0 {
-		// As the sandbox's entrypoint starts opencode: no capabilities.
-		p.Capabilities = &specs.LinuxCapabilities{}
-	}
-	p.Env = mergeEnv(spec.Process.Env, opts.Env)
-	if opts.Cwd != "" {
-		p.Cwd = opts.Cwd
-	}
+	p := execProcess(spec.Process, opts)
 
 	if err := os.MkdirAll(s.fifoDir(), 0o700); err != nil {
 		return -1, fmt.Errorf("create FIFO directory: %w", err)
@@ -118,6 +97,44 @@ func (s *Sandbox) Exec(ctx context.Context, opts ExecOptions) (int, error) {
 		_ = proc.Kill(context.WithoutCancel(ctx), 9)
 		return -1, ctx.Err()
 	}
+}
+
+// runningTask is the container and its task, which must be running.
+func (s *Sandbox) runningTask(ctx context.Context) (containerd.Container, containerd.Task, error) {
+	c, err := s.container(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	notRunning := errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("container %s is not running (start it with `occ start`)", s.name))
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil, nil, notRunning
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("load task: %w", err)
+	}
+	if st, err := task.Status(ctx); err != nil || st.Status != containerd.Running {
+		return nil, nil, notRunning
+	}
+	return c, task, nil
+}
+
+// execProcess is the process to exec: the container's, with opts' command,
+// user, environment and working directory, and no terminal.
+func execProcess(base *specs.Process, opts ExecOptions) specs.Process {
+	p := *base
+	p.Args = opts.Args
+	p.Terminal = false
+	p.ConsoleSize = nil
+	p.User = specs.User{UID: opts.UID, GID: opts.GID}
+	if opts.UID != 0 {
+		// As the sandbox's entrypoint starts opencode: no capabilities.
+		p.Capabilities = &specs.LinuxCapabilities{}
+	}
+	p.Env = mergeEnv(base.Env, opts.Env)
+	if opts.Cwd != "" {
+		p.Cwd = opts.Cwd
+	}
+	return p
 }
 
 func execID() string {

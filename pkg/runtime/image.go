@@ -39,7 +39,7 @@ func (c *Client) Unpacker() *ImageUnpacker { return &ImageUnpacker{c: c} }
 // time and applied in order as soon as each is stored.
 func (u *ImageUnpacker) Wrap(ctx context.Context, platform ocispec.Platform, limit int) (func(images.Handler) images.Handler, func() error, error) {
 	sn := u.c.Snapshotter
-	caps, err := u.c.GetSnapshotterCapabilities(ctx, sn)
+	caps, err := u.c.ctr.GetSnapshotterCapabilities(ctx, sn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("snapshotter %q: %w (check the snapshotter config key and `ctr plugins ls`)", sn, err)
 	}
@@ -50,8 +50,8 @@ func (u *ImageUnpacker) Wrap(ctx context.Context, platform ocispec.Platform, lim
 		unpack.WithUnpackPlatform(unpack.Platform{
 			Platform:                platforms.All, // the registry package already chose the platform
 			SnapshotterKey:          sn,
-			Snapshotter:             u.c.SnapshotService(sn),
-			Applier:                 u.c.DiffService(),
+			Snapshotter:             u.c.ctr.SnapshotService(sn),
+			Applier:                 u.c.ctr.DiffService(),
 			SnapshotterCapabilities: caps,
 		}),
 		unpack.WithLimiter(semaphore.NewWeighted(int64(limit))),
@@ -59,7 +59,7 @@ func (u *ImageUnpacker) Wrap(ctx context.Context, platform ocispec.Platform, lim
 	if n := u.parallel(); n > 1 {
 		opts = append(opts, unpack.WithUnpackLimiter(semaphore.NewWeighted(int64(n))))
 	}
-	up, err := unpack.NewUnpacker(ctx, u.c.ContentStore(), opts...)
+	up, err := unpack.NewUnpacker(ctx, u.c.ctr.ContentStore(), opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,5 +73,5 @@ func (u *ImageUnpacker) Wrap(ctx context.Context, platform ocispec.Platform, lim
 // Unpacked reports whether img is fully unpacked for platform in the
 // client's snapshotter.
 func (u *ImageUnpacker) Unpacked(ctx context.Context, img images.Image, platform ocispec.Platform) (bool, error) {
-	return containerd.NewImageWithPlatform(u.c.Client, img, platforms.Only(platform)).IsUnpacked(ctx, u.c.Snapshotter)
+	return containerd.NewImageWithPlatform(u.c.ctr, img, platforms.Only(platform)).IsUnpacked(ctx, u.c.Snapshotter)
 }

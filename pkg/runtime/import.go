@@ -36,7 +36,7 @@ func (s *ImageStore) Snapshotter() string { return s.c.Snapshotter }
 
 // ServerUUID is the containerd daemon's UUID.
 func (s *ImageStore) ServerUUID(ctx context.Context) (string, error) {
-	info, err := s.c.Server(s.c.WithNamespace(ctx))
+	info, err := s.c.ctr.Server(s.c.WithNamespace(ctx))
 	if err != nil {
 		return "", fmt.Errorf("containerd server info: %w", err)
 	}
@@ -50,7 +50,7 @@ func (s *ImageStore) ServerUUID(ctx context.Context) (string, error) {
 // The archive must name exactly one image for the client's platform.
 func (s *ImageStore) ImportOCIArchive(ctx context.Context, name string, r io.Reader) (images.Image, error) {
 	ctx = s.c.WithNamespace(ctx)
-	imgs, err := s.c.Import(ctx, r,
+	imgs, err := s.c.ctr.Import(ctx, r,
 		containerd.WithImageRefTranslator(func(string) string { return name }),
 		containerd.WithSkipDigestRef(func(string) bool { return true }))
 	if err != nil {
@@ -70,13 +70,13 @@ func (s *ImageStore) ImportOCIArchive(ctx context.Context, name string, r io.Rea
 
 // Image returns the record called name.
 func (s *ImageStore) Image(ctx context.Context, name string) (images.Image, error) {
-	return s.c.ImageService().Get(s.c.WithNamespace(ctx), name)
+	return s.c.ctr.ImageService().Get(s.c.WithNamespace(ctx), name)
 }
 
 // image wraps target as a client image for the client's platform (the
 // name is only for messages; no record is needed).
 func (s *ImageStore) image(target ocispec.Descriptor) containerd.Image {
-	return containerd.NewImage(s.c.Client, images.Image{Name: target.Digest.String(), Target: target})
+	return containerd.NewImage(s.c.ctr, images.Image{Name: target.Digest.String(), Target: target})
 }
 
 // Unpack unpacks the image target into the client's snapshotter, unless it
@@ -101,7 +101,7 @@ func (s *ImageStore) ImageConfig(ctx context.Context, target ocispec.Descriptor)
 	if err != nil {
 		return ocispec.Image{}, err
 	}
-	blob, err := content.ReadBlob(ctx, s.c.ContentStore(), desc)
+	blob, err := content.ReadBlob(ctx, s.c.ctr.ContentStore(), desc)
 	if err != nil {
 		return ocispec.Image{}, err
 	}
@@ -117,7 +117,7 @@ func (s *ImageStore) ImageConfig(ctx context.Context, target ocispec.Descriptor)
 // the target are dropped.
 func (s *ImageStore) SetImage(ctx context.Context, name string, target ocispec.Descriptor, labels map[string]string) (images.Image, error) {
 	ctx = s.c.WithNamespace(ctx)
-	is := s.c.ImageService()
+	is := s.c.ctr.ImageService()
 	if len(target.Annotations) > 0 {
 		a := make(map[string]string, len(target.Annotations))
 		for k, v := range target.Annotations {
@@ -154,12 +154,12 @@ func (s *ImageStore) SetImage(ctx context.Context, name string, target ocispec.D
 
 // ListImages lists the records matching the containerd filters (all when none).
 func (s *ImageStore) ListImages(ctx context.Context, filters ...string) ([]images.Image, error) {
-	return s.c.ImageService().List(s.c.WithNamespace(ctx), filters...)
+	return s.c.ctr.ImageService().List(s.c.WithNamespace(ctx), filters...)
 }
 
 // DeleteImage deletes the record called name; a missing one is fine.
 func (s *ImageStore) DeleteImage(ctx context.Context, name string) error {
-	err := s.c.ImageService().Delete(s.c.WithNamespace(ctx), name)
+	err := s.c.ctr.ImageService().Delete(s.c.WithNamespace(ctx), name)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
@@ -179,7 +179,7 @@ const IngestLeaseExpiry = time.Hour
 // at by then is left to the GC.
 func (s *ImageStore) BeginIngest(ctx context.Context) (content.Store, func(context.Context) error, error) {
 	ctx = s.c.WithNamespace(ctx)
-	lm := s.c.LeasesService()
+	lm := s.c.ctr.LeasesService()
 	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(IngestLeaseExpiry))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create a containerd lease: %w", err)
@@ -187,7 +187,7 @@ func (s *ImageStore) BeginIngest(ctx context.Context) (content.Store, func(conte
 	release := func(ctx context.Context) error {
 		return lm.Delete(s.c.WithNamespace(ctx), l)
 	}
-	return &leasedStore{Store: s.c.ContentStore(), ns: s.c.Namespace, lease: l.ID}, release, nil
+	return &leasedStore{Store: s.c.ctr.ContentStore(), ns: s.c.Namespace, lease: l.ID}, release, nil
 }
 
 // LabelContent labels the children of target (and theirs) so that
@@ -196,7 +196,7 @@ func (s *ImageStore) BeginIngest(ctx context.Context) (content.Store, func(conte
 // (written through BeginIngest, still under its lease).
 func (s *ImageStore) LabelContent(ctx context.Context, target ocispec.Descriptor) error {
 	ctx = s.c.WithNamespace(ctx)
-	cs := s.c.ContentStore()
+	cs := s.c.ctr.ContentStore()
 	if err := images.Walk(ctx, images.SetChildrenLabels(cs, images.ChildrenHandler(cs)), target); err != nil {
 		return fmt.Errorf("label the content of %s: %w", target.Digest, err)
 	}

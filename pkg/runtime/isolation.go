@@ -182,7 +182,7 @@ func (iso *Isolation) snapshotOpt(ctx context.Context, c *Client, snapshotter, k
 	if !iso.UserNS {
 		return containerd.WithNewSnapshot(key, image)
 	}
-	caps, err := c.GetSnapshotterCapabilities(ctx, snapshotter)
+	caps, err := c.ctr.GetSnapshotterCapabilities(ctx, snapshotter)
 	if err == nil && slices.Contains(caps, "remap-ids") {
 		iso.Rootfs = "idmapped"
 		return containerd.WithNewSnapshot(key, image, containerd.WithUserNSRemapperLabels(iso.mapping(), iso.mapping()))

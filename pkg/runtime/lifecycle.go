@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/runtime/restart"
+	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	gocni "github.com/containerd/go-cni"
 
@@ -50,7 +51,7 @@ func (s *Sandbox) Create(ctx context.Context) error {
 	} else if ok {
 		return errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("container %s already exists; stop and remove it first (occ stop --remove)", s.name))
 	}
-	image, err := s.client.GetImage(ctx, s.opts.Image)
+	image, err := s.client.ctr.GetImage(ctx, s.opts.Image)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("image %s not found in containerd namespace %s: pull or build it first (occ start does both)", s.opts.Image, s.client.Namespace))
@@ -83,12 +84,12 @@ func (s *Sandbox) Create(ctx context.Context) error {
 	}
 	snapshot := iso.snapshotOpt(ctx, s.client, s.snapshotter(), s.snapshotKey(), image)
 	// A snapshot left by an interrupted create would block the new one.
-	if sn := s.client.SnapshotService(s.snapshotter()); sn != nil {
+	if sn := s.client.ctr.SnapshotService(s.snapshotter()); sn != nil {
 		if _, err := sn.Stat(ctx, s.snapshotKey()); err == nil {
 			_ = sn.Remove(ctx, s.snapshotKey())
 		}
 	}
-	_, err = s.client.NewContainer(ctx, s.name,
+	_, err = s.client.ctr.NewContainer(ctx, s.name,
 		containerd.WithImage(image),
 		containerd.WithImageName(image.Name()),
 		containerd.WithSnapshotter(s.snapshotter()),
@@ -179,10 +180,6 @@ func (s *Sandbox) Recreate(ctx context.Context, timeout time.Duration) error {
 // namespace and CNI (in cni mode), then the task. A running task is left
 // alone (no error). A stopped task left by a crash is cleaned up first.
 func (s *Sandbox) Start(ctx context.Context) error {
-	return s.start(ctx, false)
-}
-
-func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 	ctx = s.ctx(ctx)
 	c, err := s.container(ctx)
 	if err != nil {
@@ -192,146 +189,259 @@ func (s *Sandbox) start(ctx context.Context, reaped bool) error {
 	if err != nil {
 		return fmt.Errorf("read container labels: %w", err)
 	}
-	if task, err := c.Task(ctx, nil); err == nil {
-		st, err := task.Status(ctx)
-		if err == nil && (st.Status == containerd.Running || st.Status == containerd.Paused || st.Status == containerd.Pausing) {
-			return nil
-		}
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("clean up the previous task: %w", err)
-		}
+	if running, err := clearPreviousTask(ctx, c); err != nil || running {
+		return err
 	}
 	// Leftovers of an earlier start (crash, reboot): release them first.
 	if err := teardownNetwork(ctx, cniStateFromLabels(labels), s.opts.Config.CNIPluginDirs); err != nil {
 		return fmt.Errorf("release the previous network setup: %w", err)
 	}
-
-	published := labels[meta.LabelContainerPublished]
-	if published == "" {
-		published = s.PublishedAddress()
-	}
-	host, portStr, _ := splitHostPort(published)
-	port, _ := strconv.Atoi(portStr)
-	if err := CheckPortFree(host, port); err != nil {
+	host, port, err := s.publishedPort(labels)
+	if err != nil {
 		return err
 	}
-
-	logPath := labels[meta.LabelContainerLogPath]
-	if logPath == "" {
-		logPath = s.LogPath()
-	}
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
-		return fmt.Errorf("create logs directory: %w", err)
-	}
-	if err := rotateLog(logPath, MaxLogSize); err != nil {
+	logPath, err := s.prepareLog(labels)
+	if err != nil {
 		return err
 	}
 	logIO, logURI, logFormat, err := s.logCreator(logPath)
 	if err != nil {
 		return err
 	}
-
-	update := map[string]string{
-		meta.LabelContainerLogFormat: logFormat,
-		meta.LabelContainerNetNS:     "",
-		meta.LabelContainerCNIConfig: "",
-		meta.LabelContainerCNIArgs:   "",
-		meta.LabelContainerCNIID:     "",
-		meta.LabelContainerIPs:       "",
-		// While the task starts the restart monitor must ignore the
-		// container: a "stopped" status left by the last stop would make
-		// it kill the new task. The status is set again once started.
-		restart.StatusLabel: "",
-	}
-	var net *cniState
-	if labels[meta.LabelContainerNetworkMode] != meta.NetworkHost {
-		ipamDir := filepath.Join(s.opts.Paths.DataDir, "cni", "ipam")
-		conf, err := cniConflist(s.opts.Network, ipamDir)
-		if err != nil {
-			return err
-		}
-		hostIP := host
-		if ip := parseIP(host); ip != nil && ip.IsUnspecified() {
-			hostIP = ""
-		}
-		net = &cniState{ID: s.cniID(), Conflist: conf, Ports: []gocni.PortMapping{{
-			HostPort: int32(port), ContainerPort: ContainerPort, Protocol: "tcp", HostIP: hostIP,
-		}}}
-		if err := releaseStaleNetwork(ctx, *net, s.opts.Config.CNIPluginDirs, s.opts.RunDir, ipamDir, s.opts.Network.Name); err != nil {
-			return err
-		}
-		if err := setupNetwork(ctx, net, s.opts.Config.CNIPluginDirs, s.opts.RunDir); err != nil {
-			return err
-		}
-		ports, _ := json.Marshal(net.Ports)
-		update[meta.LabelContainerNetNS] = net.NetNS
-		update[meta.LabelContainerCNIConfig] = string(net.Conflist)
-		update[meta.LabelContainerCNIArgs] = string(ports)
-		update[meta.LabelContainerCNIID] = net.ID
-		update[meta.LabelContainerIPs] = strings.Join(net.IPs, ",")
+	update := clearedNetworkLabels()
+	update[meta.LabelContainerLogFormat] = logFormat
+	// While the task starts the restart monitor must ignore the container:
+	// a "stopped" status left by the last stop would make it kill the new
+	// task. The status is set again once started.
+	update[restart.StatusLabel] = ""
+	net, err := s.setupTaskNetwork(ctx, labels, host, port, update)
+	if err != nil {
+		return err
 	}
 	cleanupNet := func() {
 		if net != nil {
 			_ = teardownNetwork(context.WithoutCancel(ctx), *net, s.opts.Config.CNIPluginDirs)
 		}
 	}
-	// Record the network first, so a later occ can undo it even if we die now.
-	if err := updateLabels(ctx, c, update); err != nil {
+	if err := attachNetwork(ctx, c, net, update); err != nil {
 		cleanupNet()
-		return fmt.Errorf("record network state: %w", err)
-	}
-	if net != nil {
-		spec, err := c.Spec(ctx)
-		if err == nil {
-			err = c.Update(ctx, containerd.UpdateContainerOpts(containerd.WithSpec(spec, withNetNSPath(net.NetNS))))
-		}
-		if err != nil {
-			cleanupNet()
-			return fmt.Errorf("point the container at its network namespace: %w", err)
-		}
+		return err
 	}
 
 	s.logBeforeStart, _ = s.LastLogLines(ctx, ReadyLogLines)
-	task, err := c.NewTask(ctx, logIO)
+	task, err := s.newTask(ctx, c, logIO)
 	if err != nil {
 		cleanupNet()
-		if errdefs.IsAlreadyExists(err) {
-			// A shim containerd forgot (an occ killed while it stopped the
-			// sandbox): stop it and start again, once.
-			if reaped {
-				return errShimStillThere
-			}
-			if s.reapOrphanedShim(ctx, c) {
-				for range 10 { // until containerd has noticed the shim's exit
-					time.Sleep(300 * time.Millisecond)
-					if rerr := s.start(ctx, true); !errors.Is(rerr, errShimStillThere) {
-						return rerr
-					}
-				}
-			}
-			return orphanedShimError(ctx, c.ID(), err)
-		}
-		if bundle, ok := staleBundlePath(err, s.client.Namespace, c.ID()); ok && !reaped {
-			// A bundle directory a killed task creation left: remove it, once.
-			if rerr := s.removeStaleBundle(ctx, c, bundle); rerr != nil {
-				return rerr
-			}
-			return s.start(ctx, true)
-		}
-		if isStaleRuncState(err) && !reaped {
-			// runc's state of a killed task creation: delete it, once.
-			if rerr := s.removeStaleRuncState(ctx, c); rerr != nil {
-				return rerr
-			}
-			return s.start(ctx, true)
-		}
-		return fmt.Errorf("create the container task: %w", err)
+		return err
 	}
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
 		cleanupNet()
 		return fmt.Errorf("start the container: %w (see the log: %s)", err, logPath)
 	}
+	return s.recordStart(ctx, c, logURI)
+}
+
+// clearPreviousTask deletes a task an earlier run left behind stopped (a
+// crash). running says a task runs or is paused: Start leaves it alone.
+func clearPreviousTask(ctx context.Context, c containerd.Container) (running bool, err error) {
+	task, err := c.Task(ctx, nil)
+	if err != nil {
+		return false, nil
+	}
+	st, err := task.Status(ctx)
+	if err == nil && (st.Status == containerd.Running || st.Status == containerd.Paused || st.Status == containerd.Pausing) {
+		return true, nil
+	}
+	if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return false, fmt.Errorf("clean up the previous task: %w", err)
+	}
+	return false, nil
+}
+
+// publishedPort is the host address the container publishes (its label,
+// else the configured one), checked free.
+func (s *Sandbox) publishedPort(labels map[string]string) (host string, port int, err error) {
+	published := labels[meta.LabelContainerPublished]
+	if published == "" {
+		published = s.PublishedAddress()
+	}
+	host, portStr, _ := splitHostPort(published)
+	port, _ = strconv.Atoi(portStr)
+	return host, port, CheckPortFree(host, port)
+}
+
+// prepareLog returns the container's log file (its label, else the
+// default), its directory created and the file rotated when too big.
+func (s *Sandbox) prepareLog(labels map[string]string) (string, error) {
+	logPath := labels[meta.LabelContainerLogPath]
+	if logPath == "" {
+		logPath = s.LogPath()
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o700); err != nil {
+		return "", fmt.Errorf("create logs directory: %w", err)
+	}
+	if err := rotateLog(logPath, MaxLogSize); err != nil {
+		return "", err
+	}
+	return logPath, nil
+}
+
+// clearedNetworkLabels are the container labels that record a network
+// setup, emptied.
+func clearedNetworkLabels() map[string]string {
+	return map[string]string{
+		meta.LabelContainerNetNS:     "",
+		meta.LabelContainerCNIConfig: "",
+		meta.LabelContainerCNIArgs:   "",
+		meta.LabelContainerCNIID:     "",
+		meta.LabelContainerIPs:       "",
+	}
+}
+
+// setupTaskNetwork creates the network namespace and runs CNI for the
+// task (nil in host network mode), releasing what a killed occ left on
+// the same network first, and records the setup in update.
+func (s *Sandbox) setupTaskNetwork(ctx context.Context, labels map[string]string, host string, port int, update map[string]string) (*cniState, error) {
+	if labels[meta.LabelContainerNetworkMode] == meta.NetworkHost {
+		return nil, nil
+	}
+	ipamDir := filepath.Join(s.opts.Paths.DataDir, "cni", "ipam")
+	conf, err := cniConflist(s.opts.Network, ipamDir)
+	if err != nil {
+		return nil, err
+	}
+	hostIP := host
+	if ip := parseIP(host); ip != nil && ip.IsUnspecified() {
+		hostIP = ""
+	}
+	net := &cniState{ID: s.cniID(), Conflist: conf, Ports: []gocni.PortMapping{{
+		HostPort: int32(port), ContainerPort: ContainerPort, Protocol: "tcp", HostIP: hostIP,
+	}}}
+	if err := releaseStaleNetwork(ctx, *net, s.opts.Config.CNIPluginDirs, s.opts.RunDir, ipamDir, s.opts.Network.Name); err != nil {
+		return nil, err
+	}
+	if err := setupNetwork(ctx, net, s.opts.Config.CNIPluginDirs, s.opts.RunDir); err != nil {
+		return nil, err
+	}
+	ports, _ := json.Marshal(net.Ports)
+	update[meta.LabelContainerNetNS] = net.NetNS
+	update[meta.LabelContainerCNIConfig] = string(net.Conflist)
+	update[meta.LabelContainerCNIArgs] = string(ports)
+	update[meta.LabelContainerCNIID] = net.ID
+	update[meta.LabelContainerIPs] = strings.Join(net.IPs, ",")
+	return net, nil
+}
+
+// attachNetwork records update (the network first, so a later occ can
+// undo it even if this one dies now) and points the container's spec at
+// net's namespace.
+func attachNetwork(ctx context.Context, c containerd.Container, net *cniState, update map[string]string) error {
+	if err := updateLabels(ctx, c, update); err != nil {
+		return fmt.Errorf("record network state: %w", err)
+	}
+	if net == nil {
+		return nil
+	}
+	spec, err := c.Spec(ctx)
+	if err == nil {
+		err = c.Update(ctx, containerd.UpdateContainerOpts(containerd.WithSpec(spec, withNetNSPath(net.NetNS))))
+	}
+	if err != nil {
+		return fmt.Errorf("point the container at its network namespace: %w", err)
+	}
+	return nil
+}
+
+// shimRetries and shimRetryDelay bound the wait, after an orphaned shim
+// was stopped, for containerd to notice its exit and take a new task.
+var (
+	shimRetries    = 10
+	shimRetryDelay = 300 * time.Millisecond
+)
+
+// newTask creates the container's task. It recovers, once, from what a
+// killed occ can leave behind: a shim containerd forgot, a bundle
+// directory, runc's state of the task.
+func (s *Sandbox) newTask(ctx context.Context, c containerd.Container, logIO cio.Creator) (containerd.Task, error) {
+	task, err := c.NewTask(ctx, logIO)
+	if err == nil {
+		return task, nil
+	}
+	bundle, staleBundle := staleBundlePath(err, s.client.Namespace, c.ID())
+	switch {
+	case errdefs.IsAlreadyExists(err):
+		// A shim containerd forgot (an occ killed while it stopped the
+		// sandbox): stop it and create the task again.
+		return s.newTaskAfterShim(ctx, c, logIO, err)
+	case staleBundle:
+		// A bundle directory a killed task creation left.
+		if rerr := s.removeStaleBundle(ctx, c, bundle); rerr != nil {
+			return nil, rerr
+		}
+	case isStaleRuncState(err):
+		// runc's state of a killed task creation.
+		if rerr := s.removeStaleRuncState(ctx, c); rerr != nil {
+			return nil, rerr
+		}
+	default:
+		return nil, fmt.Errorf("create the container task: %w", err)
+	}
+	if task, err = c.NewTask(ctx, logIO); err != nil {
+		return nil, fmt.Errorf("create the container task: %w", err)
+	}
+	return task, nil
+}
+
+// newTaskAfterShim stops the orphaned shim behind first (an
+// already-exists error) and creates the task again while containerd
+// catches up (retryNewTask).
+func (s *Sandbox) newTaskAfterShim(ctx context.Context, c containerd.Container, logIO cio.Creator, first error) (containerd.Task, error) {
+	if !s.reapOrphanedShim(ctx, c) {
+		return nil, orphanedShimError(ctx, c.ID(), first)
+	}
+	task, err := retryNewTask(ctx, func() (containerd.Task, error) { return c.NewTask(ctx, logIO) })
+	if errdefs.IsAlreadyExists(err) {
+		return nil, orphanedShimError(ctx, c.ID(), first)
+	} else if err != nil {
+		return nil, fmt.Errorf("create the container task: %w", err)
+	}
+	return task, nil
+}
+
+// retryNewTask calls create up to shimRetries times, shimRetryDelay
+// apart (the first after a delay too), while it fails with an
+// already-exists error. It returns the first other outcome, the last
+// already-exists error, or ctx's error when ctx ends first.
+func retryNewTask(ctx context.Context, create func() (containerd.Task, error)) (containerd.Task, error) {
+	var err error
+	for range shimRetries {
+		if serr := sleepCtx(ctx, shimRetryDelay); serr != nil {
+			return nil, serr
+		}
+		var task containerd.Task
+		if task, err = create(); !errdefs.IsAlreadyExists(err) {
+			return task, err
+		}
+	}
+	return nil, err
+}
+
+// sleepCtx sleeps for d, or until ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// recordStart records the start time (and, with a restart monitor, the
+// labels that make it restart the task).
+func (s *Sandbox) recordStart(ctx context.Context, c containerd.Container, logURI string) error {
 	after := map[string]string{
 		meta.LabelContainerStartedAt: time.Now().UTC().Format(time.RFC3339Nano),
 		meta.LabelContainerExitCode:  "",
@@ -368,112 +478,137 @@ func (s *Sandbox) Stop(ctx context.Context, timeout time.Duration) (StopResult, 
 	if timeout <= 0 {
 		timeout = DefaultStopTimeout
 	}
-	var res StopResult
 	c, err := s.container(ctx)
 	if err != nil {
-		return res, err
+		return StopResult{}, err
 	}
 	if err := updateLabels(ctx, c, restartStoppingLabels()); err != nil {
-		return res, fmt.Errorf("mark the stop for the restart monitor: %w", err)
+		return StopResult{}, fmt.Errorf("mark the stop for the restart monitor: %w", err)
 	}
-	task, err := c.Task(ctx, nil)
-	switch {
-	case errdefs.IsNotFound(err):
-		task = nil
-	case err != nil:
-		return res, fmt.Errorf("load task: %w", err)
-	}
-	if task != nil {
-		st, err := task.Status(ctx)
-		if err != nil {
-			return res, fmt.Errorf("task status: %w", err)
-		}
-		if st.Status == containerd.Paused {
-			_ = task.Resume(ctx)
-		}
-		if st.Status != containerd.Stopped {
-			res.WasRunning = true
-			waitC, err := task.Wait(ctx)
-			if err != nil {
-				return res, fmt.Errorf("wait for task: %w", err)
-			}
-			sig, err := containerd.GetStopSignal(ctx, c, syscall.SIGTERM)
-			if err != nil {
-				sig = syscall.SIGTERM
-			}
-			if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
-				return res, fmt.Errorf("send %v: %w", sig, err)
-			}
-			timer := time.NewTimer(timeout)
-			select {
-			case <-waitC:
-				timer.Stop()
-			case <-timer.C:
-				res.Killed = true
-				if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-					return res, fmt.Errorf("send SIGKILL: %w", err)
-				}
-				killWait := time.NewTimer(killGrace)
-				select {
-				case <-waitC:
-					killWait.Stop()
-				case <-killWait.C:
-					return res, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
-						"the sandbox's processes did not exit %s after SIGKILL (stuck in the kernel, e.g. on a hung mount); "+
-							"check `ctr -n %s tasks ls` and the host's dmesg, then run `occ stop` again", killGrace, s.client.Namespace))
-				case <-ctx.Done():
-					killWait.Stop()
-					return res, ctx.Err()
-				}
-			case <-ctx.Done():
-				timer.Stop()
-				return res, ctx.Err()
-			}
-		}
-		exit, err := task.Delete(ctx)
-		if err != nil && !errdefs.IsNotFound(err) {
-			return res, fmt.Errorf("delete task: %w", err)
-		}
-		if exit != nil {
-			res.ExitCode = exit.ExitCode()
-			at := exit.ExitTime()
-			if at.IsZero() {
-				at = time.Now()
-			}
-			if err := updateLabels(ctx, c, map[string]string{
-				meta.LabelContainerExitCode: strconv.FormatUint(uint64(res.ExitCode), 10),
-				meta.LabelContainerExitedAt: at.UTC().Format(time.RFC3339Nano),
-			}); err != nil {
-				return res, fmt.Errorf("record exit: %w", err)
-			}
-		}
-	}
-	labels, err := c.Labels(ctx)
+	res, err := s.stopTask(ctx, c, timeout)
 	if err != nil {
-		return res, fmt.Errorf("read container labels: %w", err)
-	}
-	if err := teardownNetwork(ctx, cniStateFromLabels(labels), s.opts.Config.CNIPluginDirs); err != nil {
 		return res, err
 	}
-	final := map[string]string{
-		meta.LabelContainerNetNS:     "",
-		meta.LabelContainerCNIConfig: "",
-		meta.LabelContainerCNIArgs:   "",
-		meta.LabelContainerCNIID:     "",
-		meta.LabelContainerIPs:       "",
+	return res, s.releaseStopped(ctx, c)
+}
+
+// stopTask ends the container's task, if it has one, and deletes it,
+// recording its exit.
+func (s *Sandbox) stopTask(ctx context.Context, c containerd.Container, timeout time.Duration) (StopResult, error) {
+	var res StopResult
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return res, nil
+	} else if err != nil {
+		return res, fmt.Errorf("load task: %w", err)
 	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return res, fmt.Errorf("task status: %w", err)
+	}
+	if st.Status == containerd.Paused {
+		_ = task.Resume(ctx)
+	}
+	if st.Status != containerd.Stopped {
+		res.WasRunning = true
+		if res.Killed, err = s.terminate(ctx, c, task, timeout); err != nil {
+			return res, err
+		}
+	}
+	res.ExitCode, err = deleteTask(ctx, c, task)
+	return res, err
+}
+
+// terminate sends the stop signal and waits up to timeout for the exit,
+// then SIGKILLs every process and waits up to killGrace. killed says
+// SIGKILL was needed.
+func (s *Sandbox) terminate(ctx context.Context, c containerd.Container, task containerd.Task, timeout time.Duration) (killed bool, err error) {
+	waitC, err := task.Wait(ctx)
+	if err != nil {
+		return false, fmt.Errorf("wait for task: %w", err)
+	}
+	sig, err := containerd.GetStopSignal(ctx, c, syscall.SIGTERM)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		return false, fmt.Errorf("send %v: %w", sig, err)
+	}
+	if exited, err := waitExit(ctx, waitC, timeout); exited || err != nil {
+		return false, err
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return true, fmt.Errorf("send SIGKILL: %w", err)
+	}
+	exited, err := waitExit(ctx, waitC, killGrace)
+	if err == nil && !exited {
+		err = errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
+			"the sandbox's processes did not exit %s after SIGKILL (stuck in the kernel, e.g. on a hung mount); "+
+				"check `ctr -n %s tasks ls` and the host's dmesg, then run `occ stop` again", killGrace, s.client.Namespace))
+	}
+	return true, err
+}
+
+// waitExit waits up to d for the task's exit on waitC. exited is false
+// when d passed first; the error is ctx's when ctx ended first.
+func waitExit(ctx context.Context, waitC <-chan containerd.ExitStatus, d time.Duration) (exited bool, err error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	select {
+	case <-waitC:
+		return true, nil
+	case <-wctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// deleteTask deletes the stopped task and records its exit code and time
+// in the container's labels.
+func deleteTask(ctx context.Context, c containerd.Container, task containerd.Task) (uint32, error) {
+	exit, err := task.Delete(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return 0, fmt.Errorf("delete task: %w", err)
+	}
+	if exit == nil {
+		return 0, nil
+	}
+	code := exit.ExitCode()
+	at := exit.ExitTime()
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if err := updateLabels(ctx, c, map[string]string{
+		meta.LabelContainerExitCode: strconv.FormatUint(uint64(code), 10),
+		meta.LabelContainerExitedAt: at.UTC().Format(time.RFC3339Nano),
+	}); err != nil {
+		return code, fmt.Errorf("record exit: %w", err)
+	}
+	return code, nil
+}
+
+// releaseStopped tears down the stopped container's network, records the
+// stop (for the restart monitor too) and rotates a raw log.
+func (s *Sandbox) releaseStopped(ctx context.Context, c containerd.Container) error {
+	labels, err := c.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("read container labels: %w", err)
+	}
+	if err := teardownNetwork(ctx, cniStateFromLabels(labels), s.opts.Config.CNIPluginDirs); err != nil {
+		return err
+	}
+	final := clearedNetworkLabels()
 	if s.client.HasRestartMonitor(ctx) {
 		for k, v := range restartStoppedLabels() {
 			final[k] = v
 		}
 	}
 	if err := updateLabels(ctx, c, final); err != nil {
-		return res, fmt.Errorf("record stop: %w", err)
+		return fmt.Errorf("record stop: %w", err)
 	}
 	if labels[meta.LabelContainerLogFormat] != LogFormatStamped { // the log driver rotates its own file
 		_ = rotateLog(labels[meta.LabelContainerLogPath], MaxLogSize)
 	}
-	return res, nil
+	return nil
 }
 
 func cniStateFromLabels(l map[string]string) cniState {

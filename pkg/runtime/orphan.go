@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,10 +29,6 @@ func orphanedShimError(ctx context.Context, id string, err error) error {
 			"(left behind when an occ was killed while stopping the sandbox): stop that shim with "+
 			"`sudo pkill -f 'containerd-shim-runc-v2 -namespace %s -id %s '` (or restart containerd), then run the command again (%v)", ns, id, err))
 }
-
-// errShimStillThere: a new task still cannot be created after the
-// orphaned shim was stopped (containerd has not caught up yet).
-var errShimStillThere = errors.New("containerd still holds the previous task's shim")
 
 // orphanedShims returns the pids of containerd shims under procRoot
 // (/proc) serving task id in namespace ns for the containerd at address:

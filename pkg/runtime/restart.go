@@ -17,7 +17,7 @@ const RestartPolicy = "unless-stopped"
 // monitor plugin is loaded: io.containerd.monitor.* in 2.x,
 // io.containerd.internal.v1 in 1.6/1.7.
 func (c *Client) HasRestartMonitor(ctx context.Context) bool {
-	resp, err := c.IntrospectionService().Plugins(c.WithNamespace(ctx), "id==restart")
+	resp, err := c.ctr.IntrospectionService().Plugins(c.WithNamespace(ctx), "id==restart")
 	if err != nil {
 		return false
 	}

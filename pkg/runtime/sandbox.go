@@ -175,7 +175,7 @@ func (s *Sandbox) ctx(ctx context.Context) context.Context { return s.client.Wit
 
 // container loads the container record; errdefs.ErrNotFound when missing.
 func (s *Sandbox) container(ctx context.Context) (containerd.Container, error) {
-	c, err := s.client.LoadContainer(s.ctx(ctx), s.name)
+	c, err := s.client.ctr.LoadContainer(s.ctx(ctx), s.name)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			return nil, fmt.Errorf("container %s does not exist (run `occ start` to create it): %w", s.name, errdefs.ErrNotFound)

@@ -65,21 +65,7 @@ func (s *Sandbox) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("container info: %w", err)
 	}
-	l := info.Labels
-	st := Status{
-		State:       StateCreated,
-		Image:       info.Image,
-		ImageDigest: l[meta.LabelContainerImageDigest],
-		Published:   l[meta.LabelContainerPublished],
-		NetworkMode: l[meta.LabelContainerNetworkMode],
-		LogPath:     l[meta.LabelContainerLogPath],
-		CreatedBy:   l[meta.LabelContainerCreatedBy],
-		Labels:      l,
-	}
-	if l[restart.StatusLabel] != "" || l[restart.PolicyLabel] != "" {
-		st.RestartPolicy = l[restart.PolicyLabel]
-		st.RestartCount, _ = strconv.Atoi(l[restart.CountLabel])
-	}
+	st := statusFromLabels(info.Image, info.Labels)
 	if img, err := c.Image(ctx); err == nil {
 		st.Image = img.Name()
 		if st.ImageDigest == "" {
@@ -87,14 +73,6 @@ func (s *Sandbox) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	_ = rotateLog(st.LogPath, MaxLogSize)
-	if code := l[meta.LabelContainerExitCode]; code != "" {
-		if n, err := strconv.ParseUint(code, 10, 32); err == nil {
-			v := uint32(n)
-			st.ExitCode = &v
-			st.State = StateStopped
-		}
-		st.ExitedAt, _ = time.Parse(time.RFC3339Nano, l[meta.LabelContainerExitedAt])
-	}
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return st, nil
@@ -109,7 +87,44 @@ func (s *Sandbox) Status(ctx context.Context) (Status, error) {
 		st.State = StateUnknown
 		return st, fmt.Errorf("task status: %w", err)
 	}
-	st.Pid = task.Pid()
+	st.applyTask(ts, task.Pid())
+	return st, nil
+}
+
+// statusFromLabels is what the container's record says: its image, the
+// labels occ set at create time and the exit a stop recorded (State
+// stopped then, else created).
+func statusFromLabels(image string, l map[string]string) Status {
+	st := Status{
+		State:       StateCreated,
+		Image:       image,
+		ImageDigest: l[meta.LabelContainerImageDigest],
+		Published:   l[meta.LabelContainerPublished],
+		NetworkMode: l[meta.LabelContainerNetworkMode],
+		LogPath:     l[meta.LabelContainerLogPath],
+		CreatedBy:   l[meta.LabelContainerCreatedBy],
+		Labels:      l,
+	}
+	if l[restart.StatusLabel] != "" || l[restart.PolicyLabel] != "" {
+		st.RestartPolicy = l[restart.PolicyLabel]
+		st.RestartCount, _ = strconv.Atoi(l[restart.CountLabel])
+	}
+	if code := l[meta.LabelContainerExitCode]; code != "" {
+		if n, err := strconv.ParseUint(code, 10, 32); err == nil {
+			v := uint32(n)
+			st.ExitCode = &v
+			st.State = StateStopped
+		}
+		st.ExitedAt, _ = time.Parse(time.RFC3339Nano, st.Labels[meta.LabelContainerExitedAt])
+	}
+	return st
+}
+
+// applyTask sets the state from the task's status (pid is the task's),
+// and, for a running or paused task, when it started: the process's
+// start time, else the label a start recorded.
+func (st *Status) applyTask(ts containerd.Status, pid uint32) {
+	st.Pid = pid
 	switch ts.Status {
 	case containerd.Running:
 		st.State = StateRunning
@@ -127,17 +142,23 @@ func (s *Sandbox) Status(ctx context.Context) (Status, error) {
 	default:
 		st.State = StateUnknown
 	}
-	if st.State == StateRunning || st.State == StatePaused {
-		if t, ok := procStartTime(st.Pid); ok {
-			st.StartedAt = t
-		} else if t, err := time.Parse(time.RFC3339Nano, l[meta.LabelContainerStartedAt]); err == nil {
-			st.StartedAt = t
-		}
-		if !st.StartedAt.IsZero() {
-			st.Uptime = time.Since(st.StartedAt).Truncate(time.Second)
-		}
+	if st.State != StateRunning && st.State != StatePaused {
+		return
 	}
-	return st, nil
+	if t, ok := procStartTime(st.Pid); ok {
+		st.StartedAt = t
+	} else if t, err := time.Parse(time.RFC3339Nano, st.Labels[meta.LabelContainerStartedAt]); err == nil {
+		st.StartedAt = t
+	}
+	if !st.StartedAt.IsZero() {
+		st.Uptime = time.Since(st.StartedAt).Truncate(time.Second)
+	}
+}
+
+// ExplicitlyStopped says whether the last stop was asked for (occ stop),
+// not a crash: the restart monitor leaves such a container down.
+func (st Status) ExplicitlyStopped() bool {
+	return st.Labels[restart.ExplicitlyStoppedLabel] == "true"
 }
 
 // URL is the address to open in a browser.
@@ -229,7 +250,7 @@ func (s *Sandbox) Differences(ctx context.Context) ([]string, error) {
 	if got, want := l[meta.LabelContainerMounts], plan.BindsLabel(); got != want {
 		out = append(out, fmt.Sprintf("mounts [%s], configured [%s]", got, want))
 	}
-	if img, err := s.client.GetImage(ctx, s.opts.Image); err == nil {
+	if img, err := s.client.ctr.GetImage(ctx, s.opts.Image); err == nil {
 		if got, want := l[meta.LabelContainerImageDigest], img.Target().Digest.String(); got != want {
 			out = append(out, fmt.Sprintf("image %s, current %s is %s", got, s.opts.Image, want))
 		}

@@ -68,7 +68,7 @@ func (u *ImageUnpacker) StreamSupported(ctx context.Context) error {
 	if sn != "overlayfs" {
 		return errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("snapshotter %q is not overlayfs", sn))
 	}
-	caps, err := u.c.GetSnapshotterCapabilities(ctx, sn)
+	caps, err := u.c.ctr.GetSnapshotterCapabilities(ctx, sn)
 	if err != nil {
 		return fmt.Errorf("snapshotter %q: %w (check the snapshotter config key and `ctr plugins ls`)", sn, err)
 	}
@@ -83,7 +83,7 @@ func (u *ImageUnpacker) StreamSupported(ctx context.Context) error {
 // the daemon counts that file do the daemon and this process share the
 // directory (same host, same mount namespace).
 func (u *ImageUnpacker) probe(ctx context.Context) error {
-	s := u.c.SnapshotService(u.c.Snapshotter)
+	s := u.c.ctr.SnapshotService(u.c.Snapshotter)
 	key := "occ-probe-" + uniquePart()
 	mounts, err := s.Prepare(ctx, key, "")
 	if err != nil {
@@ -180,7 +180,7 @@ func (u *ImageUnpacker) StartStream(ctx context.Context, config ocispec.Descript
 		}
 	}
 	ls := &LayerStream{
-		sn: u.c.SnapshotService(u.c.Snapshotter), snKey: u.c.Snapshotter, u: u,
+		sn: u.c.ctr.SnapshotService(u.c.Snapshotter), snKey: u.c.Snapshotter, u: u,
 		config: config, layers: layers, diffIDs: diffIDs,
 		chainIDs: identity.ChainIDs(slices.Clone(diffIDs)),
 		present:  make([]bool, len(layers)),
@@ -516,7 +516,7 @@ func (ls *LayerStream) Commit(ctx context.Context) error {
 		top = ls.chainIDs[n-1].String()
 	}
 	lbl := "containerd.io/gc.ref.snapshot." + ls.snKey
-	if _, err := ls.u.c.ContentStore().Update(ctx, content.Info{Digest: ls.config.Digest, Labels: map[string]string{lbl: top}}, "labels."+lbl); err != nil {
+	if _, err := ls.u.c.ctr.ContentStore().Update(ctx, content.Info{Digest: ls.config.Digest, Labels: map[string]string{lbl: top}}, "labels."+lbl); err != nil {
 		return fmt.Errorf("labelling the image config: %w", err)
 	}
 	return nil
@@ -559,7 +559,7 @@ func (c *Client) LocalContentRoot(ctx context.Context) (string, error) {
 	if os.Geteuid() != 0 {
 		return "", errdefs.ErrNotImplemented.WithMessage("not root")
 	}
-	resp, err := c.IntrospectionService().Plugins(ctx, `type=="io.containerd.content.v1",id=="content"`)
+	resp, err := c.ctr.IntrospectionService().Plugins(ctx, `type=="io.containerd.content.v1",id=="content"`)
 	if err != nil {
 		return "", fmt.Errorf("asking containerd for its content store: %w", err)
 	}

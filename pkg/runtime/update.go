@@ -73,7 +73,7 @@ func (c *Client) SaveImageRecords(ctx context.Context, stateFile string) (*Image
 		name string
 		dst  **images.Image
 	}{{meta.CurrentImageName, &r.Current}, {meta.PreviousImageName, &r.Previous}} {
-		img, err := c.ImageService().Get(ctx, x.name)
+		img, err := c.ctr.ImageService().Get(ctx, x.name)
 		switch {
 		case errdefs.IsNotFound(err):
 		case err != nil:
@@ -92,7 +92,7 @@ func (c *Client) SaveImageRecords(ctx context.Context, stateFile string) (*Image
 			r.State, r.HadState = data, true
 		}
 	}
-	lm := c.LeasesService()
+	lm := c.ctr.LeasesService()
 	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(RecordLeaseExpiry),
 		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue))
 	if err != nil {
@@ -116,7 +116,7 @@ func (r *ImageRecords) Release(ctx context.Context) {
 	if r.lease == nil {
 		return
 	}
-	_ = r.c.LeasesService().Delete(r.c.WithNamespace(context.WithoutCancel(ctx)), *r.lease)
+	_ = r.c.ctr.LeasesService().Delete(r.c.WithNamespace(context.WithoutCancel(ctx)), *r.lease)
 	r.lease = nil
 }
 
@@ -165,7 +165,7 @@ func (r *ImageRecords) Promote(ctx context.Context, staging string) (images.Imag
 		return images.Image{}, err
 	}
 	nctx := r.c.WithNamespace(ctx)
-	next, err := r.c.ImageService().Get(nctx, staging)
+	next, err := r.c.ctr.ImageService().Get(nctx, staging)
 	if err != nil {
 		return images.Image{}, fmt.Errorf("read the new image record %s: %w", staging, err)
 	}
