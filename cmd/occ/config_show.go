@@ -68,9 +68,9 @@ func (c *ConfigShowCmd) Run(app *App) error {
 		case k.Name == "allow_unauthenticated_network" && cfg.AllowUnauthenticatedNetwork:
 			v = app.UI.Yellow(v)
 		case k.Name == "image_tag" && cfg.ImageTag == "":
-			v = app.UI.dim.Sprint("(this occ's sandbox: " + meta.SandboxTag() + ")")
+			v = app.UI.Dim("(this occ's sandbox: " + meta.SandboxTag() + ")")
 		case k.Name == "image_verify" && cfg.ImageVerify == meta.VerifyAuto:
-			v += app.UI.dim.Sprint(" (require for occ's own repositories, warn for others)")
+			v += app.UI.Dim(" (require for occ's own repositories, warn for others)")
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", k.Name, v)
 	}

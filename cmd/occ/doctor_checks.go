@@ -512,7 +512,7 @@ func renderDoctor(w io.Writer, ui *UI, results []checkResult, onlyFailures bool)
 			continue
 		}
 		p := ui.For(w)
-		mark := map[checkStatus]string{checkOK: p.Green("ok  "), checkWarn: p.Yellow("warn"), checkFail: p.red.Sprint("FAIL"), checkSkip: p.dim.Sprint("skip")}[r.Status]
+		mark := map[checkStatus]string{checkOK: p.Green("ok  "), checkWarn: p.Yellow("warn"), checkFail: p.Red("FAIL"), checkSkip: p.Dim("skip")}[r.Status]
 		fmt.Fprintf(w, "[%s] %-*s  %s\n", mark, width, r.Name, r.Detail)
 		if r.Fix != "" && (r.Status == checkFail || r.Status == checkWarn) {
 			fmt.Fprintf(w, "       %-*s  Fix: %s\n", width, "", r.Fix)

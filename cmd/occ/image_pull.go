@@ -6,17 +6,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/internal/ui"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 	"github.com/opencode-cloud/occ/pkg/trust"
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
 )
 
 // ImagePullCmd pulls the configured sandbox image (or REF) into containerd.
@@ -70,7 +69,7 @@ func (c *ImagePullCmd) Run(ctx context.Context, app *App) error {
 // alone.
 func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.Client, src registry.Source, name string, opts ...registry.Option) (*registry.Result, error) {
 	ctx = client.WithNamespace(ctx)
-	pp := newPullProgress(app)
+	pp := app.UI.NewPullProgress()
 	unpacker := client.Unpacker()
 	// Hidden knobs for `hack/bench pull` and performance work:
 	// OCC_PULL_STREAM=0 leaves the unpack to containerd (the fallback path),
@@ -81,7 +80,7 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 	base := []registry.Option{
 		registry.WithInsecureRegistries(cfg.InsecureRegistries),
 		registry.WithUnpacker(streamingUnpacker{unpacker}),
-		registry.WithProgress(pp.event),
+		registry.WithProgress(pp.Event),
 	}
 	if os.Getenv("OCC_PULL_DIRECT_CONTENT") != "0" && !unpacker.NoStream {
 		if root, err := client.LocalContentRoot(ctx); err == nil {
@@ -115,7 +114,7 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 	}
 	stores := registry.Stores{Content: client.ContentStore(), Images: client.ImageService(), Leases: client.LeasesService()}
 	res, err := registry.Pull(ctx, stores, src, all...)
-	pp.close(err == nil)
+	pp.Close(err == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -209,31 +208,6 @@ func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequ
 	return res, err
 }
 
-// describeVerification is one line about a verified signature.
-func describeVerification(v *meta.Verification) string {
-	var b strings.Builder
-	switch v.Method {
-	case meta.VerifyKey:
-		fmt.Fprintf(&b, "key %s", shortID(v.Identity))
-	default:
-		fmt.Fprintf(&b, "%s (issuer %s)", v.Identity, v.Issuer)
-	}
-	if !v.SignedAt.IsZero() {
-		fmt.Fprintf(&b, ", signed %s", v.SignedAt.UTC().Format(time.RFC3339))
-	}
-	if v.BundleDigest != "" {
-		fmt.Fprintf(&b, ", bundle %s", shortDigest(digest.Digest(v.BundleDigest)))
-	}
-	return b.String()
-}
-
-func shortID(s string) string {
-	if len(s) > 16 {
-		return s[:16]
-	}
-	return s
-}
-
 // streamingUnpacker adapts runtime's ImageUnpacker to
 // registry.StreamUnpacker (the two packages do not import each other).
 type streamingUnpacker struct{ *runtime.ImageUnpacker }
@@ -246,164 +220,8 @@ func (s streamingUnpacker) StartStream(ctx context.Context, config ocispec.Descr
 	return ls, nil
 }
 
-func shortDigest(d digest.Digest) string {
-	s := d.String()
-	if len(s) > 19 {
-		return s[:19]
-	}
-	return s
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// pullProgress renders registry events: per-layer byte bars and a total
-// with its speed when stderr is a terminal, a plain line every few seconds
-// when not, nothing with -q (warnings still show).
-type pullProgress struct {
-	app *App
-	tty bool
-
-	mu       sync.Mutex
-	p        *mpb.Progress
-	bars     map[digest.Digest]*mpb.Bar
-	total    *mpb.Bar
-	size     int64 // bytes of blobs to fetch
-	known    bool  // size came from the manifest
-	offsets  map[digest.Digest]int64
-	done     int64
-	started  time.Time
-	lastLine time.Time
-}
-
-// plainInterval is how often a non-terminal pull prints a progress line.
-const plainInterval = 5 * time.Second
-
-func newPullProgress(app *App) *pullProgress {
-	return &pullProgress{app: app, tty: !app.UI.Quiet && isTerminal(app.UI.Err),
-		bars: map[digest.Digest]*mpb.Bar{}, offsets: map[digest.Digest]int64{}, started: time.Now(), lastLine: time.Now()}
-}
-
-// line prints a message above the bars (or plainly).
-func (pp *pullProgress) line(w func(string, ...any), format string, a ...any) {
-	if pp.p != nil {
-		// mpb prints writes above the running bars.
-		w = func(f string, a ...any) { fmt.Fprintf(pp.p, f+"\n", a...) }
-	}
-	w(format, a...)
-}
-
-func (pp *pullProgress) event(e registry.Event) {
-	pp.mu.Lock()
-	defer pp.mu.Unlock()
-	ui := pp.app.UI
-	switch e.Kind {
-	case registry.EventResolved:
-		ui.Verbosef("%s is %s; using %s (%s)", e.Reference, e.Digest, e.Manifest, e.Platform)
-	case registry.EventRetry:
-		what := "request"
-		if e.Digest != "" {
-			what = "blob " + shortDigest(e.Digest)
-		}
-		pp.line(ui.Infof, "Retrying %s in %s (attempt %d): %v", what, e.Wait, e.Attempt+1, e.Err)
-	case registry.EventVerified:
-		if v := e.Verification; v != nil && v.Verified {
-			pp.line(ui.Infof, "Signature verified: %s", describeVerification(v))
-		} else if v != nil {
-			pp.line(ui.Warnf, "%s is NOT verified (image_verify %s lets it through): %s", e.Reference, v.Policy, v.Problem)
-		}
-	case registry.EventFallback:
-		pp.line(ui.Warnf, "%s failed: %v; trying %s", e.Reference, e.Err, e.Next)
-	case registry.EventManifest:
-		pp.size, pp.known = e.Size, true
-	case registry.EventBlobStart:
-		if !pp.known {
-			pp.size += e.Size
-		}
-		if pp.tty {
-			pp.startBars()
-			pp.total.SetTotal(pp.size, false)
-			pp.bars[e.Digest] = pp.p.AddBar(e.Size,
-				mpb.BarRemoveOnComplete(),
-				mpb.PrependDecorators(decor.Name(shortDigest(e.Digest)[7:], decor.WCSyncSpaceR)),
-				mpb.AppendDecorators(decor.Counters(decor.SizeB1024(0), "% .1f / % .1f")))
-		}
-	case registry.EventBlobProgress:
-		delta := e.Offset - pp.offsets[e.Digest]
-		if delta < 0 { // restarted from 0
-			delta = e.Offset
-		}
-		pp.offsets[e.Digest] = e.Offset
-		pp.done += delta
-		if b := pp.bars[e.Digest]; b != nil {
-			b.SetCurrent(e.Offset)
-			pp.total.IncrInt64(delta)
-		} else if !pp.tty && time.Since(pp.lastLine) >= plainInterval {
-			pp.lastLine = time.Now()
-			rate := float64(pp.done) / time.Since(pp.started).Seconds()
-			ui.Infof("Downloaded %s of %s (%s/s)", humanBytes(pp.done), humanBytes(pp.size), humanBytes(int64(rate)))
-		}
-	case registry.EventBlobDone:
-		b := pp.bars[e.Digest]
-		if e.Reused {
-			pp.size -= e.Size
-			if b != nil {
-				b.Abort(true)
-				pp.total.SetTotal(pp.size, false)
-			}
-		} else if b != nil {
-			b.SetTotal(e.Size, true)
-		}
-		if !pp.tty {
-			verb := "fetched"
-			if e.Reused {
-				verb = "already present"
-			}
-			ui.Verbosef("blob %s %s (%s)", shortDigest(e.Digest), verb, humanBytes(e.Size))
-		}
-	}
-}
-
-func (pp *pullProgress) startBars() {
-	if pp.p != nil {
-		return
-	}
-	pp.p = mpb.New(mpb.WithOutput(pp.app.UI.Err), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
-	pp.total = pp.p.AddBar(0, mpb.BarPriority(1<<30),
-		mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR)),
-		mpb.AppendDecorators(
-			decor.Counters(decor.SizeB1024(0), "% .1f / % .1f"),
-			decor.Name("  "),
-			decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
-}
-
-func (pp *pullProgress) close(ok bool) {
-	pp.mu.Lock()
-	p, total := pp.p, pp.total
-	bars := pp.bars
-	pp.mu.Unlock()
-	if p == nil {
-		return
-	}
-	for _, b := range bars {
-		if !b.Completed() {
-			b.Abort(true)
-		}
-	}
-	if ok {
-		total.SetTotal(total.Current(), true)
-	} else {
-		total.Abort(false)
-	}
-	p.Wait()
-}
+// Kept for the commands that still format digests, sizes and signatures
+// here (doctor_checks.go, image ls/inspect, status).
+func shortDigest(d digest.Digest) string               { return ui.ShortDigest(d) }
+func humanBytes(n int64) string                        { return ui.HumanBytes(n) }
+func describeVerification(v *meta.Verification) string { return ui.DescribeVerification(v) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/opencode-cloud/occ/internal/ui"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -48,7 +49,7 @@ func (c *LogsCmd) Run(ctx context.Context, app *App) error {
 	if st.State == runtime.StateMissing {
 		return errdefs.ErrNotFound.WithMessage("No container found. Run 'occ start' first.")
 	}
-	follow := c.Follow || (!c.NoFollow && isTerminal(app.UI.Out))
+	follow := c.Follow || (!c.NoFollow && ui.IsTerminal(app.UI.Out))
 	if follow {
 		app.UI.Infof("Following logs (Ctrl+C to exit)...")
 	}
@@ -129,11 +130,11 @@ func (l *lineWriter) emit(line []byte) error {
 func colorLogLine(ui *UI, s string) string {
 	switch {
 	case strings.Contains(s, "ERROR") || strings.Contains(s, "error"):
-		return ui.red.Sprint(s)
+		return ui.Red(s)
 	case strings.Contains(s, "WARN") || strings.Contains(s, "warn"):
 		return ui.Yellow(s)
 	case strings.Contains(s, "DEBUG") || strings.Contains(s, "debug"):
-		return ui.dim.Sprint(s)
+		return ui.Dim(s)
 	}
 	return s
 }

@@ -84,7 +84,7 @@ func (c *RestartCmd) Run(ctx context.Context, app *App) error {
 // startAndWait starts the container's task and waits for readiness with a
 // spinner.
 func startAndWait(ctx context.Context, app *App, sb *runtime.Sandbox) error {
-	sp := app.startSpinner("Starting service...")
+	sp := app.UI.Spinner("Starting service...")
 	defer sp.Stop()
 	if err := sb.Start(ctx); err != nil {
 		return err

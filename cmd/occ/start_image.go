@@ -1,57 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/containerd/errdefs"
 
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
-
-// Choose asks the user to pick one of options (numbered from 1) and returns
-// the number; Enter takes def. It needs a terminal.
-func (a *App) Choose(question string, options []string, def int) (int, error) {
-	if !a.Interactive {
-		return 0, errNeedsTTY(question, "the matching flag")
-	}
-	choice := 0
-	err := a.withLockSuspended(func() error {
-		for i, o := range options {
-			fmt.Fprintf(a.UI.Err, "  [%d] %s\n", i+1, o)
-		}
-		rd := bufio.NewReader(a.In)
-		for {
-			fmt.Fprintf(a.UI.Err, "%s [%d]: ", question, def)
-			line, err := a.interruptible(func() (string, error) { return rd.ReadString('\n') }, nil)
-			if isInterrupt(err) {
-				return err
-			}
-			if err != nil && line == "" {
-				return errdefs.ErrAborted.WithMessage(fmt.Sprintf("no answer to %q", question))
-			}
-			s := strings.TrimSpace(line)
-			if s == "" {
-				choice = def
-				return nil
-			}
-			if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= len(options) {
-				choice = n
-				return nil
-			}
-			fmt.Fprintf(a.UI.Err, "Please answer 1 to %d.\n", len(options))
-		}
-	})
-	return choice, err
-}
 
 // acquireImage pulls or builds the sandbox image as meta.CurrentImageName
 // (with its provenance and the image state). A failed pull offers a build

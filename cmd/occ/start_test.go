@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"strings"
 	"testing"
 )
@@ -46,27 +45,5 @@ func TestStartRefusesBeforeTouchingAnything(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%v: %d %q", tt.args, code, errOut)
 		}
-	}
-}
-
-func TestChoose(t *testing.T) {
-	opts := []string{"one", "two", "three"}
-	tests := []struct {
-		in      string
-		want    int
-		wantErr bool
-	}{
-		{"\n", 2, false}, {"3\n", 3, false}, {"9\nx\n1\n", 1, false}, {"", 0, true},
-	}
-	for _, tt := range tests {
-		app := &App{Globals: &Globals{}, UI: NewUI(io.Discard, io.Discard, false, 0, false, false), In: strings.NewReader(tt.in), Interactive: true}
-		got, err := app.Choose("Pick", opts, 2)
-		if got != tt.want || (err != nil) != tt.wantErr {
-			t.Errorf("%q: got %d %v", tt.in, got, err)
-		}
-	}
-	app := &App{Globals: &Globals{}, UI: NewUI(io.Discard, io.Discard, false, 0, false, false), In: strings.NewReader("1\n")}
-	if _, err := app.Choose("Pick", opts, 1); err == nil {
-		t.Error("Choose without a terminal did not fail")
 	}
 }

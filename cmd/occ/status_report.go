@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
-	"github.com/opencontainers/go-digest"
 )
 
 // statusReport is every fact `occ status` shows; --json prints it as is.
@@ -295,11 +296,11 @@ func (r *statusReport) stateColored(ui *UI) string {
 	case "running":
 		return ui.Bold(ui.Green(r.State))
 	case "stopped", "exited":
-		return ui.red.Sprint(r.State)
+		return ui.Red(r.State)
 	case "created", "paused":
 		return ui.Yellow(r.State)
 	}
-	return ui.dim.Sprint(r.State)
+	return ui.Dim(r.State)
 }
 
 func yesNo(b bool) string {

@@ -1,16 +1,17 @@
-package main
+package ui
 
 import (
 	"fmt"
+	"io"
 	"sync"
 	"time"
 )
 
-// spinner shows one progress line on a terminal ("⠋ Waiting... (3s)").
+// Spinner shows one progress line on a terminal ("⠋ Waiting... (3s)").
 // Off a terminal, or with -q, it prints nothing: the caller prints the
 // result line.
-type spinner struct {
-	app  *App
+type Spinner struct {
+	w    io.Writer
 	mu   sync.Mutex
 	msg  string
 	done chan struct{}
@@ -19,9 +20,10 @@ type spinner struct {
 
 var spinFrames = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
-func (a *App) startSpinner(msg string) *spinner {
-	s := &spinner{app: a, msg: msg, done: make(chan struct{})}
-	if !a.Interactive {
+// NewSpinner starts a spinner on w; when live is false it draws nothing.
+func NewSpinner(w io.Writer, live bool, msg string) *Spinner {
+	s := &Spinner{w: w, msg: msg, done: make(chan struct{})}
+	if !live {
 		return s
 	}
 	s.wg.Go(func() {
@@ -29,11 +31,11 @@ func (a *App) startSpinner(msg string) *spinner {
 		defer t.Stop()
 		for i := 0; ; i++ {
 			s.mu.Lock()
-			fmt.Fprintf(s.app.UI.Err, "\r\033[K%s %s", spinFrames[i%len(spinFrames)], s.msg)
+			fmt.Fprintf(s.w, "\r\033[K%s %s", spinFrames[i%len(spinFrames)], s.msg)
 			s.mu.Unlock()
 			select {
 			case <-s.done:
-				fmt.Fprint(s.app.UI.Err, "\r\033[K")
+				fmt.Fprint(s.w, "\r\033[K")
 				return
 			case <-t.C:
 			}
@@ -42,15 +44,18 @@ func (a *App) startSpinner(msg string) *spinner {
 	return s
 }
 
+// Spinner starts a spinner on the UI's Err, animated when the UI is Live.
+func (u *UI) Spinner(msg string) *Spinner { return NewSpinner(u.Err, u.Live, msg) }
+
 // Set changes the message.
-func (s *spinner) Set(format string, a ...any) {
+func (s *Spinner) Set(format string, a ...any) {
 	s.mu.Lock()
 	s.msg = fmt.Sprintf(format, a...)
 	s.mu.Unlock()
 }
 
 // Stop clears the line.
-func (s *spinner) Stop() {
+func (s *Spinner) Stop() {
 	select {
 	case <-s.done:
 	default:
