@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/opencode-cloud/occ/internal/ui"
 	"github.com/opencode-cloud/occ/pkg/meta"
-	"github.com/opencode-cloud/occ/pkg/registry"
-	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/ops"
 	"github.com/opencode-cloud/occ/pkg/trust"
 )
 
@@ -25,203 +19,23 @@ type ImagePullCmd struct {
 }
 
 func (c *ImagePullCmd) Run(ctx context.Context, app *App) error {
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
-	var src registry.Source
-	if c.Ref != "" {
-		src, err = registry.ParseSource(c.Ref)
-	} else {
-		src, err = registry.SourceFromConfig(cfg)
-	}
-	if err != nil {
-		return err
-	}
-	var opts []registry.Option
-	if c.Platform != "" {
-		p, err := registry.ParsePlatform(c.Platform)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, registry.WithPlatform(p))
-	}
-	lock, err := app.Lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	client, err := runtime.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	_, err = pullImage(ctx, app, cfg, client, src, "", opts...)
+	_, err := app.ops().ImagePull(ctx, c.Ref, c.Platform)
 	return err
 }
 
-// pullImage is the prebuilt path shared by `image pull`, `start` and
-// `update`: it pulls src into containerd (by default as
-// meta.CurrentImageName, with the image state written once the record
-// exists), unpacks it into the configured snapshotter, shows progress on
-// stderr and prints a summary line. A name other than "" or
-// meta.CurrentImageName (update's staging pull) leaves the state file
-// alone.
-func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.Client, src registry.Source, name string, opts ...registry.Option) (*registry.Result, error) {
-	ctx = client.WithNamespace(ctx)
-	pp := app.UI.NewPullProgress()
-	unpacker := client.Unpacker()
-	// Hidden knobs for `hack/bench pull` and performance work:
-	// OCC_PULL_STREAM=0 leaves the unpack to containerd (the fallback path),
-	// OCC_PULL_DIRECT_CONTENT=0 sends blob bytes through containerd's
-	// content API even when its content root is on this host,
-	// OCC_PULL_CONCURRENCY=N sets how many layers are fetched at once.
-	unpacker.NoStream = os.Getenv("OCC_PULL_STREAM") == "0"
-	base := []registry.Option{
-		registry.WithInsecureRegistries(cfg.InsecureRegistries),
-		registry.WithUnpacker(streamingUnpacker{unpacker}),
-		registry.WithProgress(pp.Event),
-	}
-	if os.Getenv("OCC_PULL_DIRECT_CONTENT") != "0" && !unpacker.NoStream {
-		if root, err := client.LocalContentRoot(ctx); err == nil {
-			base = append(base, registry.WithLocalContentRoot(root))
-		} else {
-			app.UI.Verbosef("Blobs go through containerd's content API: %v", err)
-		}
-	}
-	if n, err := strconv.Atoi(os.Getenv("OCC_PULL_CONCURRENCY")); err == nil && n > 0 {
-		base = append(base, registry.WithConcurrency(n))
-	}
-	verifier, err := newImageVerifier(app, cfg)
-	if err != nil {
-		return nil, err
-	}
-	base = append(base, registry.WithVerifier(verifier))
-	if name == "" || name == meta.CurrentImageName {
-		base = append(base, registry.WithStateFile(app.Paths.StateFile()))
-	} else {
-		base = append(base, registry.WithName(name))
-	}
-	tuning, err := pullTuning()
-	if err != nil {
-		return nil, err
-	}
-	all := append(append(base, tuning...), opts...)
-	if refs := strings.Split(src.String(), ", "); len(refs) > 1 {
-		app.UI.Infof("Pulling %s (falling back to %s)", refs[0], strings.Join(refs[1:], ", "))
-	} else {
-		app.UI.Infof("Pulling %s", refs[0])
-	}
-	stores := registry.Stores{Content: client.ContentStore(), Images: client.ImageService(), Leases: client.LeasesService()}
-	res, err := registry.Pull(ctx, stores, src, all...)
-	pp.Close(err == nil)
-	if err != nil {
-		return nil, err
-	}
-	p := res.Provenance
-	if res.UpToDate {
-		app.UI.Successf("%s is up to date (%s, %s)", p.Reference, p.Platform, shortDigest(res.Image.Target.Digest))
-		return res, nil
-	}
-	if res.InProcessUnpack {
-		app.UI.Verbosef("Layers unpacked in-process while downloading")
-	} else if res.UnpackNote != "" {
-		app.UI.Verbosef("Layers unpacked by containerd (in-process unpack not possible: %s)", res.UnpackNote)
-	}
-	secs := res.Duration.Seconds()
-	rate := ""
-	if secs > 0 && res.FetchedBytes > 0 {
-		rate = fmt.Sprintf(", %s/s", humanBytes(int64(float64(res.FetchedBytes)/secs)))
-	}
-	app.UI.Successf("Pulled %s (%s, %s) as %s: fetched %s, reused %s in %.1fs%s",
-		p.Reference, p.Platform, shortDigest(res.Image.Target.Digest), res.Name,
-		humanBytes(res.FetchedBytes), humanBytes(res.ReusedBytes), secs, rate)
-	return res, nil
-}
+// Kept for the commands that still format digests, sizes and signatures
+// here (doctor_checks.go, image ls/inspect, status).
+func shortDigest(d digest.Digest) string               { return ops.ShortDigest(d) }
+func humanBytes(n int64) string                        { return ops.HumanBytes(n) }
+func describeVerification(v *meta.Verification) string { return ui.DescribeVerification(v) }
 
-// imageVerifier checks a pulled image's signature under the config's
-// policy (image_verify and the keys beside it) with pkg/trust.
-type imageVerifier struct {
-	app    *App
-	cfg    *meta.Config
-	policy trust.Policy
-}
-
-func newImageVerifier(app *App, cfg *meta.Config) (*imageVerifier, error) {
-	p, err := verifyPolicy(cfg, app.Paths)
-	if err != nil {
-		return nil, err
-	}
-	return &imageVerifier{app: app, cfg: cfg, policy: p}, nil
-}
-
-// verifyPolicy is the trust policy the config describes: a public key
-// (image_verify_key), or the keyless issuer and identity against
-// image_verify_trusted_root, else the root `occ image trust-root --refresh`
-// fetched, else the one embedded in occ.
+// verifyPolicy is the trust policy the config describes (doctor's
+// signature check and image trust-root use it).
 func verifyPolicy(cfg *meta.Config, paths meta.Paths) (trust.Policy, error) {
-	p := trust.Policy{Issuer: cfg.ImageVerifyIssuer, Identity: cfg.ImageVerifyIdentity}
-	if cfg.ImageVerify == meta.VerifyOff {
-		return p, nil
-	}
-	if cfg.ImageVerifyKey != "" {
-		k, err := trust.LoadPublicKey(cfg.ImageVerifyKey)
-		if err != nil {
-			return p, fmt.Errorf("image_verify_key: %w (fix the file, or `occ config set image_verify_key \"\"` to verify by identity)", err)
-		}
-		p.PublicKey = k
-	} else if cfg.ImageVerifyRoot != "" {
-		tr, err := trust.LoadTrustedRoot(cfg.ImageVerifyRoot)
-		if err != nil {
-			return p, fmt.Errorf("image_verify_trusted_root: %w (fix the file, or `occ config set image_verify_trusted_root \"\"` to use the root embedded in occ)", err)
-		}
-		p.TrustedMaterial = tr
-	} else if f := paths.TrustedRootFile(); fileExists(f) {
-		tr, err := trust.LoadTrustedRoot(f)
-		if err != nil {
-			return p, fmt.Errorf("%w (refresh it with `occ image trust-root --refresh`, or delete it to use the root embedded in occ)", err)
-		}
-		p.TrustedMaterial = tr
-	}
-	return p, nil
+	return ops.VerifyPolicy(cfg, paths)
 }
 
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
-
-// Requires says whether images from repo must carry a valid signature.
-func (v *imageVerifier) Requires(repo string) bool {
-	return v.cfg.VerifyMode(repo) == meta.VerifyRequire
-}
-
-func (v *imageVerifier) VerifyImage(ctx context.Context, req registry.VerifyRequest) (*meta.Verification, error) {
-	mode := v.cfg.VerifyMode(req.Repository)
-	if mode == meta.VerifyOff {
-		v.app.UI.Verbosef("Signature of %s not checked (image_verify off)", req.Digest)
-		return nil, nil
-	}
-	start := time.Now()
-	res, err := v.policy.Check(ctx, mode, req.Digest, req.Remote...)
-	v.app.UI.Verbosef("Signature check of %s (%s) took %s", req.Digest, mode, time.Since(start).Round(100*time.Microsecond))
-	return res, err
-}
-
-// streamingUnpacker adapts runtime's ImageUnpacker to
-// registry.StreamUnpacker (the two packages do not import each other).
-type streamingUnpacker struct{ *runtime.ImageUnpacker }
-
-func (s streamingUnpacker) StartStream(ctx context.Context, config ocispec.Descriptor, layers []ocispec.Descriptor, diffIDs []digest.Digest) (registry.LayerStream, error) {
-	ls, err := s.ImageUnpacker.StartStream(ctx, config, layers, diffIDs)
-	if err != nil {
-		return nil, err
-	}
-	return ls, nil
-}
-
-// Kept for the commands that still format digests, sizes and signatures
-// here (doctor_checks.go, image ls/inspect, status).
-func shortDigest(d digest.Digest) string               { return ui.ShortDigest(d) }
-func humanBytes(n int64) string                        { return ui.HumanBytes(n) }
-func describeVerification(v *meta.Verification) string { return ui.DescribeVerification(v) }

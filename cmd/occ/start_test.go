@@ -3,28 +3,31 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/opencode-cloud/occ/pkg/ops"
 )
 
 func TestStartFlagAction(t *testing.T) {
 	tests := []struct {
 		c       StartCmd
-		want    imageAction
+		want    ops.ImageAction
 		wantErr bool
 	}{
-		{StartCmd{}, imageKeep, false},
-		{StartCmd{PullSandboxImage: true}, imagePull, false},
-		{StartCmd{CachedRebuildSandboxImage: true}, imageBuildCached, false},
-		{StartCmd{FullRebuildSandboxImage: true}, imageBuildFull, false},
-		{StartCmd{PullSandboxImage: true, FullRebuildSandboxImage: true}, imageKeep, true},
-		{StartCmd{CachedRebuildSandboxImage: true, FullRebuildSandboxImage: true}, imageKeep, true},
-		{StartCmd{PullSandboxImage: true, CachedRebuildSandboxImage: true, FullRebuildSandboxImage: true}, imageKeep, true},
+		{StartCmd{}, ops.ImageKeep, false},
+		{StartCmd{PullSandboxImage: true}, ops.ImagePull, false},
+		{StartCmd{CachedRebuildSandboxImage: true}, ops.ImageBuildCached, false},
+		{StartCmd{FullRebuildSandboxImage: true}, ops.ImageBuildFull, false},
+		{StartCmd{PullSandboxImage: true, FullRebuildSandboxImage: true}, ops.ImageKeep, true},
+		{StartCmd{CachedRebuildSandboxImage: true, FullRebuildSandboxImage: true}, ops.ImageKeep, true},
+		{StartCmd{PullSandboxImage: true, CachedRebuildSandboxImage: true, FullRebuildSandboxImage: true}, ops.ImageKeep, true},
 	}
 	for _, tt := range tests {
-		got, err := tt.c.flagAction()
+		o, err := tt.c.options()
+		got := o.Image
 		if got != tt.want || (err != nil) != tt.wantErr {
 			t.Errorf("%+v: got %v %v", tt.c, got, err)
 		}
-		if err != nil && err.Error() != errImageFlags {
+		if err != nil && err.Error() != ops.ErrImageFlags {
 			t.Errorf("error text %q", err)
 		}
 	}
@@ -36,7 +39,7 @@ func TestStartRefusesBeforeTouchingAnything(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"start", "--pull-sandbox-image", "--cached-rebuild-sandbox-image"}, errImageFlags},
+		{[]string{"start", "--pull-sandbox-image", "--cached-rebuild-sandbox-image"}, ops.ErrImageFlags},
 		{[]string{"start", "-p", "80"}, "-p/--port must be between 1024 and 65535"},
 		{[]string{"start", "--mount", "relative:/x"}, "--mount relative:/x"},
 	}

@@ -8,30 +8,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/ops"
 )
-
-// ShortDigest is a digest cut to "sha256:" and its first 12 hex digits.
-func ShortDigest(d digest.Digest) string {
-	s := d.String()
-	if len(s) > 19 {
-		return s[:19]
-	}
-	return s
-}
-
-// HumanBytes prints a size with one decimal and binary units (1.5 GiB).
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // DescribeVerification is one line about a verified signature.
 func DescribeVerification(v *meta.Verification) string {
@@ -46,7 +24,7 @@ func DescribeVerification(v *meta.Verification) string {
 		fmt.Fprintf(&b, ", signed %s", v.SignedAt.UTC().Format(time.RFC3339))
 	}
 	if v.BundleDigest != "" {
-		fmt.Fprintf(&b, ", bundle %s", ShortDigest(digest.Digest(v.BundleDigest)))
+		fmt.Fprintf(&b, ", bundle %s", ops.ShortDigest(digest.Digest(v.BundleDigest)))
 	}
 	return b.String()
 }

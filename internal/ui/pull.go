@@ -9,6 +9,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/opencode-cloud/occ/pkg/ops"
 	"github.com/opencode-cloud/occ/pkg/registry"
 )
 
@@ -33,6 +34,9 @@ type PullProgress struct {
 
 // plainInterval is how often a non-terminal pull prints a progress line.
 const plainInterval = 5 * time.Second
+
+// Pull renders a pull's events on u.
+func (u *UI) Pull() ops.PullSink { return u.NewPullProgress() }
 
 // NewPullProgress renders a pull's events on u.
 func (u *UI) NewPullProgress() *PullProgress {
@@ -60,7 +64,7 @@ func (pp *PullProgress) Event(e registry.Event) {
 	case registry.EventRetry:
 		what := "request"
 		if e.Digest != "" {
-			what = "blob " + ShortDigest(e.Digest)
+			what = "blob " + ops.ShortDigest(e.Digest)
 		}
 		pp.line(ui.Infof, "Retrying %s in %s (attempt %d): %v", what, e.Wait, e.Attempt+1, e.Err)
 	case registry.EventVerified:
@@ -82,7 +86,7 @@ func (pp *PullProgress) Event(e registry.Event) {
 			pp.total.SetTotal(pp.size, false)
 			pp.bars[e.Digest] = pp.p.AddBar(e.Size,
 				mpb.BarRemoveOnComplete(),
-				mpb.PrependDecorators(decor.Name(ShortDigest(e.Digest)[7:], decor.WCSyncSpaceR)),
+				mpb.PrependDecorators(decor.Name(ops.ShortDigest(e.Digest)[7:], decor.WCSyncSpaceR)),
 				mpb.AppendDecorators(decor.Counters(decor.SizeB1024(0), "% .1f / % .1f")))
 		}
 	case registry.EventBlobProgress:
@@ -98,7 +102,7 @@ func (pp *PullProgress) Event(e registry.Event) {
 		} else if !pp.tty && time.Since(pp.lastLine) >= plainInterval {
 			pp.lastLine = time.Now()
 			rate := float64(pp.done) / time.Since(pp.started).Seconds()
-			ui.Infof("Downloaded %s of %s (%s/s)", HumanBytes(pp.done), HumanBytes(pp.size), HumanBytes(int64(rate)))
+			ui.Infof("Downloaded %s of %s (%s/s)", ops.HumanBytes(pp.done), ops.HumanBytes(pp.size), ops.HumanBytes(int64(rate)))
 		}
 	case registry.EventBlobDone:
 		b := pp.bars[e.Digest]
@@ -116,7 +120,7 @@ func (pp *PullProgress) Event(e registry.Event) {
 			if e.Reused {
 				verb = "already present"
 			}
-			ui.Verbosef("blob %s %s (%s)", ShortDigest(e.Digest), verb, HumanBytes(e.Size))
+			ui.Verbosef("blob %s %s (%s)", ops.ShortDigest(e.Digest), verb, ops.HumanBytes(e.Size))
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/opencode-cloud/occ/pkg/ops"
 )
 
 // Spinner shows one progress line on a terminal ("⠋ Waiting... (3s)").
@@ -45,7 +47,10 @@ func NewSpinner(w io.Writer, live bool, msg string) *Spinner {
 }
 
 // Spinner starts a spinner on the UI's Err, animated when the UI is Live.
-func (u *UI) Spinner(msg string) *Spinner { return NewSpinner(u.Err, u.Live, msg) }
+func (u *UI) Spinner(msg string) ops.Spinner { return NewSpinner(u.Err, u.Live, msg) }
+
+// BuildOutput is where BuildKit's progress goes: Err.
+func (u *UI) BuildOutput() io.Writer { return u.Err }
 
 // Set changes the message.
 func (s *Spinner) Set(format string, a ...any) {

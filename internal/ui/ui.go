@@ -107,6 +107,9 @@ func (u *UI) Successf(format string, a ...any) {
 	}
 }
 
+// Heading is a title in a message on Err: bold when Err is coloured.
+func (u *UI) Heading(title string) string { return u.E.Bold(title) }
+
 // PrintError reports a command's error. Config problems get upstream's
 // "Field / Problem / To fix" layout; everything else one line.
 func (u *UI) PrintError(err error) {
