@@ -48,8 +48,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		// A usage error: the error and the usage go to stderr, nothing to
-		// stdout (a script piping occ's output gets none of it), exit 2.
+		// stdout (a script piping occ's output gets none of it; with --json,
+		// the error object docs/json.md describes), exit 2.
 		fmt.Fprintf(stderr, "occ: %v\n", err)
+		parseFailureJSON(stdout, args, err)
 		var pe *kong.ParseError
 		if errors.As(err, &pe) && pe.Context != nil {
 			parser.Stdout = stderr
@@ -85,6 +87,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if !errors.As(err, &es) {
 			app.UI.PrintError(err)
 		}
+		reportJSONFailure(stdout, selectedCommand(kctx), err)
 		return exitCode(err)
 	}
 	return exitOK

@@ -19,10 +19,12 @@ func (c *UserListCmd) Run(ctx context.Context, app *App) error {
 	}
 	switch {
 	case c.JSON:
-		if err := writeJSON(app.UI.Out, userListJSON{Users: users}); err != nil {
+		if err := writeJSON(app.UI.Out, userListJSON{Users: users}); err != nil || listErr == nil {
 			return err
 		}
-		return listErr
+		// One document on stdout: the users read; the error on stderr.
+		app.UI.PrintError(listErr)
+		return silentExit{code: exitFailure}
 	case app.UI.Quiet: // names only, for scripts
 		for _, u := range users {
 			fmt.Fprintln(app.UI.Out, u.Username)

@@ -113,6 +113,11 @@ func (u *updater) update(ctx context.Context) (*UpdateResult, error) {
 	}))
 	if err != nil {
 		u.dropStaging(ctx)
+		var se *runtime.SwitchError
+		if !errors.As(err, &se) && ctx.Err() != nil {
+			// Interrupted before the switch touched anything.
+			return nil, fmt.Errorf("update interrupted; the sandbox and its images were not changed: %w", err)
+		}
 		return nil, switchFailure("Update", err, u.running)
 	}
 	e.Report.Successf("Updated to %s; the image it replaced is kept as previous (undo with: occ update --rollback)", DescribeImage(res.Image))
