@@ -362,3 +362,39 @@ func (e *Env) ImagePull(ctx context.Context, ref, platform string) (*registry.Re
 	defer rt.Close()
 	return e.Pull(ctx, cfg, rt, PullOptions{Source: src, Extra: extra})
 }
+
+// ImageList lists occ's images in containerd with their provenance, and
+// the namespace they are in.
+func (e *Env) ImageList(ctx context.Context) ([]registry.LocalImage, string, error) {
+	cfg, rt, err := e.connect(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rt.Close()
+	st := rt.ImageStore().PullStores()
+	imgs, err := registry.List(rt.WithNamespace(ctx), st.Content, st.Images)
+	return imgs, cfg.ContainerdNamespace, err
+}
+
+// ImageInspect is one image's record, provenance and signature check
+// ("" is the current sandbox image).
+func (e *Env) ImageInspect(ctx context.Context, name string) (registry.LocalImage, error) {
+	_, rt, err := e.connect(ctx)
+	if err != nil {
+		return registry.LocalImage{}, err
+	}
+	defer rt.Close()
+	st := rt.ImageStore().PullStores()
+	return registry.Inspect(rt.WithNamespace(ctx), st.Content, st.Images, name)
+}
+
+// connect loads the config and dials its containerd; the caller closes
+// the client.
+func (e *Env) connect(ctx context.Context) (*meta.Config, *runtime.Client, error) {
+	cfg, err := e.LoadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := runtime.ConnectConfig(ctx, cfg)
+	return cfg, rt, err
+}

@@ -28,31 +28,25 @@ func (e *Env) UserAdd(ctx context.Context, name string, o PasswordOptions) (*Use
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckUsername(name); err != nil {
-		return nil, err
-	}
-	s, err := e.BeginUserChange(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer s.End()
-	if _, err := runtime.ReadUserRecord(s.Dir, name); err == nil {
-		return nil, errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("user %s already exists: change the password with 'occ user passwd %s'", name, name))
-	} else if !errdefs.IsNotFound(err) {
-		return nil, err
-	}
-	pw, generated, err := e.password(name, o)
-	if err != nil {
-		return nil, err
-	}
-	rec, err := runtime.NewUserRecord(name, pw)
-	if err != nil {
-		return nil, err
-	}
-	if err := runtime.WriteUserRecord(s.Dir, rec); err != nil {
-		return nil, err
-	}
-	return e.finishUserChange(ctx, s, name, "adding "+name, generated, pw, o)
+	return e.changeUser(ctx, name, func(s *UserSession) (*UserChange, error) {
+		if _, err := runtime.ReadUserRecord(s.Dir, name); err == nil {
+			return nil, errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("user %s already exists: change the password with 'occ user passwd %s'", name, name))
+		} else if !errdefs.IsNotFound(err) {
+			return nil, err
+		}
+		pw, generated, err := e.password(name, o)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := runtime.NewUserRecord(name, pw)
+		if err != nil {
+			return nil, err
+		}
+		if err := runtime.WriteUserRecord(s.Dir, rec); err != nil {
+			return nil, err
+		}
+		return e.finishUserChange(ctx, s, name, "adding "+name, generated, pw, o)
+	})
 }
 
 // finishUserChange lists the user in the config, shows a generated
@@ -88,71 +82,59 @@ func (e *Env) askUsername(name string) (string, error) {
 // UserPasswd sets an existing user's password (its enabled/disabled state
 // is kept); it also repairs a broken record.
 func (e *Env) UserPasswd(ctx context.Context, name string, o PasswordOptions) (*UserChange, error) {
-	if err := CheckUsername(name); err != nil {
-		return nil, err
-	}
-	s, err := e.BeginUserChange(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer s.End()
-	if _, err := runtime.ReadUserRecord(s.Dir, name); errdefs.IsNotFound(err) {
-		return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("user %s does not exist: add it with 'occ user add %s' (see 'occ user list')", name, name))
-	} else if err != nil && !errdefs.IsDataLoss(err) { // a broken record is what passwd repairs
-		return nil, err
-	}
-	pw, generated, err := e.password(name, o)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := runtime.SetUserPassword(s.Dir, name, pw); err != nil {
-		return nil, err
-	}
-	return e.finishUserChange(ctx, s, name, "the new password of "+name, generated, pw, o)
+	return e.changeUser(ctx, name, func(s *UserSession) (*UserChange, error) {
+		if _, err := runtime.ReadUserRecord(s.Dir, name); errdefs.IsNotFound(err) {
+			return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("user %s does not exist: add it with 'occ user add %s' (see 'occ user list')", name, name))
+		} else if err != nil && !errdefs.IsDataLoss(err) { // a broken record is what passwd repairs
+			return nil, err
+		}
+		pw, generated, err := e.password(name, o)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := runtime.SetUserPassword(s.Dir, name, pw); err != nil {
+			return nil, err
+		}
+		return e.finishUserChange(ctx, s, name, "the new password of "+name, generated, pw, o)
+	})
 }
 
 // UserRemove removes a login user: its record, its entry in the config and
 // (when the sandbox runs) its account. force skips the question and lets
 // the last user go.
 func (e *Env) UserRemove(ctx context.Context, name string, force bool) (*UserChange, error) {
-	if err := CheckUsername(name); err != nil {
-		return nil, err
-	}
-	s, err := e.BeginUserChange(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer s.End()
-	records, listErr := runtime.ListUserRecords(s.Dir)
-	_, recErr := runtime.ReadUserRecord(s.Dir, name)
-	if recErr != nil && !errdefs.IsDataLoss(recErr) { // a broken record can be removed
-		if !errdefs.IsNotFound(recErr) {
-			return nil, recErr
+	return e.changeUser(ctx, name, func(s *UserSession) (*UserChange, error) {
+		records, listErr := runtime.ListUserRecords(s.Dir)
+		_, recErr := runtime.ReadUserRecord(s.Dir, name)
+		if recErr != nil && !errdefs.IsDataLoss(recErr) { // a broken record can be removed
+			if !errdefs.IsNotFound(recErr) {
+				return nil, recErr
+			}
+			if err := s.SetConfigUser(name, false); err != nil { // only listed in the config
+				return nil, err
+			}
+			return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("user %s does not exist (see 'occ user list')", name))
 		}
-		if err := s.SetConfigUser(name, false); err != nil { // only listed in the config
+		others := 0
+		for _, r := range records {
+			if r.Username != name {
+				others++
+			}
+		}
+		if err := e.confirmRemove(name, others == 0 && listErr == nil, force); err != nil {
 			return nil, err
 		}
-		return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("user %s does not exist (see 'occ user list')", name))
-	}
-	others := 0
-	for _, r := range records {
-		if r.Username != name {
-			others++
+		if err := runtime.RemoveUserRecord(s.Dir, name); err != nil {
+			return nil, err
 		}
-	}
-	if err := e.confirmRemove(name, others == 0 && listErr == nil, force); err != nil {
-		return nil, err
-	}
-	if err := runtime.RemoveUserRecord(s.Dir, name); err != nil {
-		return nil, err
-	}
-	if err := s.SetConfigUser(name, false); err != nil {
-		return nil, err
-	}
-	if err := s.Apply(ctx, name, "removing "+name); err != nil {
-		return nil, err
-	}
-	return &UserChange{Username: name, Changed: true, NoUsersLeft: others == 0}, nil
+		if err := s.SetConfigUser(name, false); err != nil {
+			return nil, err
+		}
+		if err := s.Apply(ctx, name, "removing "+name); err != nil {
+			return nil, err
+		}
+		return &UserChange{Username: name, Changed: true, NoUsersLeft: others == 0}, nil
+	})
 }
 
 // confirmRemove refuses to remove the last user without force, and asks
@@ -179,37 +161,31 @@ func (e *Env) confirmRemove(name string, last, force bool) error {
 // in the sandbox even when unchanged: that repairs a sandbox that missed a
 // change.
 func (e *Env) UserSetLocked(ctx context.Context, name string, locked bool) (*UserChange, error) {
-	if err := CheckUsername(name); err != nil {
-		return nil, err
-	}
-	s, err := e.BeginUserChange(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer s.End()
-	verb, state := "enabling", "enabled"
-	if locked {
-		verb, state = "disabling", "disabled"
-	}
-	r, err := runtime.ReadUserRecord(s.Dir, name)
-	if errdefs.IsNotFound(err) {
-		return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("user %s does not exist (see 'occ user list')", name))
-	} else if err != nil {
-		return nil, err
-	}
-	changed := r.Locked != locked
-	if !changed {
-		e.Report.Infof("User %s is already %s.", name, state)
-	} else if _, err := runtime.SetUserLocked(s.Dir, name, locked); err != nil {
-		return nil, err
-	}
-	if err := s.SetConfigUser(name, true); err != nil {
-		return nil, err
-	}
-	if err := s.Apply(ctx, name, verb+" "+name); err != nil {
-		return nil, err
-	}
-	return &UserChange{Username: name, Changed: changed}, nil
+	return e.changeUser(ctx, name, func(s *UserSession) (*UserChange, error) {
+		verb, state := "enabling", "enabled"
+		if locked {
+			verb, state = "disabling", "disabled"
+		}
+		r, err := runtime.ReadUserRecord(s.Dir, name)
+		if errdefs.IsNotFound(err) {
+			return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("user %s does not exist (see 'occ user list')", name))
+		} else if err != nil {
+			return nil, err
+		}
+		changed := r.Locked != locked
+		if !changed {
+			e.Report.Infof("User %s is already %s.", name, state)
+		} else if _, err := runtime.SetUserLocked(s.Dir, name, locked); err != nil {
+			return nil, err
+		}
+		if err := s.SetConfigUser(name, true); err != nil {
+			return nil, err
+		}
+		if err := s.Apply(ctx, name, verb+" "+name); err != nil {
+			return nil, err
+		}
+		return &UserChange{Username: name, Changed: changed}, nil
+	})
 }
 
 // UserInfo is one login user as `occ user list` shows it.
@@ -232,4 +208,18 @@ func (e *Env) UserList() ([]UserInfo, error) {
 		users = append(users, UserInfo{Username: r.Username, Enabled: !r.Locked})
 	}
 	return users, listErr
+}
+
+// changeUser is every user change's preamble: the name checked (before
+// anything is locked or read), occ's lock, the config and the records.
+func (e *Env) changeUser(ctx context.Context, name string, change func(s *UserSession) (*UserChange, error)) (*UserChange, error) {
+	if err := CheckUsername(name); err != nil {
+		return nil, err
+	}
+	s, err := e.BeginUserChange(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.End()
+	return change(s)
 }
