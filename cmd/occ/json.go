@@ -59,6 +59,10 @@ func (c *DoctorCmd) wantsJSON() bool       { return c.JSON }
 func (c *VersionCmd) wantsJSON() bool      { return c.JSON }
 func (c *ImageLsCmd) wantsJSON() bool      { return c.JSON }
 func (c *ImageInspectCmd) wantsJSON() bool { return c.JSON }
+func (c *StartCmd) wantsJSON() bool        { return c.JSON }
+func (c *StopCmd) wantsJSON() bool         { return c.JSON }
+func (c *RestartCmd) wantsJSON() bool      { return c.JSON }
+func (c *UpdateCmd) wantsJSON() bool       { return c.JSON }
 
 // failureJSON builds the error object for err.
 func failureJSON(cmd any, err error) jsonFailure {

@@ -10,13 +10,17 @@ import (
 // when the configuration (port, bind address, mounts, network mode, image)
 // no longer matches it, then waits until the service answers.
 type RestartCmd struct {
-	Yes bool `short:"y" help:"Recreate the container without asking when the configuration changed."`
+	Yes  bool `short:"y" help:"Recreate the container without asking when the configuration changed."`
+	JSON bool `name:"json" help:"Print where the service answers as JSON."`
 }
 
 func (c *RestartCmd) Run(ctx context.Context, app *App) error {
 	res, err := app.ops().Restart(ctx, ops.RestartOptions{Yes: c.Yes})
 	if err != nil {
 		return err
+	}
+	if c.JSON {
+		return writeJSON(app.UI.Out, res)
 	}
 	renderRunning(app, res.Running)
 	return nil

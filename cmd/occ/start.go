@@ -26,6 +26,7 @@ type StartCmd struct {
 	Yes                       bool     `short:"y" help:"Answer yes to \"Container is running. Stop and apply image change?\" and to recreating the container."`
 	Mount                     []string `sep:"none" placeholder:"/HOST:/CONTAINER[:ro|rw]" help:"Bind mount for this run only (repeatable)."`
 	NoMounts                  bool     `name:"no-mounts" help:"Ignore the configured mounts (only --mount applies)."`
+	JSON                      bool     `name:"json" help:"Print where the service answers as JSON (before supervising, with --no-daemon)."`
 }
 
 // options checks the flags and turns them into start's options.
@@ -56,9 +57,14 @@ func (c *StartCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	defer res.Close()
-	if app.UI.Quiet {
+	switch {
+	case c.JSON:
+		if err := writeJSON(app.UI.Out, res); err != nil {
+			return err
+		}
+	case app.UI.Quiet:
 		fmt.Fprintln(app.UI.Out, res.URL)
-	} else {
+	default:
 		renderRunning(app, res.Running)
 	}
 	if c.Open {

@@ -16,12 +16,16 @@ import (
 type UpdateCmd struct {
 	Yes      bool `short:"y" help:"Do not ask for confirmation (needed when not on a terminal)."`
 	Rollback bool `help:"Go back to the previous image (kept by the last update): swap it with the current one and recreate the container."`
+	JSON     bool `name:"json" help:"Print what changed as JSON."`
 }
 
 func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
 	res, err := app.ops().Update(ctx, ops.UpdateOptions{Yes: c.Yes, Rollback: c.Rollback})
 	if err != nil {
 		return err
+	}
+	if c.JSON {
+		return writeJSON(app.UI.Out, res)
 	}
 	if res.Started {
 		if res.URL != "" {
