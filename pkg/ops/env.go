@@ -94,14 +94,13 @@ type Session struct {
 	Sandbox *runtime.Sandbox
 	State   runtime.Status
 
-	env  *Env
 	lock *meta.Lock
 }
 
 // Open runs the shared preamble: lock, load, validate, check, connect,
 // open the sandbox and read its state.
 func (e *Env) Open(ctx context.Context, o OpenOptions) (s *Session, err error) {
-	s = &Session{env: e}
+	s = &Session{}
 	defer func() {
 		if err != nil {
 			s.Close()
