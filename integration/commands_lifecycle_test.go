@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -127,8 +128,15 @@ func TestCommandsLifecycle(t *testing.T) {
 	}
 	wantContains(t, "logs (following) stderr", ferr.String(), "Following logs", "Container stopped")
 
-	r = f.mustOK("stop")
+	r = f.mustOK("stop", "--json")
 	wantContains(t, "second stop", r.stderr, "Service is already stopped")
+	var stopped struct {
+		WasRunning *bool  `json:"was_running"`
+		Message    string `json:"message"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &stopped); err != nil || stopped.WasRunning == nil || *stopped.WasRunning || stopped.Message != "Service is already stopped" {
+		t.Errorf("stop --json: %v %q", err, r.stdout)
+	}
 	if r := f.occ("-q", "status"); r.code != 3 || r.stdout != "" {
 		t.Errorf("status -q while stopped: %s", r)
 	}
@@ -156,7 +164,14 @@ func TestCommandsLifecycle(t *testing.T) {
 	if r := f.occ("restart"); r.code == 0 || !strings.Contains(r.stderr, "isolation") {
 		t.Errorf("restart with a changed pids_limit and no --yes: %s", r)
 	}
-	f.mustOK("restart", "--yes")
+	r = f.mustOK("restart", "--yes", "--json")
+	var restarted struct {
+		URL       string `json:"url"`
+		Recreated bool   `json:"recreated"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &restarted); err != nil || !restarted.Recreated || !strings.HasPrefix(restarted.URL, "http://127.0.0.1:") {
+		t.Errorf("restart --yes --json: %v %q", err, r.stdout)
+	}
 	r = f.mustOK("status")
 	wantContains(t, "status after the pids_limit change", r.stdout, "Pids:           512\n")
 
@@ -172,6 +187,17 @@ func TestCommandsLifecycle(t *testing.T) {
 	}
 	if r := f.occ("restart"); r.code == 0 || !strings.Contains(r.stderr, "occ start") {
 		t.Errorf("restart without a container: %s", r)
+	}
+	// Under --json the failure is the error object on stdout, same exit code.
+	r = f.occ("restart", "--json")
+	var failed struct {
+		Error struct {
+			Code     string `json:"code"`
+			ExitCode int    `json:"exit_code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &failed); err != nil || r.code != 1 || failed.Error.Code != "not_found" || failed.Error.ExitCode != 1 {
+		t.Errorf("restart --json without a container: %v %s", err, r)
 	}
 }
 

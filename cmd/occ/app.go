@@ -6,8 +6,8 @@ import (
 	"io"
 	"path/filepath"
 
+	"github.com/opencode-cloud/occ/internal/ui"
 	"github.com/opencode-cloud/occ/pkg/meta"
-	"golang.org/x/term"
 )
 
 // App holds what every command needs: where occ's files are, the terminal,
@@ -40,11 +40,13 @@ func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
 		}
 		paths.ConfigFile = abs
 	}
-	interactive := !g.Quiet && isTerminal(in) && isTerminal(errOut)
+	interactive := !g.Quiet && ui.IsTerminal(in) && ui.IsTerminal(errOut)
+	u := NewUI(out, errOut, g.Quiet, g.Verbose, ui.ColorFor(out, g.NoColor), ui.ColorFor(errOut, g.NoColor))
+	u.Live = interactive
 	return &App{
 		Globals:     g,
 		Paths:       paths,
-		UI:          NewUI(out, errOut, g.Quiet, g.Verbose, colorFor(out, g.NoColor), colorFor(errOut, g.NoColor)),
+		UI:          u,
 		In:          in,
 		Interactive: interactive,
 		Ctx:         context.Background(),
@@ -102,11 +104,6 @@ func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
 		}
 	}
 	return l, nil
-}
-
-func isTerminal(v any) bool {
-	f, ok := v.(interface{ Fd() uintptr })
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // LockAndLoad takes occ's lock and loads the config, for a mutating

@@ -21,58 +21,14 @@ func (c *ConfigShowCmd) Run(app *App) error {
 		return err
 	}
 	if c.JSON {
-		// Keys in file order, secrets masked, hidden keys left out.
-		var b strings.Builder
-		b.WriteString("{")
-		first := true
-		for _, k := range meta.Keys {
-			if meta.HiddenKeys[k.Name] {
-				continue
-			}
-			v := cfg.Value(k)
-			if k.Secret && v != nil && v != "" {
-				v = "********"
-			}
-			if k.Name == "container_env" && !c.ShowSecrets {
-				v = meta.MaskEnv(cfg.ContainerEnv)
-			}
-			enc, err := json.MarshalIndent(v, "  ", "  ")
-			if err != nil {
-				return err
-			}
-			if !first {
-				b.WriteString(",")
-			}
-			first = false
-			fmt.Fprintf(&b, "\n  %q: %s", k.Name, enc)
-		}
-		b.WriteString("\n}")
-		fmt.Fprintln(app.UI.Out, b.String())
-		return nil
+		return c.renderJSON(app, cfg)
 	}
 	tw := tabwriter.NewWriter(app.UI.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s\t%s\n", app.UI.Bold("Key"), app.UI.Bold("Value"))
 	for _, k := range meta.Keys {
-		if meta.HiddenKeys[k.Name] {
-			continue
+		if !meta.HiddenKeys[k.Name] {
+			fmt.Fprintf(tw, "%s\t%s\n", k.Name, c.displayValue(app, cfg, k))
 		}
-		v := cfg.Display(k)
-		if k.Name == "container_env" && c.ShowSecrets && len(cfg.ContainerEnv) > 0 {
-			v = strings.Join(cfg.ContainerEnv, ", ")
-		}
-		switch {
-		case k.Name == "bind_address" && meta.IsExposed(cfg.BindAddress):
-			v = app.UI.Yellow(v)
-		case k.Name == "bind_address":
-			v = app.UI.Green(v)
-		case k.Name == "allow_unauthenticated_network" && cfg.AllowUnauthenticatedNetwork:
-			v = app.UI.Yellow(v)
-		case k.Name == "image_tag" && cfg.ImageTag == "":
-			v = app.UI.dim.Sprint("(this occ's sandbox: " + meta.SandboxTag() + ")")
-		case k.Name == "image_verify" && cfg.ImageVerify == meta.VerifyAuto:
-			v += app.UI.dim.Sprint(" (require for occ's own repositories, warn for others)")
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", k.Name, v)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -87,4 +43,63 @@ func (c *ConfigShowCmd) Run(app *App) error {
 		app.UI.PrintError(err)
 	}
 	return nil
+}
+
+// renderJSON prints the keys in file order, secrets masked, hidden keys
+// left out.
+func (c *ConfigShowCmd) renderJSON(app *App, cfg *meta.Config) error {
+	var b strings.Builder
+	b.WriteString("{")
+	first := true
+	for _, k := range meta.Keys {
+		if meta.HiddenKeys[k.Name] {
+			continue
+		}
+		enc, err := json.MarshalIndent(configJSONValue(cfg, k, c.ShowSecrets), "  ", "  ")
+		if err != nil {
+			return err
+		}
+		if !first {
+			b.WriteString(",")
+		}
+		first = false
+		fmt.Fprintf(&b, "\n  %q: %s", k.Name, enc)
+	}
+	b.WriteString("\n}")
+	fmt.Fprintln(app.UI.Out, b.String())
+	return nil
+}
+
+// displayValue is a key's value in the table, coloured where it matters.
+func (c *ConfigShowCmd) displayValue(app *App, cfg *meta.Config, k meta.Key) string {
+	v := cfg.Display(k)
+	if k.Name == "container_env" && c.ShowSecrets && len(cfg.ContainerEnv) > 0 {
+		v = strings.Join(cfg.ContainerEnv, ", ")
+	}
+	switch {
+	case k.Name == "bind_address" && meta.IsExposed(cfg.BindAddress):
+		v = app.UI.Yellow(v)
+	case k.Name == "bind_address":
+		v = app.UI.Green(v)
+	case k.Name == "allow_unauthenticated_network" && cfg.AllowUnauthenticatedNetwork:
+		v = app.UI.Yellow(v)
+	case k.Name == "image_tag" && cfg.ImageTag == "":
+		v = app.UI.Dim("(this occ's sandbox: " + meta.SandboxTag() + ")")
+	case k.Name == "image_verify" && cfg.ImageVerify == meta.VerifyAuto:
+		v += app.UI.Dim(" (require for occ's own repositories, warn for others)")
+	}
+	return v
+}
+
+// configJSONValue is a key's value in JSON: typed, secrets masked,
+// container_env's values masked unless showSecrets.
+func configJSONValue(cfg *meta.Config, k meta.Key, showSecrets bool) any {
+	v := cfg.Value(k)
+	if k.Secret && v != nil && v != "" {
+		v = "********"
+	}
+	if k.Name == "container_env" && !showSecrets {
+		v = meta.MaskEnv(cfg.ContainerEnv)
+	}
+	return v
 }

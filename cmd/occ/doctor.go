@@ -62,7 +62,7 @@ func renderDoctor(w io.Writer, ui *UI, results []doctor.Check, onlyFailures bool
 		width = max(width, len(r.Name))
 	}
 	p := ui.For(w)
-	marks := map[doctor.Status]string{doctor.OK: p.Green("ok  "), doctor.Warn: p.Yellow("warn"), doctor.Fail: p.red.Sprint("FAIL"), doctor.Skip: p.dim.Sprint("skip")}
+	marks := map[doctor.Status]string{doctor.OK: p.Green("ok  "), doctor.Warn: p.Yellow("warn"), doctor.Fail: p.Red("FAIL"), doctor.Skip: p.Dim("skip")}
 	for _, r := range results {
 		switch r.Status {
 		case doctor.Fail:

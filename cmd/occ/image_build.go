@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"os"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/opencode-cloud/occ/pkg/build"
-	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/ops"
 )
 
 // ImageBuildCmd builds the sandbox image from the context embedded in occ
@@ -42,72 +39,15 @@ func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {
 			return err
 		}
 	}
-
-	cfg, unlock, err := app.LockAndLoad(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
-	// Dial containerd and BuildKit side by side.
-	var rt *runtime.Client
-	var bk *build.Daemon
-	var rtErr, bkErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		rt, rtErr = runtime.ConnectConfig(ctx, cfg)
-	})
-	wg.Go(func() { bk, bkErr = build.Connect(ctx, cfg.BuildkitAddresses()) })
-	wg.Wait()
-	if rt != nil {
-		defer rt.Close()
-	}
-	if bk != nil {
-		defer bk.Close()
-	}
-	if rtErr != nil {
-		return rtErr
-	}
-	if bkErr != nil {
-		return bkErr
-	}
-
 	mode := c.Progress
-	if app.Globals.Quiet {
+	if app.UI.Quiet {
 		mode = build.ProgressQuiet
 	}
-	what := "the embedded sandbox context"
-	if bctx != nil {
-		what = bctx.Name
-	}
-	app.UI.Infof("Building the sandbox image from %s with BuildKit %s (%s)...", what, bk.Version, bk.Address)
-	res, err := build.Build(ctx, bk, rt.ImageStore(), build.Options{
-		Context:      bctx,
-		NoCache:      c.NoCache,
-		BuildArgs:    args,
-		CacheImports: from,
-		CacheExports: to,
-		StateFile:    app.Paths.StateFile(),
-		ExtraCAFiles: cfg.BuildCAFiles,
-		Progress:     app.UI.Err,
-		ProgressMode: mode,
-		Logf:         app.UI.Verbosef,
-	})
+	res, err := app.ops().ImageBuild(ctx, ops.ImageBuildOptions{Context: bctx, NoCache: c.NoCache, BuildArgs: args,
+		CacheImports: from, CacheExports: to, ProgressMode: mode})
 	if err != nil {
 		return err
 	}
-	if ca := res.ExtraCA; ca != nil && ca.Count > 0 {
-		app.UI.Infof("Passed %d extra CA certificate(s) from %s to the downloading steps (build secret %s; not stored in the image).",
-			ca.Count, strings.Join(ca.Files, ", "), build.ExtraCASecretID)
-	}
-	ran, cached := build.CountSteps(res.Steps)
-	via := map[build.Landing]string{
-		build.LandDirect:       "exported by BuildKit's containerd worker straight into containerd",
-		build.LandContentStore: "written by BuildKit into containerd's content store",
-		build.LandArchive:      "imported into containerd from an OCI archive",
-	}[res.Landing]
-	app.UI.Successf("Built %s (%s, version %s) in %s: %d Dockerfile steps ran, %d cached; %s.",
-		res.Image.Name, res.Digest, res.Provenance.ImageVersion, res.Duration.Round(100*time.Millisecond), ran, cached, via)
 	app.UI.Printf("%s", res.Digest)
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"text/tabwriter"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
-	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // ImageInspectCmd shows one local image's record and provenance.
@@ -42,26 +40,13 @@ func toImageJSON(i registry.LocalImage) imageJSON {
 }
 
 func (c *ImageInspectCmd) Run(ctx context.Context, app *App) error {
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
-	client, err := runtime.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	ctx = client.WithNamespace(ctx)
-	img, err := registry.Inspect(ctx, client.ContentStore(), client.ImageService(), c.Name)
+	img, err := app.ops().ImageInspect(ctx, c.Name)
 	if err != nil {
 		return err
 	}
 	if c.JSON {
-		enc := json.NewEncoder(app.UI.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(toImageJSON(img))
+		return writeJSON(app.UI.Out, toImageJSON(img))
 	}
-	p := img.Provenance
 	tw := tabwriter.NewWriter(app.UI.Out, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
@@ -74,44 +59,7 @@ func (c *ImageInspectCmd) Run(ctx context.Context, app *App) error {
 	if !img.HasProvenance {
 		row("Provenance", "none recorded (not pulled or built by occ)")
 	} else {
-		row("Source", p.Source)
-		row("Registry", p.Registry)
-		row("Repository", p.Repository)
-		row("Reference", p.Reference)
-		row("Index digest", p.IndexDigest)
-		row("Manifest digest", p.ManifestDigest)
-		row("Platform", p.Platform)
-		row("Image version", p.ImageVersion)
-		if !p.AcquiredAt.IsZero() {
-			row("Acquired", p.AcquiredAt.Local().Format(time.RFC3339))
-		}
-		if p.Source == meta.SourcePrebuilt {
-			v := p.Verification
-			switch {
-			case v == nil:
-				row("Signature", "not checked (image_verify off, or pulled before occ verified signatures)")
-			case v.Verified:
-				row("Signature", "verified under image_verify "+v.Policy)
-				row("Signed by", v.Identity)
-				row("Issuer", v.Issuer)
-				row("Method", v.Method)
-				if !v.SignedAt.IsZero() {
-					row("Signed at", v.SignedAt.UTC().Format(time.RFC3339))
-				}
-				row("Bundle digest", v.BundleDigest)
-				if !v.VerifiedAt.IsZero() {
-					row("Verified at", v.VerifiedAt.Local().Format(time.RFC3339))
-				}
-			default:
-				row("Signature", "NOT verified (image_verify "+v.Policy+"): "+v.Problem)
-			}
-		}
-		if b := p.Build; b != nil {
-			row("BuildKit", b.BuildkitVersion)
-			row("Build worker", b.Worker)
-			row("Context digest", b.ContextDigest)
-			row("No cache", fmt.Sprint(b.NoCache))
-		}
+		inspectProvenance(row, img.Provenance)
 	}
 	if app.UI.Verbose > 0 {
 		keys := make([]string, 0, len(img.Image.Labels))
@@ -124,4 +72,51 @@ func (c *ImageInspectCmd) Run(ctx context.Context, app *App) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// inspectProvenance writes where the image came from, its signature check
+// and its build.
+func inspectProvenance(row func(k, v string), p meta.Provenance) {
+	row("Source", p.Source)
+	row("Registry", p.Registry)
+	row("Repository", p.Repository)
+	row("Reference", p.Reference)
+	row("Index digest", p.IndexDigest)
+	row("Manifest digest", p.ManifestDigest)
+	row("Platform", p.Platform)
+	row("Image version", p.ImageVersion)
+	if !p.AcquiredAt.IsZero() {
+		row("Acquired", p.AcquiredAt.Local().Format(time.RFC3339))
+	}
+	if p.Source == meta.SourcePrebuilt {
+		inspectSignature(row, p.Verification)
+	}
+	if b := p.Build; b != nil {
+		row("BuildKit", b.BuildkitVersion)
+		row("Build worker", b.Worker)
+		row("Context digest", b.ContextDigest)
+		row("No cache", fmt.Sprint(b.NoCache))
+	}
+}
+
+// inspectSignature writes a pulled image's signature check.
+func inspectSignature(row func(k, v string), v *meta.Verification) {
+	switch {
+	case v == nil:
+		row("Signature", "not checked (image_verify off, or pulled before occ verified signatures)")
+	case v.Verified:
+		row("Signature", "verified under image_verify "+v.Policy)
+		row("Signed by", v.Identity)
+		row("Issuer", v.Issuer)
+		row("Method", v.Method)
+		if !v.SignedAt.IsZero() {
+			row("Signed at", v.SignedAt.UTC().Format(time.RFC3339))
+		}
+		row("Bundle digest", v.BundleDigest)
+		if !v.VerifiedAt.IsZero() {
+			row("Verified at", v.VerifiedAt.Local().Format(time.RFC3339))
+		}
+	default:
+		row("Signature", "NOT verified (image_verify "+v.Policy+"): "+v.Problem)
+	}
 }

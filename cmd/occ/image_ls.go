@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
-
-	"github.com/opencode-cloud/occ/pkg/registry"
-	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // ImageLsCmd lists occ's images in containerd with their provenance.
@@ -17,17 +13,7 @@ type ImageLsCmd struct {
 }
 
 func (c *ImageLsCmd) Run(ctx context.Context, app *App) error {
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
-	client, err := runtime.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	ctx = client.WithNamespace(ctx)
-	imgs, err := registry.List(ctx, client.ContentStore(), client.ImageService())
+	imgs, ns, err := app.ops().ImageList(ctx)
 	if err != nil {
 		return err
 	}
@@ -36,12 +22,10 @@ func (c *ImageLsCmd) Run(ctx context.Context, app *App) error {
 		for _, i := range imgs {
 			out = append(out, toImageJSON(i))
 		}
-		enc := json.NewEncoder(app.UI.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(app.UI.Out, out)
 	}
 	if len(imgs) == 0 {
-		app.UI.Infof("No sandbox images in containerd (namespace %s). Pull one with `occ image pull`.", cfg.ContainerdNamespace)
+		app.UI.Infof("No sandbox images in containerd (namespace %s). Pull one with `occ image pull`.", ns)
 		return nil
 	}
 	tw := tabwriter.NewWriter(app.UI.Out, 0, 0, 2, ' ', 0)

@@ -60,14 +60,8 @@ func (c *InstallCmd) Run(ctx context.Context, app *App) error {
 			return nil
 		}
 	}
-	if _, err := in.WriteUnit(opts.Mode, unit); err != nil {
+	if err := writeAndEnable(ctx, in, opts.Mode, path, unit); err != nil {
 		return err
-	}
-	if err := in.Enable(ctx, opts.Mode); err != nil {
-		if errors.Is(err, service.ErrNoSystemd) {
-			return fmt.Errorf("wrote %s but cannot enable it: %w. Once systemd runs, enable it with: %s", path, err, systemctlHint(opts.Mode))
-		}
-		return fmt.Errorf("wrote %s but enabling it failed: %w", path, err)
 	}
 	app.UI.Printf("Service file: %s", path)
 	app.UI.Printf("Service name: %s", service.Name)
@@ -77,5 +71,19 @@ func (c *InstallCmd) Run(ctx context.Context, app *App) error {
 		when = "boot"
 	}
 	app.UI.Printf("\nThe service will start automatically on %s.", when)
+	return nil
+}
+
+// writeAndEnable writes the unit and enables (and starts) it.
+func writeAndEnable(ctx context.Context, in *service.Installer, mode, path, unit string) error {
+	if _, err := in.WriteUnit(mode, unit); err != nil {
+		return err
+	}
+	if err := in.Enable(ctx, mode); err != nil {
+		if errors.Is(err, service.ErrNoSystemd) {
+			return fmt.Errorf("wrote %s but cannot enable it: %w. Once systemd runs, enable it with: %s", path, err, systemctlHint(mode))
+		}
+		return fmt.Errorf("wrote %s but enabling it failed: %w", path, err)
+	}
 	return nil
 }

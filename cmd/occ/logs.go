@@ -7,9 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containerd/errdefs"
-
-	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/internal/ui"
+	"github.com/opencode-cloud/occ/pkg/ops"
 )
 
 // LogsCmd prints the sandbox container's output. It follows new lines when
@@ -32,28 +31,9 @@ func (c *LogsCmd) Run(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
-	rt, sb, err := app.openSandbox(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	st, err := sb.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if st.State == runtime.StateMissing {
-		return errdefs.ErrNotFound.WithMessage("No container found. Run 'occ start' first.")
-	}
-	follow := c.Follow || (!c.NoFollow && isTerminal(app.UI.Out))
-	if follow {
-		app.UI.Infof("Following logs (Ctrl+C to exit)...")
-	}
-	lw := &lineWriter{w: app.UI.Out, grep: c.Grep, color: app.UI.Color && !app.Globals.Quiet, ui: app.UI}
-	err = sb.Logs(ctx, runtime.LogOptions{Tail: tail, Follow: follow, Timestamps: c.Timestamps}, lw)
+	follow := c.Follow || (!c.NoFollow && ui.IsTerminal(app.UI.Out))
+	lw := &lineWriter{w: app.UI.Out, grep: c.Grep, color: app.UI.Color && !app.UI.Quiet, ui: app.UI}
+	err = app.ops().Logs(ctx, ops.LogsOptions{Tail: tail, Follow: follow, Timestamps: c.Timestamps, Out: lw})
 	lw.Flush()
 	if err != nil {
 		return err
@@ -129,11 +109,11 @@ func (l *lineWriter) emit(line []byte) error {
 func colorLogLine(ui *UI, s string) string {
 	switch {
 	case strings.Contains(s, "ERROR") || strings.Contains(s, "error"):
-		return ui.red.Sprint(s)
+		return ui.Red(s)
 	case strings.Contains(s, "WARN") || strings.Contains(s, "warn"):
 		return ui.Yellow(s)
 	case strings.Contains(s, "DEBUG") || strings.Contains(s, "debug"):
-		return ui.dim.Sprint(s)
+		return ui.Dim(s)
 	}
 	return s
 }

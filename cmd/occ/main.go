@@ -22,16 +22,7 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var cli CLI
 	exited, exitStatus := false, 0
-	parser, err := kong.New(&cli,
-		kong.Name("occ"),
-		kong.Description("Run the opencode AI coding agent as a persistent, authenticated web service in a sandbox container on containerd, no Docker daemon needed."),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true, Summary: true}),
-		kong.Help(helpWithExitCodes),
-		kong.ExplicitGroups([]kong.Group{daemonGroup}),
-		kong.Vars{"version": fmt.Sprintf("occ %s (commit %s)", meta.Version, meta.Commit)},
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exited, exitStatus = true, code }),
-	)
+	parser, err := newParser(&cli, stdout, stderr, func(code int) { exited, exitStatus = true, code })
 	if err != nil {
 		fmt.Fprintln(stderr, "occ: internal error building the command line:", err)
 		return 1
@@ -48,8 +39,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		// A usage error: the error and the usage go to stderr, nothing to
-		// stdout (a script piping occ's output gets none of it), exit 2.
+		// stdout (a script piping occ's output gets none of it; with --json,
+		// the error object docs/json.md describes), exit 2.
 		fmt.Fprintf(stderr, "occ: %v\n", err)
+		parseFailureJSON(stdout, args, err)
 		var pe *kong.ParseError
 		if errors.As(err, &pe) && pe.Context != nil {
 			parser.Stdout = stderr
@@ -66,16 +59,38 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitCodeOf(kctx.Run())
 	}
 
+	return runCommand(kctx, &cli.Globals, stdin, stdout, stderr)
+}
+
+// newParser is occ's kong parser; exit is called instead of os.Exit
+// (--help, --version).
+func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
+	return kong.New(cli,
+		kong.Name("occ"),
+		kong.Description("Run the opencode AI coding agent as a persistent, authenticated web service in a sandbox container on containerd, no Docker daemon needed."),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, Summary: true}),
+		kong.Help(helpWithExitCodes),
+		kong.ExplicitGroups([]kong.Group{daemonGroup}),
+		kong.Vars{"version": fmt.Sprintf("occ %s (commit %s)", meta.Version, meta.Commit)},
+		kong.Writers(stdout, stderr),
+		kong.Exit(exit),
+	)
+}
+
+// runCommand binds the invocation (App, the signal context) into the
+// chosen command, runs it and reports its error: the human line on
+// stderr, the error object on stdout under --json, and the exit code.
+func runCommand(kctx *kong.Context, g *Globals, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	app, err := NewApp(&cli.Globals, stdin, stdout, stderr)
+	app, err := NewApp(g, stdin, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
 		return 1
 	}
 	app.Ctx = ctx
-	quietLibraryLogs(stderr, cli.Globals.Verbose)
+	quietLibraryLogs(stderr, g.Verbose)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	stopProfile := startProfile(stderr)
 	err = kctx.Run(app)
@@ -85,6 +100,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if !errors.As(err, &es) {
 			app.UI.PrintError(err)
 		}
+		reportJSONFailure(stdout, selectedCommand(kctx), err)
 		return exitCode(err)
 	}
 	return exitOK

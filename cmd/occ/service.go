@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/ops"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 	"github.com/opencode-cloud/occ/pkg/service"
 )
@@ -23,8 +24,8 @@ func serviceOptions(app *App, cfg *meta.Config) (service.Options, error) {
 		exe = p
 	}
 	env := []string{"XDG_DATA_HOME=" + filepath.Dir(app.Paths.DataDir)}
-	if d := os.Getenv(runDirEnv); filepath.IsAbs(d) {
-		env = append(env, runDirEnv+"="+d)
+	if d := os.Getenv(ops.RunDirEnv); filepath.IsAbs(d) {
+		env = append(env, ops.RunDirEnv+"="+d)
 	}
 	// The daemons in effect now (--address, $CONTAINERD_ADDRESS, …), so the
 	// service does not fall back to the defaults without them.

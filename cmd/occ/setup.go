@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/ops"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -116,7 +117,7 @@ func (c *SetupCmd) check() error {
 		}
 	}
 	if c.User != "" {
-		if err := checkUsername(c.User); err != nil {
+		if err := ops.CheckUsername(c.User); err != nil {
 			return fmt.Errorf("--user: %w", err)
 		}
 	}
@@ -218,10 +219,10 @@ func portCheckHost(bind string) string {
 // checkNewUser refuses a name that cannot be added: invalid, reserved, or
 // already recorded.
 func checkNewUser(cfg *meta.Config, paths meta.Paths, name string) error {
-	if err := checkUsername(name); err != nil {
+	if err := ops.CheckUsername(name); err != nil {
 		return err
 	}
-	if _, err := runtime.ReadUserRecord(usersDir(cfg, paths), name); err == nil {
+	if _, err := runtime.ReadUserRecord(ops.UsersDir(cfg, paths), name); err == nil {
 		return errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("user %s already exists: choose another name, or change its password with 'occ user passwd %s'", name, name))
 	} else if !errdefs.IsNotFound(err) {
 		return err
@@ -234,36 +235,36 @@ func checkNewUser(cfg *meta.Config, paths meta.Paths, name string) error {
 // config (atomically, keeping the previous file as .bak). A running sandbox
 // gets the new user at once.
 func saveSetup(ctx context.Context, app *App, p setupPlan) (*meta.Config, error) {
-	s, err := beginUserChange(ctx, app)
+	s, err := app.ops().BeginUserChange(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer s.end()
-	if err := p.applyTo(s.cfg); err != nil {
+	defer s.End()
+	if err := p.applyTo(s.Config); err != nil {
 		return nil, err
 	}
 	if p.User != "" {
-		s.dir = usersDir(s.cfg, app.Paths)
-		if err := checkNewUser(s.cfg, app.Paths, p.User); err != nil {
+		s.Dir = ops.UsersDir(s.Config, app.Paths)
+		if err := checkNewUser(s.Config, app.Paths, p.User); err != nil {
 			return nil, err
 		}
 		rec, err := runtime.NewUserRecord(p.User, p.Password)
 		if err != nil {
 			return nil, err
 		}
-		if err := runtime.WriteUserRecord(s.dir, rec); err != nil {
+		if err := runtime.WriteUserRecord(s.Dir, rec); err != nil {
 			return nil, err
 		}
 	}
-	if err := meta.SaveConfig(app.Paths.ConfigFile, s.cfg); err != nil {
+	if err := meta.SaveConfig(app.Paths.ConfigFile, s.Config); err != nil {
 		return nil, err
 	}
 	app.UI.Successf("Configuration saved to %s", app.Paths.ConfigFile)
 	if p.User != "" {
 		app.UI.Successf("Added user %s.", p.User)
-		if err := s.apply(ctx, p.User, "adding "+p.User); err != nil {
+		if err := s.Apply(ctx, p.User, "adding "+p.User); err != nil {
 			return nil, err
 		}
 	}
-	return s.cfg, nil
+	return s.Config, nil
 }

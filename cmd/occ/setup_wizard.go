@@ -74,62 +74,16 @@ func (w *wizard) answer(label, value string) {
 func (w *wizard) run() (setupPlan, bool, error) {
 	ui := w.app.UI
 	ui.Infof("%s\nEsc or Ctrl-C cancels at any step; nothing is saved until the end.\n", ui.E.Bold("occ setup: configure the opencode sandbox service"))
-
 	if w.exists {
-		reconfigure := false
-		if err := w.ask(huh.NewConfirm().
-			Title("occ is already configured. Reconfigure?").
-			Description(currentSummary(w.cfg, w.app.Paths)).
-			Affirmative("Yes").Negative("No").
-			Value(&reconfigure)); err != nil {
+		reconfigure, err := w.askReconfigure()
+		if err != nil || !reconfigure {
 			return setupPlan{}, false, err
 		}
-		if !reconfigure {
-			ui.Infof("Nothing was changed.")
-			return setupPlan{}, false, nil
-		}
 	}
-
-	p := setupPlan{ImageSource: w.cfg.ImageSource, Port: w.cfg.OpencodeWebPort, BindAddress: w.cfg.BindAddress}
-	if f := w.flags; f.ImageSource != "" {
-		p.ImageSource = f.ImageSource
-	}
-	if w.flags.Port != 0 {
-		p.Port = w.flags.Port
-	}
-	if w.flags.BindAddress != "" {
-		p.BindAddress = w.flags.BindAddress
-	}
-
-	mode := "quick"
-	if err := w.ask(huh.NewSelect[string]().
-		Title("Setup mode").
-		Options(
-			huh.NewOption(fmt.Sprintf("Quick setup (keep port %d and network access %s)", p.Port, p.BindAddress), "quick"),
-			huh.NewOption("Custom setup (choose the port and network access)", "custom"),
-		).
-		Value(&mode)); err != nil {
+	p := w.startingPlan()
+	if err := w.askSteps(&p); err != nil {
 		return setupPlan{}, false, err
 	}
-	w.answer("Setup mode", mode)
-
-	if err := w.askImageSource(&p); err != nil {
-		return setupPlan{}, false, err
-	}
-	if mode == "custom" {
-		if err := w.askPort(&p); err != nil {
-			return setupPlan{}, false, err
-		}
-		if err := w.askBindAddress(&p); err != nil {
-			return setupPlan{}, false, err
-		}
-	} else if err := w.checkPort(&p, true); err != nil {
-		return setupPlan{}, false, err
-	}
-	if err := w.askUser(&p); err != nil {
-		return setupPlan{}, false, err
-	}
-
 	save := true
 	if err := w.ask(huh.NewConfirm().
 		Title("Save this configuration?").
@@ -141,23 +95,91 @@ func (w *wizard) run() (setupPlan, bool, error) {
 	if !save {
 		return setupPlan{}, false, errSetupCancelled
 	}
-
-	start := w.flags.Start
-	if !w.flags.Start && !w.flags.NoStart {
-		start = true
-		what := "pulls the prebuilt image (~2 min) the first time"
-		if p.ImageSource == meta.SourceBuild {
-			what = "builds the image from source (30–60 min) the first time"
-		}
-		if err := w.ask(huh.NewConfirm().
-			Title("Start the service now?").
-			Description("This runs occ start, which " + what + ", then starts the sandbox.").
-			Affirmative("Yes").Negative("No").
-			Value(&start)); err != nil {
-			return setupPlan{}, false, err
-		}
+	start, err := w.askStart(p)
+	if err != nil {
+		return setupPlan{}, false, err
 	}
 	return p, start, nil
+}
+
+// askReconfigure asks whether to change an existing configuration.
+func (w *wizard) askReconfigure() (bool, error) {
+	reconfigure := false
+	if err := w.ask(huh.NewConfirm().
+		Title("occ is already configured. Reconfigure?").
+		Description(currentSummary(w.cfg, w.app.Paths)).
+		Affirmative("Yes").Negative("No").
+		Value(&reconfigure)); err != nil {
+		return false, err
+	}
+	if !reconfigure {
+		w.app.UI.Infof("Nothing was changed.")
+	}
+	return reconfigure, nil
+}
+
+// startingPlan is the config's values with the flags over them.
+func (w *wizard) startingPlan() setupPlan {
+	p := setupPlan{ImageSource: w.cfg.ImageSource, Port: w.cfg.OpencodeWebPort, BindAddress: w.cfg.BindAddress}
+	if f := w.flags; f.ImageSource != "" {
+		p.ImageSource = f.ImageSource
+	}
+	if w.flags.Port != 0 {
+		p.Port = w.flags.Port
+	}
+	if w.flags.BindAddress != "" {
+		p.BindAddress = w.flags.BindAddress
+	}
+	return p
+}
+
+// askSteps asks the mode, the image source, (custom) the port and the
+// network access, and the first user.
+func (w *wizard) askSteps(p *setupPlan) error {
+	mode := "quick"
+	if err := w.ask(huh.NewSelect[string]().
+		Title("Setup mode").
+		Options(
+			huh.NewOption(fmt.Sprintf("Quick setup (keep port %d and network access %s)", p.Port, p.BindAddress), "quick"),
+			huh.NewOption("Custom setup (choose the port and network access)", "custom"),
+		).
+		Value(&mode)); err != nil {
+		return err
+	}
+	w.answer("Setup mode", mode)
+	if err := w.askImageSource(p); err != nil {
+		return err
+	}
+	if mode == "custom" {
+		if err := w.askPort(p); err != nil {
+			return err
+		}
+		if err := w.askBindAddress(p); err != nil {
+			return err
+		}
+	} else if err := w.checkPort(p, true); err != nil {
+		return err
+	}
+	return w.askUser(p)
+}
+
+// askStart is whether to start the service after saving: the flags, or
+// the question.
+func (w *wizard) askStart(p setupPlan) (bool, error) {
+	if w.flags.Start || w.flags.NoStart {
+		return w.flags.Start, nil
+	}
+	start := true
+	what := "pulls the prebuilt image (~2 min) the first time"
+	if p.ImageSource == meta.SourceBuild {
+		what = "builds the image from source (30–60 min) the first time"
+	}
+	err := w.ask(huh.NewConfirm().
+		Title("Start the service now?").
+		Description("This runs occ start, which " + what + ", then starts the sandbox.").
+		Affirmative("Yes").Negative("No").
+		Value(&start))
+	return start, err
 }
 
 func (w *wizard) askImageSource(p *setupPlan) error {
@@ -237,6 +259,20 @@ func (w *wizard) checkPort(p *setupPlan, echo bool) error {
 
 // askBindAddress asks who may reach the web UI; an exposed address needs
 // an explicit yes after a loud warning.
+// confirmExposure asks before the web UI listens beyond this machine.
+func (w *wizard) confirmExposure(addr string, port int) (bool, error) {
+	expose := false
+	err := w.ask(huh.NewConfirm().
+		Title("⚠ WARNING: NETWORK EXPOSURE").
+		Description(fmt.Sprintf("Binding to %s makes the web UI, and through it a shell in the sandbox,\n"+
+			"reachable by ANYONE who can reach this machine on port %d.\n"+
+			"Only do this behind a firewall or a TLS reverse proxy, with strong passwords.\n\n"+
+			"Expose the service on %s?", addr, port, addr)).
+		Affirmative("Yes, expose it").Negative("No, choose again").
+		Value(&expose))
+	return expose, err
+}
+
 func (w *wizard) askBindAddress(p *setupPlan) error {
 	before := portCheckHost(p.BindAddress)
 	for {
@@ -274,18 +310,10 @@ func (w *wizard) askBindAddress(p *setupPlan) error {
 			addr = strings.TrimSpace(addr)
 		}
 		if meta.IsExposed(addr) {
-			expose := false
-			if err := w.ask(huh.NewConfirm().
-				Title("⚠ WARNING: NETWORK EXPOSURE").
-				Description(fmt.Sprintf("Binding to %s makes the web UI, and through it a shell in the sandbox,\n"+
-					"reachable by ANYONE who can reach this machine on port %d.\n"+
-					"Only do this behind a firewall or a TLS reverse proxy, with strong passwords.\n\n"+
-					"Expose the service on %s?", addr, p.Port, addr)).
-				Affirmative("Yes, expose it").Negative("No, choose again").
-				Value(&expose)); err != nil {
-				return err
-			}
-			if !expose {
+			if expose, err := w.confirmExposure(addr, p.Port); err != nil || !expose {
+				if err != nil {
+					return err
+				}
 				continue
 			}
 		}

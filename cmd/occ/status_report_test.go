@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/ops"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -25,7 +26,7 @@ func TestImageSrc(t *testing.T) {
 		{meta.Provenance{Source: "build"}, "built from source (BuildKit, cached)"},
 	}
 	for _, tt := range tests {
-		if got := sourceFromProvenance(tt.p).imageSrc(); got != tt.want {
+		if got := imageSrc(ops.SourceFromProvenance(tt.p)); got != tt.want {
 			t.Errorf("%+v: got %q, want %q", tt.p, got, tt.want)
 		}
 	}
@@ -58,20 +59,20 @@ func TestFormatBytes(t *testing.T) {
 func TestStatusRender(t *testing.T) {
 	started := time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
 	yes, no := true, false
-	base := func() *statusReport {
-		return &statusReport{
+	base := func() *ops.StatusReport {
+		return &ops.StatusReport{
 			State: "running", Installed: &yes, BootMode: "user", Config: "/c/config.json",
 			URL: "http://127.0.0.1:3000/", Health: "Healthy", StartedAt: &started, UptimeSecs: 7500,
 			Port: 3000, Network: "cni", Container: "opencode-cloud-sandbox", Pid: 42,
 			Image: meta.CurrentImageName, ImageDigest: "sha256:abc", CLIVersion: "1.2.3", ImageVersion: "1.2.3", VersionMatch: &yes,
-			Source:   &sourceFacts{Source: "prebuilt", Registry: "ghcr.io", ManifestDigest: "sha256:0123456789abcdef", AcquiredAt: &started},
-			Disk:     &diskFacts{ImagesBytes: 1 << 30, VolumesBytes: 2048},
-			Security: securityFacts{Binding: "127.0.0.1", Users: []string{"alice", "bob"}, RateLimitAttempts: 5, RateLimitWindowSecs: 60},
+			Source:   &ops.SourceFacts{Source: "prebuilt", Registry: "ghcr.io", ManifestDigest: "sha256:0123456789abcdef", AcquiredAt: &started},
+			Disk:     &ops.DiskFacts{ImagesBytes: 1 << 30, VolumesBytes: 2048},
+			Security: ops.SecurityFacts{Binding: "127.0.0.1", Users: []string{"alice", "bob"}, RateLimitAttempts: 5, RateLimitWindowSecs: 60},
 		}
 	}
 	tests := []struct {
 		name   string
-		mutate func(r *statusReport)
+		mutate func(r *ops.StatusReport)
 		want   []string
 		absent []string
 	}{
@@ -85,7 +86,7 @@ func TestStatusRender(t *testing.T) {
 			"Binding:        127.0.0.1 [LOCAL ONLY]\n", "Auth users:     alice, bob\n", "Trust proxy:    no\n",
 			"Rate limit:     5 attempts / 60s window\n",
 		}, []string{"Run 'occ start'", "Warning", "differs"}},
-		{"mismatch and exposed without users", func(r *statusReport) {
+		{"mismatch and exposed without users", func(r *ops.StatusReport) {
 			r.ImageVersion, r.VersionMatch = "1.2.0", &no
 			r.Security.Binding, r.Security.Exposed, r.Security.Users = "0.0.0.0", true, nil
 			r.Installed = &no
@@ -95,34 +96,34 @@ func TestStatusRender(t *testing.T) {
 			"Auth users:     None configured\n", "Warning: Network exposed without authentication!\nAdd users: occ user add\n",
 			"Installed:      no\n", "Port:           3000 (host network)\n",
 		}, nil},
-		{"exposed, unauthenticated allowed", func(r *statusReport) {
+		{"exposed, unauthenticated allowed", func(r *ops.StatusReport) {
 			r.Security.Binding, r.Security.Exposed, r.Security.Users, r.Security.AllowUnauthenticated = "::", true, nil, true
 		}, []string{"[NETWORK EXPOSED]"}, []string{"Warning"}},
-		{"stopped", func(r *statusReport) {
+		{"stopped", func(r *ops.StatusReport) {
 			r.State, r.StartedAt, r.URL = "stopped", nil, ""
 			r.LastRun = &started
 			r.Installed = nil
 		}, []string{"State:          stopped\n", "Last run:       2026-11-27 20:00:00 UTC\n\nRun 'occ start' to start the service.\n"},
 			[]string{"OpenCode", "Health:", "Installed:"}},
-		{"signature verified", func(r *statusReport) {
+		{"signature verified", func(r *ops.StatusReport) {
 			r.Source.Verification = &meta.Verification{Policy: "require", Verified: true, Method: meta.VerifyKeyless,
 				Identity: "https://github.com/opencode-cloud/occ/.github/workflows/release.yml@refs/tags/v1.2.3",
 				Issuer:   "https://token.actions.githubusercontent.com", SignedAt: started, BundleDigest: "sha256:fedcba9876543210"}
 		}, []string{"Signature:      verified: https://github.com/opencode-cloud/occ/.github/workflows/release.yml@refs/tags/v1.2.3 " +
 			"(issuer https://token.actions.githubusercontent.com), signed 2026-11-27T20:00:00Z, bundle sha256:fedcba987654\n"}, nil},
-		{"signature not verified under warn", func(r *statusReport) {
+		{"signature not verified under warn", func(r *ops.StatusReport) {
 			r.Source.Verification = &meta.Verification{Policy: "warn", Problem: "x has no signature"}
 		}, []string{"Signature:      NOT verified (image_verify warn): x has no signature\n"}, nil},
 		{"signature not checked", nil, []string{"Signature:      not checked"}, nil},
-		{"not an occ sandbox", func(r *statusReport) {
+		{"not an occ sandbox", func(r *ops.StatusReport) {
 			r.ImageVersion, r.VersionMatch, r.NotSandbox = "", nil, true
 		}, []string{"Image ver:      none: not an occ sandbox image (no org.opencode-cloud.version label)",
 			"occ config set image_repositories ghcr.io/opencode-cloud/occ-sandbox,docker.io/opencodecloud/occ-sandbox"}, nil},
-		{"built", func(r *statusReport) {
-			r.Source = &sourceFacts{Source: "build", BuildkitVersion: "v0.34.2", NoCache: true}
+		{"built", func(r *ops.StatusReport) {
+			r.Source = &ops.SourceFacts{Source: "build", BuildkitVersion: "v0.34.2", NoCache: true}
 			r.ImageVersion = ""
 		}, []string{"Image src:      built from source (BuildKit v0.34.2, full)\n"}, []string{"Image ver:", "Acquired:", "Signature:"}},
-		{"isolation in force", func(r *statusReport) {
+		{"isolation in force", func(r *ops.StatusReport) {
 			r.Security.Isolation = &runtime.Isolation{Seccomp: true, UserNS: true, UserNSBase: 1000000000, Rootfs: "idmapped",
 				PidsLimit: 4096, MemoryBytes: 18 << 30, CPUs: 1.5}
 		}, []string{
@@ -130,14 +131,14 @@ func TestStatusRender(t *testing.T) {
 			"User ns:        on: ids 0-65535 are host 1000000000-1000065535 (rootfs idmapped; volumes owned in range)\n",
 			"Pids:           4096\n", "Memory:         18 GiB\n", "CPUs:           1.5\n",
 		}, []string{"(configured)"}},
-		{"isolation off, configured only", func(r *statusReport) {
+		{"isolation off, configured only", func(r *ops.StatusReport) {
 			r.Security.Isolation = &runtime.Isolation{AppArmorHost: true}
 			r.Security.IsolationConfigured = true
 		}, []string{
 			"Seccomp:        off (configured)\n", "AppArmor:       off (configured)\n",
 			"User ns:        off: the sandbox's ids are the host's (configured)\n", "Pids:           none (configured)\n",
 		}, nil},
-		{"missing", func(r *statusReport) { r.State = "missing" },
+		{"missing", func(r *ops.StatusReport) { r.State = "missing" },
 			[]string{"No service found.\n\nRun 'occ start' to start the service.\n"}, []string{"State:"}},
 	}
 	for _, tt := range tests {
@@ -147,7 +148,7 @@ func TestStatusRender(t *testing.T) {
 				tt.mutate(r)
 			}
 			var b bytes.Buffer
-			r.render(&b, NewUI(io.Discard, io.Discard, false, 0, false, false))
+			statusView{r}.render(&b, NewUI(io.Discard, io.Discard, false, 0, false, false))
 			out := b.String()
 			for _, w := range tt.want {
 				if !strings.Contains(out, w) {
@@ -205,23 +206,5 @@ func TestLineWriter(t *testing.T) {
 				t.Errorf("got %q, want %q", b.String(), tt.want)
 			}
 		})
-	}
-}
-
-func TestStopMessage(t *testing.T) {
-	tests := []struct {
-		running, removed bool
-		res              runtime.StopResult
-		want             string
-	}{
-		{true, false, runtime.StopResult{}, "Service stopped"},
-		{true, false, runtime.StopResult{Killed: true}, "Service stopped (force killed after 30s timeout)"},
-		{true, true, runtime.StopResult{}, "Service stopped and container removed"},
-		{false, true, runtime.StopResult{}, "Service container removed"},
-	}
-	for _, tt := range tests {
-		if got := stopMessage(tt.running, tt.res, tt.removed, 30*time.Second); got != tt.want {
-			t.Errorf("got %q, want %q", got, tt.want)
-		}
 	}
 }

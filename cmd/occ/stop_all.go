@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/opencode-cloud/occ/pkg/meta"
-	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/ops"
 )
 
 // StopAllCmd stops every container occ manages on one containerd, in every
@@ -31,42 +28,11 @@ func (c *StopAllCmd) Run(ctx context.Context, app *App) error {
 	if address == "" {
 		return errInvalidFlag("occ stop-all needs containerd's socket: --address SOCKET (or $CONTAINERD_ADDRESS)")
 	}
-	rt, err := runtime.Connect(ctx, address, meta.DefaultConfig().ContainerdNamespace, "")
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	nss, err := rt.Namespaces(ctx)
-	if err != nil {
-		return fmt.Errorf("list containerd namespaces at %s: %w", address, err)
-	}
-	var errs []error
-	for _, ns := range nss {
-		nsrt := rt.InNamespace(ns)
-		ids, err := nsrt.ManagedContainers(ctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list occ's containers in namespace %s: %w", ns, err))
-			continue
+	return ops.StopAll(ctx, address, app.Paths, time.Duration(c.Timeout)*time.Second, func(s ops.StoppedContainer) {
+		state := "was not running; network released"
+		if s.WasRunning {
+			state = "stopped; network released"
 		}
-		for _, id := range ids {
-			cfg := meta.DefaultConfig()
-			cfg.ContainerdNamespace = ns
-			sb, err := runtime.NewSandbox(nsrt, runtime.SpecOptions{Config: cfg, Paths: app.Paths, Name: id})
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			res, err := sb.Stop(ctx, time.Duration(c.Timeout)*time.Second)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("stop %s/%s: %w", ns, id, err))
-				continue
-			}
-			state := "was not running; network released"
-			if res.WasRunning {
-				state = "stopped; network released"
-			}
-			fmt.Fprintf(os.Stdout, "%s/%s: %s\n", ns, id, state)
-		}
-	}
-	return errors.Join(errs...)
+		fmt.Fprintf(app.UI.Out, "%s/%s: %s\n", s.Namespace, s.ID, state)
+	})
 }

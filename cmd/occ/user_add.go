@@ -1,15 +1,6 @@
 package main
 
-import (
-	"bufio"
-	"context"
-	"fmt"
-	"strings"
-
-	"github.com/containerd/errdefs"
-
-	"github.com/opencode-cloud/occ/pkg/runtime"
-)
+import "context"
 
 // UserAddCmd adds a login user: occ hashes the password, writes the record
 // into the users volume and, when the sandbox runs, applies it at once.
@@ -19,59 +10,15 @@ type UserAddCmd struct {
 }
 
 func (c *UserAddCmd) Run(ctx context.Context, app *App) error {
-	name := c.Username
-	if name == "" {
-		if !app.Interactive {
-			return errdefs.ErrInvalidArgument.WithMessage("no username given: occ user add NAME")
-		}
-		fmt.Fprint(app.UI.Err, "Username [admin]: ")
-		line, err := bufio.NewReader(app.In).ReadString('\n')
-		if err != nil && line == "" {
-			return errdefs.ErrAborted.WithMessage("no username given")
-		}
-		if name = strings.TrimSpace(line); name == "" {
-			name = "admin"
-		}
-	}
-	if err := checkUsername(name); err != nil {
-		return err
-	}
 	if err := c.check(); err != nil {
 		return err
 	}
-
-	s, err := beginUserChange(ctx, app)
+	res, err := app.ops().UserAdd(ctx, c.Username, c.options(app))
 	if err != nil {
-		return err
-	}
-	defer s.end()
-	if _, err := runtime.ReadUserRecord(s.dir, name); err == nil {
-		return errdefs.ErrAlreadyExists.WithMessage(fmt.Sprintf("user %s already exists: change the password with 'occ user passwd %s'", name, name))
-	} else if !errdefs.IsNotFound(err) {
-		return err
-	}
-	pw, generated, err := c.password(app, name)
-	if err != nil {
-		return err
-	}
-	rec, err := runtime.NewUserRecord(name, pw)
-	if err != nil {
-		return err
-	}
-	if err := runtime.WriteUserRecord(s.dir, rec); err != nil {
-		return err
-	}
-	if err := s.setConfigUser(name, true); err != nil {
-		return err
-	}
-	if generated {
-		c.show(app, name, pw)
-	}
-	if err := s.apply(ctx, name, "adding "+name); err != nil {
 		return err
 	}
 	if !c.PrintPasswordOnly {
-		app.UI.Successf("Added user %s.", name)
+		app.UI.Successf("Added user %s.", res.Username)
 	}
 	return nil
 }

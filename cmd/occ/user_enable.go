@@ -8,5 +8,9 @@ type UserEnableCmd struct {
 }
 
 func (c *UserEnableCmd) Run(ctx context.Context, app *App) error {
-	return setUserLocked(ctx, app, c.Username, false)
+	res, err := app.ops().UserSetLocked(ctx, c.Username, false)
+	if err == nil && res.Changed {
+		app.UI.Successf("Enabled user %s.", res.Username)
+	}
+	return err
 }

@@ -4,39 +4,45 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-
-	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // UserListCmd lists the user records (the sandbox restores its accounts
 // from them, so this is right whether it runs or not).
-type UserListCmd struct{}
+type UserListCmd struct {
+	JSON bool `name:"json" help:"Print the users as JSON."`
+}
 
 func (c *UserListCmd) Run(ctx context.Context, app *App) error {
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
-	records, listErr := runtime.ListUserRecords(usersDir(cfg, app.Paths))
-	if app.Globals.Quiet { // names only, for scripts
-		for _, r := range records {
-			fmt.Fprintln(app.UI.Out, r.Username)
-		}
+	users, listErr := app.ops().UserList()
+	if users == nil && listErr != nil {
 		return listErr
 	}
-	if len(records) == 0 && listErr == nil {
+	switch {
+	case c.JSON:
+		if err := writeJSON(app.UI.Out, userListJSON{Users: users}); err != nil || listErr == nil {
+			return err
+		}
+		// One document on stdout: the users read; the error on stderr.
+		app.UI.PrintError(listErr)
+		return silentExit{code: exitFailure}
+	case app.UI.Quiet: // names only, for scripts
+		for _, u := range users {
+			fmt.Fprintln(app.UI.Out, u.Username)
+		}
+		return listErr
+	case len(users) == 0 && listErr == nil:
 		app.UI.Infof("No users yet: nobody can log in to the sandbox. Add one with 'occ user add NAME'.")
 		return nil
 	}
-	if len(records) > 0 {
+	if len(users) > 0 {
 		tw := tabwriter.NewWriter(app.UI.Out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "USERNAME\tSTATUS")
-		for _, r := range records {
+		for _, u := range users {
 			status := "enabled"
-			if r.Locked {
+			if !u.Enabled {
 				status = "disabled"
 			}
-			fmt.Fprintf(tw, "%s\t%s\n", r.Username, status)
+			fmt.Fprintf(tw, "%s\t%s\n", u.Username, status)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -44,7 +50,6 @@ func (c *UserListCmd) Run(ctx context.Context, app *App) error {
 	}
 	if listErr != nil {
 		app.UI.Warnf("some user records could not be read:")
-		return listErr
 	}
-	return nil
+	return listErr
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -128,40 +127,5 @@ func TestUserCommands(t *testing.T) {
 				tc.check(t)
 			}
 		})
-	}
-}
-
-func TestUsersDirFollowsAMount(t *testing.T) {
-	p := meta.Paths{DataDir: "/data"}
-	cfg := meta.DefaultConfig()
-	if got, want := usersDir(cfg, p), "/data/volumes/opencode-users"; got != want {
-		t.Fatalf("default: %s, want %s", got, want)
-	}
-	cfg.Mounts = []string{"/srv/ws:/home/opencoder/workspace", "/srv/users:/var/lib/opencode-users"}
-	if got := usersDir(cfg, p); got != "/srv/users" {
-		t.Fatalf("with a mount: %s", got)
-	}
-}
-
-func TestGeneratePasswordLength(t *testing.T) {
-	tests := []struct {
-		env     string
-		wantLen int
-		wantErr bool
-	}{
-		{"", 30, false}, {"12", 12, false}, {"128", 128, false}, {"11", 0, true}, {"129", 0, true}, {"x", 0, true},
-	}
-	for _, tc := range tests {
-		t.Setenv("OPENCODE_PASSWORD_LENGTH", tc.env)
-		pw, err := generatePassword()
-		if (err != nil) != tc.wantErr || (!tc.wantErr && len(pw) != tc.wantLen) {
-			t.Errorf("OPENCODE_PASSWORD_LENGTH=%q: %q %v", tc.env, pw, err)
-		}
-	}
-	t.Setenv("OPENCODE_PASSWORD_LENGTH", "")
-	a, errA := generatePassword()
-	b, errB := generatePassword()
-	if errA != nil || errB != nil || a == b {
-		t.Fatal("two generated passwords are equal")
 	}
 }

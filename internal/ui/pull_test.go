@@ -1,4 +1,4 @@
-package main
+package ui
 
 import (
 	"bytes"
@@ -7,17 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencontainers/go-digest"
-)
 
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 1 << 30: "1.0 GiB", 961 << 20: "961.0 MiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
+	"github.com/opencode-cloud/occ/pkg/registry"
+)
 
 func TestPullProgressPlain(t *testing.T) {
 	d := digest.FromString("layer")
@@ -35,8 +28,7 @@ func TestPullProgressPlain(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			app := &App{UI: NewUI(&out, &errOut, tc.quiet, tc.verbose, false, false)}
-			pp := newPullProgress(app)
+			pp := New(&out, &errOut, tc.quiet, tc.verbose, false, false).NewPullProgress()
 			pp.lastLine = time.Time{} // print the periodic line at once
 			for _, e := range []registry.Event{
 				{Kind: registry.EventResolved, Reference: "a:latest", Digest: d, Manifest: d, Platform: "linux/amd64"},
@@ -47,9 +39,9 @@ func TestPullProgressPlain(t *testing.T) {
 				{Kind: registry.EventBlobProgress, Digest: d, Size: 2 << 20, Offset: 1 << 20},
 				{Kind: registry.EventBlobDone, Digest: d, Size: 2 << 20},
 			} {
-				pp.event(e)
+				pp.Event(e)
 			}
-			pp.close(true)
+			pp.Close(true)
 			got := errOut.String()
 			for _, w := range tc.want {
 				if !strings.Contains(got, w) {

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opencode-cloud/occ/pkg/ops"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+)
+
+// keysOf is the sorted top-level keys of a JSON object.
+func keysOf(t *testing.T, data []byte) []string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, data)
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestJSONShapes pins the objects docs/json.md documents: the keys each
+// one always has (omitempty keys are listed where a full value is given).
+func TestJSONShapes(t *testing.T) {
+	started := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	yes := true
+	var code uint32 = 1
+	full := &ops.StatusReport{State: "running", Installed: &yes, BootMode: "user", Config: "/c", URL: "http://127.0.0.1:3000",
+		Health: "healthy", StartedAt: &started, UptimeSecs: 5, Published: "127.0.0.1:3000", Port: 3000, Network: "cni",
+		LastRun: &started, ExitCode: &code, Container: "opencode-cloud-sandbox", Pid: 7, Image: "i", ImageDigest: "sha256:1",
+		CLIVersion: "1.0.0", ImageVersion: "1.0.0", VersionMatch: &yes, NotSandbox: true,
+		Source: &ops.SourceFacts{Source: "prebuilt"}, Disk: &ops.DiskFacts{},
+		Security: ops.SecurityFacts{Isolation: &runtime.Isolation{}, IsolationConfigured: true}}
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"status (all fields)", full, "boot_mode cli_version config container disk exit_code health image image_digest image_version installed last_run network_mode not_occ_sandbox pid port published security source started_at state uptime_seconds url version_match"},
+		{"status (missing)", &ops.StatusReport{State: "missing"}, "cli_version config security state"},
+		{"status security", ops.SecurityFacts{}, "allow_unauthenticated_network binding exposed rate_limit_attempts rate_limit_window_seconds trust_proxy users"},
+		{"status source", ops.SourceFacts{}, "source"},
+		{"status disk", ops.DiskFacts{}, "images_bytes logs_bytes volumes_bytes"},
+		{"user list", userListJSON{Users: []ops.UserInfo{}}, "users"},
+		{"user", ops.UserInfo{}, "enabled username"},
+		{"config get", configGetJSON{Key: "port", Value: 3000}, "key value"},
+		{"image", imageJSON{}, "created_at media_type name size target_digest updated_at"},
+		{"start", &ops.StartResult{}, "already_running container url"},
+		{"restart", &ops.RestartResult{}, "container recreated url"},
+		{"stop", &ops.StopResult{}, "killed message removed was_running"},
+		{"update", &ops.UpdateResult{URL: "u", Container: "c"}, "container from recreated started to up_to_date url"},
+		{"version", versionReport{}, "buildkit containerd occ runc"},
+		{"version occ", occVersion{}, "commit go_version platform version"},
+		{"error", jsonFailure{Error: jsonError{}}, "error"},
+		{"status error", jsonFailure{State: "unknown"}, "error state"},
+		{"error body", jsonError{Hint: "h"}, "code exit_code hint message"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(keysOf(t, b), " "); got != tc.want {
+				t.Errorf("keys\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestJSONFailures: under --json a failure prints the error object on
+// stdout (the human line stays on stderr) and keeps the exit code; without
+// --json stdout stays empty.
+func TestJSONFailures(t *testing.T) {
+	dead := filepath.Join(t.TempDir(), "dead.sock")
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		code  int
+		class string
+		state string
+	}{
+		{"status, containerd unreachable", []string{"status", "--json"}, exitUnreachable, "unreachable", "unknown"},
+		{"config get, unknown key", []string{"config", "get", "nope", "--json"}, exitFailure, "invalid_argument", ""},
+		{"unknown flag", []string{"user", "list", "--json", "--bogus"}, exitUsage, "usage", ""},
+		{"status without --json", []string{"status"}, exitUnreachable, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			occEnv(t)
+			t.Setenv("CONTAINERD_ADDRESS", dead)
+			code, out, errOut := occ(t, "", tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d (stderr %q)", code, tc.code, errOut)
+			}
+			if errOut == "" {
+				t.Error("nothing on stderr")
+			}
+			if tc.class == "" {
+				if out != "" {
+					t.Errorf("stdout without --json: %q", out)
+				}
+				return
+			}
+			var f jsonFailure
+			if err := json.Unmarshal([]byte(out), &f); err != nil {
+				t.Fatalf("stdout is not the error object: %v\n%s", err, out)
+			}
+			if f.Error.Code != tc.class || f.Error.ExitCode != tc.code || f.Error.Message == "" || f.State != tc.state {
+				t.Errorf("error object %+v", f)
+			}
+		})
+	}
+}
+
+// TestJSONResults: user list and config get print their objects.
+func TestJSONResults(t *testing.T) {
+	occEnv(t)
+	if code, out, errOut := occ(t, "", "user", "list", "--json"); code != 0 || strings.TrimSpace(out) != "{\n  \"users\": []\n}" {
+		t.Errorf("user list --json: %d %q %q", code, out, errOut)
+	}
+	code, out, _ := occ(t, "", "config", "get", "port", "--json")
+	var g configGetJSON
+	if err := json.Unmarshal([]byte(out), &g); code != 0 || err != nil || g.Key != "opencode_web_port" || g.Value != float64(3000) {
+		t.Errorf("config get port --json: %d %q %v", code, out, err)
+	}
+}

@@ -1,0 +1,146 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fatih/color"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+)
+
+// UI writes occ's terminal output: results to Out, everything a person reads
+// about progress, warnings and errors to Err. It honours -q, -v and colour,
+// which is decided per stream (ColorFor): `occ config show | cat` gets no
+// escape codes even when stderr is a terminal.
+type UI struct {
+	Out, Err io.Writer
+	Quiet    bool
+	Verbose  int
+	// Color is whether Out is coloured; the embedded Palette colours text
+	// for Out (tables, reports).
+	Color bool
+	*Palette
+	// ErrColor is whether Err is coloured; E colours text written to Err.
+	ErrColor bool
+	E        *Palette
+	// Live is whether a spinner may animate on Err (a terminal on both
+	// ends and no -q).
+	Live bool
+}
+
+// Palette colours text for one stream; with colour off it returns the text
+// unchanged.
+type Palette struct {
+	yellow, green, red, bold, dim *color.Color
+}
+
+// NewPalette is a palette that colours when on.
+func NewPalette(on bool) *Palette {
+	mk := func(attrs ...color.Attribute) *color.Color {
+		c := color.New(attrs...)
+		if on {
+			c.EnableColor()
+		} else {
+			c.DisableColor()
+		}
+		return c
+	}
+	return &Palette{yellow: mk(color.FgYellow), green: mk(color.FgGreen), red: mk(color.FgRed, color.Bold),
+		bold: mk(color.Bold), dim: mk(color.Faint)}
+}
+
+// Yellow, Green, Red, Bold and Dim colour a value.
+func (p *Palette) Yellow(s string) string { return p.yellow.Sprint(s) }
+func (p *Palette) Green(s string) string  { return p.green.Sprint(s) }
+func (p *Palette) Red(s string) string    { return p.red.Sprint(s) }
+func (p *Palette) Bold(s string) string   { return p.bold.Sprint(s) }
+func (p *Palette) Dim(s string) string    { return p.dim.Sprint(s) }
+
+// New builds a UI with colour on Out when outColor and on Err when
+// errColor. With colour off, no escape codes are written to that stream.
+func New(out, errOut io.Writer, quiet bool, verbose int, outColor, errColor bool) *UI {
+	return &UI{Out: out, Err: errOut, Quiet: quiet, Verbose: verbose,
+		Color: outColor, Palette: NewPalette(outColor), ErrColor: errColor, E: NewPalette(errColor)}
+}
+
+// For is the palette for w: E for Err, the Out palette otherwise.
+func (u *UI) For(w io.Writer) *Palette {
+	if w == u.Err {
+		return u.E
+	}
+	return u.Palette
+}
+
+// Printf writes a result line to stdout (suppressed by -q).
+func (u *UI) Printf(format string, a ...any) {
+	if !u.Quiet {
+		fmt.Fprintf(u.Out, format+"\n", a...)
+	}
+}
+
+// Infof writes a progress or informational line to stderr (suppressed by -q).
+func (u *UI) Infof(format string, a ...any) {
+	if !u.Quiet {
+		fmt.Fprintf(u.Err, format+"\n", a...)
+	}
+}
+
+// Verbosef writes a line only with -v.
+func (u *UI) Verbosef(format string, a ...any) {
+	if u.Verbose > 0 && !u.Quiet {
+		fmt.Fprintf(u.Err, "%s %s\n", u.E.dim.Sprint("[info]"), fmt.Sprintf(format, a...))
+	}
+}
+
+// Warnf writes a warning to stderr (shown even with -q: it may matter).
+func (u *UI) Warnf(format string, a ...any) {
+	fmt.Fprintf(u.Err, "%s %s\n", u.E.yellow.Sprint("Warning:"), fmt.Sprintf(format, a...))
+}
+
+// Successf writes a success line to stderr (suppressed by -q).
+func (u *UI) Successf(format string, a ...any) {
+	if !u.Quiet {
+		fmt.Fprintf(u.Err, "%s %s\n", u.E.green.Sprint("Success:"), fmt.Sprintf(format, a...))
+	}
+}
+
+// Heading is a title in a message on Err: bold when Err is coloured.
+func (u *UI) Heading(title string) string { return u.E.Bold(title) }
+
+// PrintError reports a command's error. Config problems get upstream's
+// "Field / Problem / To fix" layout; everything else one line.
+func (u *UI) PrintError(err error) {
+	var ve *meta.ValidationError
+	var fe *meta.FieldError
+	var ce *meta.ConfigError
+	switch {
+	case errors.As(err, &ve):
+		fmt.Fprintf(u.Err, "%s Configuration error\n", u.E.red.Sprint("Error:"))
+		for _, f := range ve.Fields {
+			u.printField(f)
+		}
+	case errors.As(err, &fe):
+		fmt.Fprintf(u.Err, "%s Configuration error\n", u.E.red.Sprint("Error:"))
+		u.printField(fe)
+	case errors.As(err, &ce):
+		fmt.Fprintf(u.Err, "%s Configuration error\n", u.E.red.Sprint("Error:"))
+		fmt.Fprintf(u.Err, "  File:    %s\n  Problem: %s\n", ce.Path, ce.Problem)
+		if ce.Hint != "" {
+			fmt.Fprintf(u.Err, "  Hint:    %s\n", ce.Hint)
+		}
+		fmt.Fprintf(u.Err, "  The file was not changed.\n")
+	default:
+		msg := err.Error()
+		fmt.Fprintf(u.Err, "%s %s\n", u.E.red.Sprint("Error:"), strings.TrimSpace(msg))
+	}
+}
+
+func (u *UI) printField(f *meta.FieldError) {
+	fmt.Fprintf(u.Err, "  Field:   %s\n  Problem: %s\n", f.Field, f.Problem)
+	if f.Fix != "" {
+		fmt.Fprintf(u.Err, "  To fix, run: %s\n", f.Fix)
+	}
+}
