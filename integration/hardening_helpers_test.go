@@ -29,10 +29,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/opencode-cloud/occ/internal/chaosproxy"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/internal/chaosproxy"
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // The hardening suites (build tag hardening; `make chaos`, `make kill`,

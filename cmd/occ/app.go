@@ -6,8 +6,9 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"golang.org/x/term"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // App holds what every command needs: where occ's files are, the terminal,

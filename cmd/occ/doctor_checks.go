@@ -23,12 +23,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sys/unix"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 	"github.com/opencode-cloud/occ/pkg/trust"
-	"github.com/opencontainers/go-digest"
 )
 
 // checkStatus is the outcome of one doctor check.

@@ -9,14 +9,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencode-cloud/occ/pkg/meta"
-	"github.com/opencode-cloud/occ/pkg/registry"
-	"github.com/opencode-cloud/occ/pkg/runtime"
-	"github.com/opencode-cloud/occ/pkg/trust"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/registry"
+	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/trust"
 )
 
 // ImagePullCmd pulls the configured sandbox image (or REF) into containerd.

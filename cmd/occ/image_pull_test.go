@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/opencode-cloud/occ/pkg/registry"
 )
 
 func TestHumanBytes(t *testing.T) {

@@ -10,8 +10,9 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"golang.org/x/term"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // errNeedsTTY builds the error for a prompt that cannot be shown.

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
-	"github.com/opencontainers/go-digest"
 )
 
 // statusReport is every fact `occ status` shows; --json prints it as is.

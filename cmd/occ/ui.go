@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fatih/color"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
 

@@ -17,9 +17,10 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/zstd"
-	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/pkg/registry"
 )
 
 // nopSnapshotter stands in for the snapshotter in Apply: removing a
