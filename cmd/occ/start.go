@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/service"
 )
 
 // StartCmd gets the sandbox image if needed (pull or build, per flags, the
@@ -279,12 +280,26 @@ const supervisorLockWait = time.Hour
 // the container exits on its own, so a service manager restarts occ.
 func supervise(ctx context.Context, app *App, sb *runtime.Sandbox) error {
 	app.UI.Infof("Supervising the container (Ctrl+C or SIGTERM stops it)...")
+	// Under systemd (Type=notify): READY=1 once the sandbox answers its
+	// health check, WATCHDOG=1 while it keeps answering, STOPPING=1 on the way out.
+	notifier, err := service.NewNotifier()
+	if err != nil {
+		app.UI.Warnf("%v", err)
+	}
+	stopNotify := notifier.Supervise(ctx, "the sandbox answers on "+sb.PublishedAddress(), func(ctx context.Context) error {
+		if h := sb.Health(ctx); h.State != runtime.Healthy {
+			return errors.New(h.String())
+		}
+		return nil
+	})
+	defer stopNotify("occ is exiting")
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			app.UI.Infof("Stopping the service...")
+			stopNotify("stopping the sandbox")
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runtime.DefaultStopTimeout+10*time.Second)
 			defer cancel()
 			if _, err := sb.Stop(sctx, runtime.DefaultStopTimeout); err != nil && !errors.Is(err, errdefs.ErrNotFound) {
