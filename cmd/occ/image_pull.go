@@ -81,6 +81,7 @@ func pullImage(ctx context.Context, app *App, cfg *meta.Config, client *runtime.
 	unpacker.NoStream = os.Getenv("OCC_PULL_STREAM") == "0"
 	base := []registry.Option{
 		registry.WithInsecureRegistries(cfg.InsecureRegistries),
+		registry.WithHosts(registry.NewHosts(registry.DefaultCertsDirs(app.Paths.ConfigDir())...)),
 		registry.WithUnpacker(streamingUnpacker{unpacker}),
 		registry.WithProgress(pp.event),
 	}

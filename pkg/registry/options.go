@@ -193,6 +193,7 @@ type options struct {
 	// localContent is the content root of a containerd on this host.
 	localContent string
 	verifier     Verifier
+	hosts        *Hosts
 }
 
 func defaultOptions() options {
@@ -354,3 +355,7 @@ type Event struct {
 
 	Verification *meta.Verification
 }
+
+// WithHosts applies registry host configuration (certs.d hosts.toml:
+// mirrors, CA, client certificate, skip_verify) to the pull's transport.
+func WithHosts(h *Hosts) Option { return func(o *options) { o.hosts = h } }
