@@ -29,7 +29,7 @@
 #                          shellcheck on every shell script (when installed), actionlint on .github/workflows
 #   make fmt               gofmt and goimports -local github.com/opencode-cloud/occ over every Go file
 #   make check             before every commit: lint, unit tests, -race on the unit packages (no root,
-#                          no daemons)
+#                          no daemons); make test-race: every unit test of those packages under -race
 #   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
 #                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
 #
@@ -49,7 +49,7 @@ LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(V
 TESTBED := hack/testbed
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
-	testbed-status lint fmt check clean chaos kill hardening test-chaos test-kill test-hardening bench
+	testbed-status lint fmt check test-race clean chaos kill hardening test-chaos test-kill test-hardening bench
 
 all: build
 
@@ -339,10 +339,17 @@ fmt:
 
 # Before every commit (CONTRIBUTING.md): make lint, the unit tests, and the race detector over the
 # packages whose unit tests run without root or daemons. Needs neither root nor a testbed; tests that
-# need root skip themselves. Measured on the 2-core machine: see CONTRIBUTING.md.
+# need root skip themselves. RACE_SKIP leaves out of the race run what is too slow under it
+# (TestPullFaults: 11.6 s plain, over 2 min with -race on 2 busy cores; TestPullStreamAppliesAfterVerify:
+# its test registry missed the stall timeout under -race at load 30, 4 attempts, and it failed); both
+# still run in the plain pass, and make test-race runs everything under -race. Figures: CONTRIBUTING.md.
 RACE_PKGS ?= ./pkg/meta/... ./pkg/registry/... ./pkg/service/... ./internal/...
+RACE_SKIP ?= ^(TestPullFaults|TestPullStreamAppliesAfterVerify)$$
 check: lint
 	$(GO) test ./...
+	$(GO) test -race -skip '$(RACE_SKIP)' $(RACE_PKGS)
+
+test-race:
 	$(GO) test -race $(RACE_PKGS)
 
 clean:
