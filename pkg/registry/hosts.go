@@ -211,6 +211,11 @@ func (t *hostsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		rh := &hosts[i]
 		req := endpointRequest(r, rh, i != own)
 		resp, err := t.endpointTransport(rh).RoundTrip(req)
+		if resp != nil {
+			// The caller sees its own request: go-containerregistry takes
+			// the registry's scheme from the ping's response.
+			resp.Request = r
+		}
 		if n == len(order)-1 {
 			if err != nil && len(tried) > 0 {
 				err = fmt.Errorf("%w (mirrors tried first: %s)", err, strings.Join(tried, "; "))
