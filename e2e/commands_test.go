@@ -17,6 +17,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -44,8 +45,8 @@ func TestCommandsEndToEnd(t *testing.T) {
 	e.occEnv = append(e.occEnv, "OCC_CNI_BRIDGE="+bridge, fmt.Sprintf("OCC_CNI_SUBNET=10.216.%d.0/24", slot))
 	for _, kv := range [][2]string{
 		{"containerd_namespace", cmdNamespace},
-		{"containerd_address", os.Getenv("CONTAINERD_ADDRESS")},
-		{"buildkit_address", os.Getenv("BUILDKIT_HOST")},
+		{"containerd_address", testutil.RequireTestbed(t).Containerd},
+		{"buildkit_address", testutil.RequireTestbed(t).Buildkit},
 		{"image_repositories", img.Repo + "," + img.Mirror},
 		{"insecure_registries", e.registry},
 		// Signed by hack/publish-sandbox with a key of the test's own.
@@ -59,7 +60,7 @@ func TestCommandsEndToEnd(t *testing.T) {
 	// No internet here: opencode must not wait for models.dev.
 	e.must("1\n", "config", "env", "set", "OPENCODE_CLOUD_OFFLINE")
 
-	client, err := runtime.Connect(e.ctx, os.Getenv("CONTAINERD_ADDRESS"), cmdNamespace, "overlayfs")
+	client, err := runtime.Connect(e.ctx, testutil.RequireTestbed(t).Containerd, cmdNamespace, "overlayfs")
 	if err != nil {
 		t.Fatal(err)
 	}

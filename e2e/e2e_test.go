@@ -23,9 +23,11 @@ import (
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/platforms"
-	"github.com/opencode-cloud/occ/internal/sectest"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/internal/sectest"
+	"github.com/opencode-cloud/occ/internal/testutil"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
@@ -46,22 +48,10 @@ type env struct {
 	outputs  []string // everything the occ binary printed
 }
 
-func need(t *testing.T, k string) string {
-	t.Helper()
-	v := os.Getenv(k)
-	if v == "" {
-		t.Fatalf("%s is not set: bring the testbed up and seed it (hack/testbed up && eval \"$(hack/testbed env)\" && hack/testbed-seed), or run make e2e", k)
-	}
-	return v
-}
-
 // setup builds occ (once) and gives it a config of its own pointing at the
 // testbed.
 func setup(t *testing.T) *env {
-	need(t, "CONTAINERD_ADDRESS")
-	need(t, "BUILDKIT_HOST")
-	need(t, "OCC_TESTBED_DIR")
-	e := &env{t: t, registry: need(t, "OCC_TEST_REGISTRY")}
+	e := &env{t: t, registry: testutil.RequireTestbed(t).Registry}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
 	e.ctx = ctx
@@ -75,7 +65,7 @@ func setup(t *testing.T) *env {
 			_ = os.RemoveAll(dir)
 		}
 	})
-	e.occ = occBinary(t)
+	e.occ = testutil.OccBinary(t)
 	// Not under dir: a network namespace file may still be mounted there
 	// when a failed test cleans up.
 	if e.runDir, err = os.MkdirTemp("", "occ-e2e-run-"); err != nil {
@@ -83,17 +73,9 @@ func setup(t *testing.T) *env {
 	}
 	// The same variables decide where this process and the occ binary
 	// look: meta.DefaultPaths reads them.
-	for k, v := range map[string]string{
-		"OCC_E2E_KEEP":    os.Getenv("OCC_E2E_KEEP"),
-		"OCC_RUN_DIR":     e.runDir,
-		"XDG_CONFIG_HOME": filepath.Join(dir, "config"),
-		"XDG_DATA_HOME":   filepath.Join(dir, "data"),
-		"XDG_STATE_HOME":  filepath.Join(dir, "state"),
-		"OCC_CONFIG":      "",
-		"NO_COLOR":        "1",
-	} {
-		t.Setenv(k, v)
-	}
+	in := testutil.NewInstall(t, dir)
+	in.RunDir = e.runDir
+	in.Setenv(t)
 	e.occEnv = os.Environ()
 	p, err := meta.DefaultPaths()
 	if err != nil {
@@ -106,19 +88,9 @@ func setup(t *testing.T) *env {
 // run runs the occ binary with stdin and returns its exit code and output.
 func (e *env) run(stdin string, args ...string) (code int, stdout, stderr string) {
 	e.t.Helper()
-	cmd := exec.CommandContext(e.ctx, e.occ, args...)
-	cmd.Env = e.occEnv
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	e.outputs = append(e.outputs, "occ "+strings.Join(args, " ")+":\n"+out.String()+errb.String())
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), out.String(), errb.String()
-	} else if err != nil {
-		e.t.Fatalf("occ %v: %v", args, err)
-	}
-	return 0, out.String(), errb.String()
+	r := testutil.Run(e.ctx, e.t, e.occ, e.occEnv, stdin, 0, args...)
+	e.outputs = append(e.outputs, "occ "+strings.Join(args, " ")+":\n"+r.Stdout+r.Stderr)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 // must runs occ and fails the test unless it succeeds. User commands run
@@ -429,7 +401,7 @@ func TestSandboxEndToEnd(t *testing.T) {
 		texts[fmt.Sprintf("occ output %d", i)] = o
 	}
 	sectest.SecretNowhere(t, alicePassword, texts, e.paths.ConfigDir(), e.paths.DataDir, e.runDir,
-		filepath.Join(os.Getenv("OCC_TESTBED_DIR"), "containerd", "root", "io.containerd.metadata.v1.bolt"))
+		filepath.Join(testutil.RequireTestbed(t).Dir, "containerd", "root", "io.containerd.metadata.v1.bolt"))
 }
 
 // gatewayRefusesAnonymous sends requests without credentials, as raw HTTP

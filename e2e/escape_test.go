@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opencode-cloud/occ/internal/sectest"
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -47,11 +48,8 @@ func TestEscapeFromInside(t *testing.T) {
 	if err := os.Chmod(probeDir, 0o755); err != nil { // the sandbox's ids are not the host's
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(probeDir, "escapeprobe"), "./e2e/testdata/escapeprobe")
-	build.Dir = ".."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the probe: %v\n%s", err, out)
+	if err := testutil.GoBuild(filepath.Join(probeDir, "escapeprobe"), "./e2e/testdata/escapeprobe", []string{"CGO_ENABLED=0"}); err != nil {
+		t.Fatalf("build the probe: %v", err)
 	}
 	port := freePort(t)
 	for k, v := range map[string]string{

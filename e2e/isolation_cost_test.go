@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -31,7 +32,7 @@ func TestIsolationStartCost(t *testing.T) {
 	e := setup(t)
 	e.must("", "config", "set", "cni_plugin_dirs", "/usr/lib/cni,/opt/cni/bin")
 	theSandboxImage(t)
-	client, err := runtime.Connect(e.ctx, os.Getenv("CONTAINERD_ADDRESS"), builtNamespace, "overlayfs")
+	client, err := runtime.Connect(e.ctx, testutil.RequireTestbed(t).Containerd, builtNamespace, "overlayfs")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/trust"
 )
@@ -39,29 +40,6 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(sharedDir)
 	}
 	os.Exit(code)
-}
-
-var binOnce struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// occBinary builds ./cmd/occ once.
-func occBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binOnce.path = filepath.Join(sharedDir, "occ")
-		build := exec.Command("go", "build", "-o", binOnce.path, "./cmd/occ")
-		build.Dir = ".."
-		if out, err := build.CombinedOutput(); err != nil {
-			binOnce.err = fmt.Errorf("go build ./cmd/occ: %v\n%s", err, out)
-		}
-	})
-	if binOnce.err != nil {
-		t.Fatal(binOnce.err)
-	}
-	return binOnce.path
 }
 
 // builtNamespace is where the shared build lands: the namespace the
@@ -99,10 +77,8 @@ var imageOnce struct {
 // through `occ start` hits the same cache.
 func theSandboxImage(t *testing.T) *sandboxImage {
 	t.Helper()
-	need(t, "CONTAINERD_ADDRESS")
-	need(t, "BUILDKIT_HOST")
-	registry := need(t, "OCC_TEST_REGISTRY")
-	bin := occBinary(t)
+	registry := testutil.RequireTestbed(t).Registry
+	bin := testutil.OccBinary(t)
 	imageOnce.Do(func() { imageOnce.img, imageOnce.err = buildAndPublish(bin, registry) })
 	if imageOnce.err != nil {
 		t.Fatal(imageOnce.err)
@@ -169,6 +145,10 @@ func buildAndPublish(bin, registry string) (*sandboxImage, error) {
 // no revision), so every step is a cache hit: it only exports (with
 // rewritten timestamps), pushes and signs.
 func publish(ctx context.Context, img *sandboxImage, registry string) error {
+	tb, err := testutil.LookupTestbed()
+	if err != nil {
+		return err
+	}
 	priv, pub, err := trust.GenerateKey()
 	if err != nil {
 		return err
@@ -184,7 +164,7 @@ func publish(ctx context.Context, img *sandboxImage, registry string) error {
 	summary := filepath.Join(sharedDir, "publish.json")
 	staged := filepath.Join(sharedDir, "stage.json")
 	env := append(os.Environ(),
-		"OCC_PUBLISH_BUILDKIT="+os.Getenv("BUILDKIT_HOST"),
+		"OCC_PUBLISH_BUILDKIT="+tb.Buildkit,
 		"OCC_PUBLISH_REPOSITORIES="+img.Repo+","+img.Mirror,
 		"OCC_PUBLISH_BASE_IMAGE=debian:bookworm-slim",
 		"OCC_PUBLISH_BASE_CHECK_REF="+registry+"/library/debian:bookworm-slim",

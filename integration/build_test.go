@@ -29,10 +29,12 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	bkclient "github.com/moby/buildkit/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // btEnv is the testbed as the build tests need it.
@@ -51,22 +53,16 @@ type btWorker struct {
 
 func btSetup(t *testing.T) btEnv {
 	t.Helper()
-	get := func(k string) string {
-		v := os.Getenv(k)
-		if v == "" {
-			t.Fatalf("%s is not set: bring the testbed up (hack/testbed up && eval \"$(hack/testbed env)\")", k)
-		}
-		return v
-	}
-	e := btEnv{dir: get("OCC_TESTBED_DIR"), containerd: get("CONTAINERD_ADDRESS"), registry: get("OCC_TEST_REGISTRY")}
+	tb := testutil.RequireTestbed(t)
+	e := btEnv{dir: tb.Dir, containerd: tb.Containerd, registry: tb.Registry}
 	e.workers = []btWorker{
 		// The testbed's containerd worker records images in "opencode-cloud".
-		{name: "containerd", address: get("BUILDKIT_HOST"), namespace: "opencode-cloud", landing: build.LandDirect},
+		{name: "containerd", address: tb.Buildkit, namespace: "opencode-cloud", landing: build.LandDirect},
 		// The OCI worker writes into containerd's content store over the
 		// session, or streams an OCI archive into the importer; each in a
 		// namespace of its own.
-		{name: "oci", address: get("OCC_TEST_BUILDKIT_OCI"), namespace: "occ-it-build-oci", landing: build.LandContentStore},
-		{name: "oci-archive", address: get("OCC_TEST_BUILDKIT_OCI"), namespace: "occ-it-build-oci-archive", archive: true, landing: build.LandArchive},
+		{name: "oci", address: tb.BuildkitOCI, namespace: "occ-it-build-oci", landing: build.LandContentStore},
+		{name: "oci-archive", address: tb.BuildkitOCI, namespace: "occ-it-build-oci-archive", archive: true, landing: build.LandArchive},
 	}
 	return e
 }

@@ -3,25 +3,23 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/containerd/errdefs"
 
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
-// The command tests drive the real occ binary (occBinary, built once per
-// run: runtime_logdriver_test.go) against the testbed.
+// The command tests drive the real occ binary (testutil.OccBinary, built
+// once per run) against the testbed.
 
 // cmdNamespace keeps the command tests' images and containers apart.
 const cmdNamespace = "occ-cmd-test"
@@ -51,18 +49,8 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &cmdFixture{t: t, ctx: ctx, base: base, bin: occBinary(t), runDir: filepath.Join(base, "run")}
-	f.paths = meta.Paths{
-		ConfigFile: filepath.Join(base, "config", meta.AppName, "config.json"),
-		DataDir:    filepath.Join(base, "data", meta.AppName),
-	}
-	f.env = append(environWithoutDaemons(),
-		"XDG_CONFIG_HOME="+filepath.Join(base, "config"),
-		"XDG_DATA_HOME="+filepath.Join(base, "data"),
-		"OCC_RUN_DIR="+f.runDir,
-		"OCC_CONFIG=",
-		"NO_COLOR=1",
-	)
+	in := testutil.NewInstall(t, base)
+	f := &cmdFixture{t: t, ctx: ctx, base: base, bin: testutil.OccBinary(t), runDir: in.RunDir, paths: in.Paths, env: in.Env}
 	f.cfg = meta.DefaultConfig()
 	f.cfg.ContainerdAddr = e.containerd
 	f.cfg.ContainerdNamespace = cmdNamespace
@@ -75,9 +63,7 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 	f.cfg.ImageTag = "latest"
 	f.cfg.ImageVerify = meta.VerifyOff
 	f.cfg.InsecureRegistries = []string{e.registry}
-	if bk := os.Getenv("BUILDKIT_HOST"); bk != "" {
-		f.cfg.BuildkitAddr = bk
-	}
+	f.cfg.BuildkitAddr = e.buildkit
 	if mutate != nil {
 		mutate(f.cfg)
 	}
@@ -109,22 +95,6 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 		}
 	})
 	return f
-}
-
-// environWithoutDaemons is the environment without the variables that
-// override the config's daemon settings (CONTAINERD_ADDRESS, BUILDKIT_HOST,
-// …: occ takes them over the config file, as nerdctl does), so that the
-// fixture's config decides where occ connects.
-func environWithoutDaemons() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		switch k, _, _ := strings.Cut(kv, "="); k {
-		case "CONTAINERD_ADDRESS", "CONTAINERD_NAMESPACE", "CONTAINERD_SNAPSHOTTER", "BUILDKIT_HOST", "CNI_PATH":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 func (f *cmdFixture) saveConfig() {
@@ -174,29 +144,24 @@ func (f *cmdFixture) startSandbox() {
 	}
 }
 
+// occResult is a testutil.Result as these tests read it.
 type occResult struct {
 	code           int
 	stdout, stderr string
 }
 
+func resultOf(r testutil.Result) occResult {
+	return occResult{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
+}
+
 func (r occResult) String() string {
-	return fmt.Sprintf("exit %d\n--- stdout:\n%s--- stderr:\n%s", r.code, r.stdout, r.stderr)
+	return testutil.Result{Code: r.code, Stdout: r.stdout, Stderr: r.stderr}.String()
 }
 
 // occ runs the binary and waits for it.
 func (f *cmdFixture) occ(args ...string) occResult {
 	f.t.Helper()
-	cmd := f.command(args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		f.t.Fatalf("run occ %v: %v", args, err)
-	}
-	return occResult{code: code, stdout: out.String(), stderr: errb.String()}
+	return resultOf(testutil.Run(f.ctx, f.t, f.bin, f.env, "", 0, args...))
 }
 
 func (f *cmdFixture) command(args ...string) *exec.Cmd {

@@ -5,22 +5,26 @@ package integration
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
-// occOnTTY runs occ on a pseudo-terminal (util-linux script), typing input.
-func (f *cmdFixture) occOnTTY(input string, args ...string) (string, int) {
+// ttyAnswer is a dialog step: once Prompt shows on the screen, type Keys.
+type ttyAnswer struct{ Prompt, Keys string }
+
+// occOnTTY runs occ on a pseudo-terminal, answering its prompts in order,
+// and returns everything it showed once it has exited.
+func (f *cmdFixture) occOnTTY(dialog []ttyAnswer, args ...string) (string, int) {
 	f.t.Helper()
 	// A pseudo-terminal that answers the terminal queries a real terminal
 	// answers (the TUI library occ links asks for the background colour and
 	// the cursor position at start-up): see startPTY.
 	p := startPTY(f.t, f.env, f.bin, args...)
-	time.Sleep(time.Second) // the input is typed once occ has started
-	p.send(input)
+	for _, d := range dialog {
+		p.expect(d.Prompt)
+		p.send(d.Keys)
+	}
 	code := p.wait()
-	time.Sleep(100 * time.Millisecond) // the last output may still be in flight
 	return strings.ReplaceAll(p.screen(), "\r\n", "\n"), code
 }
 
@@ -32,7 +36,7 @@ func TestCommandsStartPrompts(t *testing.T) {
 		c.BuildkitAddr = "unix:///nonexistent/occ-test/buildkitd.sock"
 	})
 	// Choose "Build from source": saved, then the build fails (no BuildKit).
-	out, code := f.occOnTTY("2\n", "start")
+	out, code := f.occOnTTY([]ttyAnswer{{"How would you like to get the sandbox image?", "2\n"}}, "start")
 	if code == 0 {
 		t.Fatalf("start succeeded without BuildKit:\n%s", out)
 	}
@@ -47,7 +51,7 @@ func TestCommandsStartPrompts(t *testing.T) {
 	f.cfg.ImageSource = meta.SourcePrebuilt
 	f.cfg.ImageRepositories = []string{"127.0.0.1:1/nothing/here"}
 	f.saveConfig()
-	out, code = f.occOnTTY("1\nn\n", "start")
+	out, code = f.occOnTTY([]ttyAnswer{{"How would you like to get the sandbox image?", "1\n"}, {"Build from source instead?", "n\n"}}, "start")
 	if code == 0 {
 		t.Fatalf("start succeeded with an unreachable registry:\n%s", out)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/charmbracelet/x/vt"
 	"github.com/creack/pty"
 
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -52,8 +53,11 @@ type ptyTerm struct {
 	vt   *vt.Emulator // what the screen shows now (TUIs redraw only the cells that change)
 	seen int          // how much of the stripped output earlier expects consumed
 	upd  chan struct{}
-	done chan struct{}
-	err  error // the command's Wait result
+	done chan struct{} // the command exited
+	// drained is closed once the reader has read everything the command
+	// wrote (the pty's EIO after the last writer closed it).
+	drained chan struct{}
+	err     error // the command's Wait result
 }
 
 func startPTY(t *testing.T, env []string, bin string, args ...string) *ptyTerm {
@@ -64,7 +68,7 @@ func startPTY(t *testing.T, env []string, bin string, args ...string) *ptyTerm {
 	if err != nil {
 		t.Fatalf("start %s on a pty: %v", bin, err)
 	}
-	p := &ptyTerm{t: t, cmd: cmd, tty: tty, vt: vt.NewEmulator(140, 50), upd: make(chan struct{}, 1), done: make(chan struct{})}
+	p := &ptyTerm{t: t, cmd: cmd, tty: tty, vt: vt.NewEmulator(140, 50), upd: make(chan struct{}, 1), done: make(chan struct{}), drained: make(chan struct{})}
 	go func() { _, _ = io.Copy(io.Discard, p.vt) }() // its own replies: the queries are answered below
 	go p.read()
 	go func() {
@@ -91,6 +95,7 @@ var queries = []struct{ ask, reply string }{
 }
 
 func (p *ptyTerm) read() {
+	defer close(p.drained)
 	buf := make([]byte, 4096)
 	answered := make([]int, len(queries))
 	for {
@@ -159,10 +164,14 @@ func (p *ptyTerm) expect(text string) {
 		select {
 		case <-p.upd:
 		case <-p.done:
-			// The last output may still be in flight.
-			time.Sleep(100 * time.Millisecond)
-			if s := p.screen(); strings.Contains(s[p.seen:], text) {
-				p.seen += strings.Index(s[p.seen:], text) + len(text)
+			p.waitDrained()
+			s := p.screen()
+			if i := strings.Index(s[p.seen:], text); i >= 0 {
+				p.seen += i + len(text)
+				return
+			}
+			if strings.Contains(p.shown(), text) {
+				p.seen = len(s)
 				return
 			}
 			p.t.Fatalf("occ exited (%v) before showing %q; screen:\n%s", p.err, text, tail(p.screen()))
@@ -180,7 +189,18 @@ func (p *ptyTerm) send(keys string) {
 	}
 }
 
-// wait returns the exit code.
+// waitDrained waits, after the command exited, until its last output has
+// been read: the screen is then complete.
+func (p *ptyTerm) waitDrained() {
+	p.t.Helper()
+	select {
+	case <-p.drained:
+	case <-time.After(5 * time.Second):
+		p.t.Fatalf("the pty was not closed 5 s after occ exited (a child still holds it?); screen:\n%s", tail(p.screen()))
+	}
+}
+
+// wait returns the exit code (the output all read).
 func (p *ptyTerm) wait() int {
 	p.t.Helper()
 	select {
@@ -188,6 +208,7 @@ func (p *ptyTerm) wait() int {
 	case <-time.After(expectTimeout):
 		p.t.Fatalf("occ did not exit; screen:\n%s", tail(p.screen()))
 	}
+	p.waitDrained()
 	var ee *exec.ExitError
 	if errors.As(p.err, &ee) {
 		return ee.ExitCode()
@@ -228,19 +249,9 @@ const (
 // reachable containerd.
 func setupEnv(t *testing.T) (env []string, paths meta.Paths) {
 	base := t.TempDir()
-	paths = meta.Paths{
-		ConfigFile: filepath.Join(base, "config", meta.AppName, "config.json"),
-		DataDir:    filepath.Join(base, "data", meta.AppName),
-	}
-	env = append(os.Environ(),
-		"XDG_CONFIG_HOME="+filepath.Join(base, "config"),
-		"XDG_DATA_HOME="+filepath.Join(base, "data"),
-		"OCC_CONFIG=",
-		"NO_COLOR=",
-		"TERM=xterm-256color",
-		"CONTAINERD_ADDRESS="+filepath.Join(base, "no-containerd.sock"),
-	)
-	return env, paths
+	in := testutil.NewInstall(t, base, "NO_COLOR=", "TERM=xterm-256color",
+		"CONTAINERD_ADDRESS="+filepath.Join(base, "no-containerd.sock"))
+	return in.Env, in.Paths
 }
 
 func setupFreePort(t *testing.T) int {
@@ -260,7 +271,7 @@ func TestSetupWizardChoosesBuild(t *testing.T) {
 	env, paths := setupEnv(t)
 	port := setupFreePort(t)
 	const password = `s3cret "pw" $HOME`
-	p := startPTY(t, env, occBinary(t), "setup")
+	p := startPTY(t, env, testutil.OccBinary(t), "setup")
 
 	p.expect("Setup mode")
 	p.send(keyDown + keyEnter) // custom
@@ -403,7 +414,7 @@ func TestSetupWizardCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			p := startPTY(t, env, occBinary(t), "setup")
+			p := startPTY(t, env, testutil.OccBinary(t), "setup")
 			p.expect("Reconfigure?")
 			p.expect(fmt.Sprintf("Port:          %d", busyPort))
 			p.send("y")

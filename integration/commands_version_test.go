@@ -57,13 +57,13 @@ func TestCommandsStartVersionCheck(t *testing.T) {
 	// update_check once, on a terminal: asked once, the answer remembered.
 	f.cfg.UpdateCheck = meta.UpdateCheckOnce
 	f.saveConfig()
-	out, code := f.occOnTTY("3\n", "start")
+	out, code := f.occOnTTY([]ttyAnswer{{"What would you like to do?", "3\n"}}, "start")
 	if code != 0 {
 		t.Fatalf("start (once, continue): %d\n%s", code, out)
 	}
 	wantContains(t, "once: first start", out, "version mismatch: the sandbox image is v"+other, "Continue with mismatched versions")
 	f.mustOK("stop")
-	out, code = f.occOnTTY("", "start")
+	out, code = f.occOnTTY(nil, "start")
 	if code != 0 || strings.Contains(out, "version mismatch") {
 		t.Errorf("once: asked again for the same image: %d\n%s", code, out)
 	}
@@ -79,13 +79,13 @@ func TestCommandsStartVersionCheck(t *testing.T) {
 	// always, on a terminal, but skipped by --ignore-version and by never.
 	f.cfg.UpdateCheck = meta.UpdateCheckAlways
 	f.saveConfig()
-	if out, code := f.occOnTTY("", "start", "--ignore-version"); code != 0 || strings.Contains(out, "version mismatch") {
+	if out, code := f.occOnTTY(nil, "start", "--ignore-version"); code != 0 || strings.Contains(out, "version mismatch") {
 		t.Errorf("--ignore-version still checked: %d\n%s", code, out)
 	}
 	f.mustOK("stop")
 	f.cfg.UpdateCheck = meta.UpdateCheckNever
 	f.saveConfig()
-	if out, code := f.occOnTTY("", "start"); code != 0 || strings.Contains(out, "version mismatch") {
+	if out, code := f.occOnTTY(nil, "start"); code != 0 || strings.Contains(out, "version mismatch") {
 		t.Errorf("update_check never still checked: %d\n%s", code, out)
 	}
 }

@@ -8,11 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,10 +27,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/opencode-cloud/occ/internal/chaosproxy"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/internal/chaosproxy"
+	"github.com/opencode-cloud/occ/internal/testutil"
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // The hardening suites (build tag hardening; `make chaos`, `make kill`,
@@ -420,25 +420,7 @@ func (h *hardEnv) checkPulled(want chaosImage, before storeSnap, after storeSnap
 // run runs occ with a deadline and returns its result.
 func (h *hardEnv) run(timeout time.Duration, args ...string) occResult {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(h.ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, h.bin, args...)
-	cmd.Env = h.env
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGKILL) }
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("run occ %v: %v", args, err)
-	}
-	if ctx.Err() != nil {
-		errb.WriteString(fmt.Sprintf("\n[test: killed after %s]", timeout))
-		code = -1
-	}
-	return occResult{code: code, stdout: out.String(), stderr: errb.String()}
+	return resultOf(testutil.Run(h.ctx, h.t, h.bin, h.env, "", timeout, args...))
 }
 
 func oneLine(s string) string {

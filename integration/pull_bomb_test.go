@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 )

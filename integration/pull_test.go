@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -32,22 +31,21 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 var amd64 = ocispec.Platform{OS: "linux", Architecture: "amd64"}
 
 func testbed(t *testing.T) (addr, reg string) {
 	t.Helper()
-	addr, reg = os.Getenv("CONTAINERD_ADDRESS"), os.Getenv("OCC_TEST_REGISTRY")
-	if addr == "" || reg == "" {
-		t.Fatal("CONTAINERD_ADDRESS and OCC_TEST_REGISTRY must be set: run `eval \"$(hack/testbed env)\"` after `hack/testbed up`")
-	}
-	return addr, reg
+	tb := testutil.RequireTestbed(t)
+	return tb.Containerd, tb.Registry
 }
 
 // pullEnv is a containerd connection in a namespace of its own, so tests

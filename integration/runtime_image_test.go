@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/opencode-cloud/occ/internal/testutil"
 
 	containerd "github.com/containerd/containerd/v2/client"
 
@@ -45,18 +45,13 @@ func ctrd(t testing.TB, rt *runtime.Client) *containerd.Client {
 type rtEnv struct {
 	containerd string
 	registry   string
+	buildkit   string
 }
 
 func rtTestbed(t testing.TB) rtEnv {
 	t.Helper()
-	get := func(k string) string {
-		v := os.Getenv(k)
-		if v == "" {
-			t.Fatalf("%s is not set: run `hack/testbed up && eval \"$(hack/testbed env)\"` first (as root)", k)
-		}
-		return v
-	}
-	return rtEnv{containerd: get("CONTAINERD_ADDRESS"), registry: get("OCC_TEST_REGISTRY")}
+	tb := testutil.RequireTestbed(t)
+	return rtEnv{containerd: tb.Containerd, registry: tb.Registry, buildkit: tb.Buildkit}
 }
 
 var (
@@ -84,13 +79,9 @@ func buildRTAppImage(e rtEnv) (string, error) {
 	}
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "app")
-	_, self, _, _ := goruntime.Caller(0)
-	src := filepath.Join(filepath.Dir(self), "testdata", "runtime_app")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build test app: %v\n%s", err, out)
+	if err := testutil.GoBuild(bin, "./integration/testdata/runtime_app", []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"},
+		"-trimpath", "-ldflags=-s -w"); err != nil {
+		return "", err
 	}
 	data, err := os.ReadFile(bin)
 	if err != nil {

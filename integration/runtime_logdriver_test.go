@@ -5,52 +5,24 @@ package integration
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/runtime/restart"
+
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
-var (
-	occBinOnce sync.Once
-	occBin     string
-	occBinErr  error
-)
-
-// occBinary builds the occ binary once per test run.
-func occBinary(t testing.TB) string {
-	t.Helper()
-	occBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "occ-bin-")
-		if err != nil {
-			occBinErr = err
-			return
-		}
-		occBin = filepath.Join(dir, "occ")
-		out, err := exec.Command("go", "build", "-o", occBin, "../cmd/occ").CombinedOutput()
-		if err != nil {
-			occBinErr = err
-			occBin = string(out)
-		}
-	})
-	if occBinErr != nil {
-		t.Fatalf("build occ: %v\n%s", occBinErr, occBin)
-	}
-	return occBin
-}
-
 // The sandbox's output goes through occ's log driver: timestamped lines,
 // followable, readable after the container stopped, and with --timestamps.
 func TestRuntimeLogDriver(t *testing.T) {
-	bin := occBinary(t)
+	bin := testutil.OccBinary(t)
 	f := newRTFixture(t, nil)
 	sb, err := runtime.NewSandbox(f.client, runtime.SpecOptions{
 		Config: f.cfg, Paths: f.paths, Image: rtLocalImage, Name: f.name, RunDir: f.runDir, Network: f.netOpts, LogDriver: bin,
@@ -112,7 +84,7 @@ func TestRuntimeLogDriver(t *testing.T) {
 // directory: with the executable gone, the monitor still restarts the
 // crashed task and the log still gets its lines.
 func TestRuntimeLogDriverSurvivesMovedOcc(t *testing.T) {
-	data, err := os.ReadFile(occBinary(t))
+	data, err := os.ReadFile(testutil.OccBinary(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/containerd/containerd/v2/core/runtime/restart"
 	"github.com/containerd/errdefs"
 
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -408,7 +409,7 @@ func TestRuntimeSandboxLifecycle(t *testing.T) {
 	})
 
 	// Stop and remove from a fresh client and handle, as a later occ would.
-	c2, err := runtime.Connect(f.ctx, os.Getenv("CONTAINERD_ADDRESS"), rtNamespace, "overlayfs")
+	c2, err := runtime.Connect(f.ctx, testutil.RequireTestbed(t).Containerd, rtNamespace, "overlayfs")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/opencode-cloud/occ/internal/sectest"
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -198,7 +199,7 @@ func TestSecurityCredentialsNotPrinted(t *testing.T) {
 		t.Fatalf("pull with credentials: %s", r)
 	}
 	wantContains(t, "pull -v", r.stderr, "Pulled "+host+"/private/app:1")
-	store := filepath.Join(os.Getenv("OCC_TESTBED_DIR"), "containerd", "root", "io.containerd.metadata.v1.bolt")
+	store := filepath.Join(testutil.RequireTestbed(t).Dir, "containerd", "root", "io.containerd.metadata.v1.bolt")
 	sectest.SecretNowhere(t, token, map[string]string{"stdout": r.stdout, "stderr": r.stderr}, f.base, store)
 	sectest.SecretNowhere(t, user+":"+token, nil, f.base)
 }
@@ -270,7 +271,7 @@ func TestSecurityStartGateModesAndExposure(t *testing.T) {
 	info, _ := ctr.Info(nctx)
 	labels, _ := json.Marshal(info.Labels)
 	outputs["container spec"], outputs["container labels"] = string(spec), string(labels)
-	store := filepath.Join(os.Getenv("OCC_TESTBED_DIR"), "containerd", "root", "io.containerd.metadata.v1.bolt")
+	store := filepath.Join(testutil.RequireTestbed(t).Dir, "containerd", "root", "io.containerd.metadata.v1.bolt")
 	sectest.SecretNowhere(t, password, outputs, f.base, f.runDir, store)
 
 	// No users: start and restart refuse, though the container exists.

@@ -28,6 +28,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
+
+	"github.com/opencode-cloud/occ/internal/testutil"
 )
 
 // tbNamespace is the containerd namespace occ and the testbed's BuildKit containerd worker use.
@@ -49,21 +51,8 @@ type tbEnv struct {
 // hide a broken testbed in CI.
 func tbTestbed(t *testing.T) tbEnv {
 	t.Helper()
-	get := func(key string) string {
-		v := os.Getenv(key)
-		if v == "" {
-			t.Fatalf("%s is not set: run the integration tests with `make test` (as root), or "+
-				"`hack/testbed up && eval \"$(hack/testbed env)\"` before `go test -tags integration ./integration/...`", key)
-		}
-		return v
-	}
-	return tbEnv{
-		dir:         get("OCC_TESTBED_DIR"),
-		containerd:  get("CONTAINERD_ADDRESS"),
-		buildkit:    get("BUILDKIT_HOST"),
-		buildkitOCI: get("OCC_TEST_BUILDKIT_OCI"),
-		registry:    get("OCC_TEST_REGISTRY"),
-	}
+	tb := testutil.RequireTestbed(t)
+	return tbEnv{dir: tb.Dir, containerd: tb.Containerd, buildkit: tb.Buildkit, buildkitOCI: tb.BuildkitOCI, registry: tb.Registry}
 }
 
 func tbContext(t *testing.T, d time.Duration) context.Context {

@@ -93,6 +93,8 @@ type CLI struct {
 
 	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`
 	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`
+	Login     LoginCmd     `cmd:"" help:"Log in to a registry: check the credentials and store them in the Docker config (as docker login does)."`
+	Logout    LogoutCmd    `cmd:"" help:"Remove a registry's credentials from the Docker config."`
 	Doctor    DoctorCmd    `cmd:"" help:"Check containerd, runc, CNI, BuildKit, the registries and disk space, with the fix for each problem."`
 	Setup     SetupCmd     `cmd:"" help:"Configure occ: image source, port, network access and the first login user (a wizard; --yes with flags for scripts)."`
 	Version   VersionCmd   `cmd:"" help:"Show the versions of occ, containerd, runc and BuildKit."`

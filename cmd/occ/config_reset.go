@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/containerd/errdefs"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
 

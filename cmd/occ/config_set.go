@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
 

@@ -10,8 +10,9 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/willabides/kongplete"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 func main() {

@@ -6,17 +6,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/opencode-cloud/occ/internal/testutil"
 )
 
 // occEnv isolates a test's config and data directories.
 func occEnv(t *testing.T) (configFile string) {
 	t.Helper()
-	dir := t.TempDir()
-	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
-	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
-	t.Setenv("OCC_CONFIG", "")
-	t.Setenv("NO_COLOR", "1")
-	return filepath.Join(dir, "config", "opencode-cloud", "config.json")
+	in := testutil.NewInstall(t, "")
+	in.Setenv(t)
+	return in.Paths.ConfigFile
 }
 
 func occ(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {

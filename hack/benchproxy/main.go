@@ -83,7 +83,11 @@ func main() {
 		os.Exit(2)
 	}
 	target := &url.URL{Scheme: "http", Host: *upstream}
-	rp := httputil.NewSingleHostReverseProxy(target)
+	// The registry sees requests for its own host, as it would without the proxy.
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = target.Host
+	}}
 	rp.Transport = &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -96,12 +100,6 @@ func main() {
 	}
 	rp.BufferPool = pool{}
 	rp.ErrorLog = log.New(os.Stderr, "benchproxy: ", log.LstdFlags)
-	// The registry sees requests for its own host, as it would without the proxy.
-	director := rp.Director
-	rp.Director = func(r *http.Request) {
-		director(r)
-		r.Host = target.Host
-	}
 
 	var c counters
 	mux := http.NewServeMux()

@@ -24,10 +24,11 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // SourceURL is the org.opencontainers.image.source annotation of built images.

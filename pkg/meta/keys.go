@@ -100,7 +100,7 @@ func LookupKey(name string) (Key, error) {
 	} else {
 		msg += "; run `occ config show` to list the keys"
 	}
-	return Key{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s", msg))
+	return Key{}, errdefs.ErrInvalidArgument.WithMessage(msg)
 }
 
 const masked = "********"

@@ -84,7 +84,7 @@ func ParseMount(s string) (Mount, error) {
 		}
 		for _, el := range strings.Split(p.path, "/") {
 			if el == ".." {
-				return Mount{}, fmt.Errorf("mount %q: the %s must not contain ..", s, p.what)
+				return Mount{}, fmt.Errorf("mount %q: the %s must not contain a \"..\" element", s, p.what)
 			}
 		}
 	}

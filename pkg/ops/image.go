@@ -179,6 +179,7 @@ func (e *Env) pullOptions(ctx context.Context, cfg *meta.Config, rt *runtime.Cli
 	unpacker.NoStream = os.Getenv("OCC_PULL_STREAM") == "0"
 	opts := []registry.Option{
 		registry.WithInsecureRegistries(cfg.InsecureRegistries),
+		registry.WithHosts(registry.NewHosts(registry.DefaultCertsDirs(e.Paths.ConfigDir())...)),
 		registry.WithUnpacker(streamingUnpacker{unpacker}),
 	}
 	if os.Getenv("OCC_PULL_DIRECT_CONTENT") != "0" && !unpacker.NoStream {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
+	"github.com/opencode-cloud/occ/pkg/service"
 )
 
 // StartOptions are `occ start`'s, its flags checked.
@@ -217,11 +218,25 @@ func (r *StartResult) Supervise(ctx context.Context) error {
 	r.session.Unlock()
 	e, sb := r.env, r.session.Sandbox
 	e.Report.Infof("Supervising the container (Ctrl+C or SIGTERM stops it)...")
+	// Under systemd (Type=notify): READY=1 once the sandbox answers its
+	// health check, WATCHDOG=1 while it keeps answering, STOPPING=1 on the way out.
+	notifier, err := service.NewNotifier()
+	if err != nil {
+		e.Report.Warnf("%v", err)
+	}
+	stopNotify := notifier.Supervise(ctx, "the sandbox answers on "+sb.PublishedAddress(), func(ctx context.Context) error {
+		if h := sb.Health(ctx); h.State != runtime.Healthy {
+			return errors.New(h.String())
+		}
+		return nil
+	})
+	defer stopNotify("occ is exiting")
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			stopNotify("stopping the sandbox")
 			return e.stopSupervised(ctx, sb)
 		case <-tick.C:
 		}

@@ -101,7 +101,7 @@ func hint(err error) string {
 	case errors.Is(err, ErrDigestMismatch):
 		return "the registry served content that does not match its digest; check image_digest (`occ config get image_digest`) and the repository, or retry later if a mirror is mid-update"
 	case errdefs.IsUnauthorized(err) || errdefs.IsPermissionDenied(err):
-		return "log in to the registry (`docker login REGISTRY` or a credential helper in ~/.docker/config.json; occ reads both), or check the repository name"
+		return "log in to the registry (`occ login REGISTRY`, or `docker login`: both write ~/.docker/config.json, whose credential helpers occ also reads), or check the repository name"
 	case errdefs.IsNotFound(err):
 		return "check image_repositories, image_tag and image_digest (`occ config show`), or pass an explicit reference to `occ image pull REF`"
 	case errdefs.IsResourceExhausted(err):

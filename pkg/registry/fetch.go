@@ -208,6 +208,7 @@ func (p *puller) newRepoClient(ctx context.Context, repoStr string) (*repoClient
 	if o.plainHTTPAllowed(repo.RegistryStr()) {
 		inner = skipTLSVerify(inner)
 	}
+	inner = o.hosts.Transport(inner) // certs.d hosts.toml (hosts.go)
 	base := &httpsOnly{inner: &watchTransport{inner: inner, o: o}, allowed: o.plainHTTPAllowed}
 	auth, err := authn.Resolve(ctx, o.keychain, repo)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 )
 

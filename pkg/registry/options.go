@@ -17,9 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // Stores are the containerd core services a pull writes into. The context
@@ -192,6 +193,7 @@ type options struct {
 	// localContent is the content root of a containerd on this host.
 	localContent string
 	verifier     Verifier
+	hosts        *Hosts
 }
 
 func defaultOptions() options {
@@ -353,3 +355,7 @@ type Event struct {
 
 	Verification *meta.Verification
 }
+
+// WithHosts applies registry host configuration (certs.d hosts.toml:
+// mirrors, CA, client certificate, skip_verify) to the pull's transport.
+func WithHosts(h *Hosts) Option { return func(o *options) { o.hosts = h } }

@@ -17,9 +17,10 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // Result is a finished pull.

@@ -9,7 +9,6 @@ import (
 	"log"
 	"os"
 
-	clog "github.com/containerd/log"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	clog "github.com/containerd/log"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/images"
@@ -33,10 +34,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 var amd64 = ocispec.Platform{OS: "linux", Architecture: "amd64"}

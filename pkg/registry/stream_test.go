@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"io"
 	"net/http"
 	"os"
@@ -16,13 +15,16 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // fakeStream is a StreamUnpacker whose Apply gunzips the layer and checks

@@ -19,10 +19,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/trust"
 	"github.com/opencode-cloud/occ/pkg/trust/trusttest"
-	"github.com/opencontainers/go-digest"
 )
 
 const (

@@ -17,9 +17,10 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/zstd"
-	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/pkg/registry"
 )
 
 // nopSnapshotter stands in for the snapshotter in Apply: removing a
@@ -89,7 +90,7 @@ func writtenBytes(t *testing.T, dir string) int64 {
 }
 
 // applyInto runs LayerStream.Apply for one layer into dir.
-func applyInto(t *testing.T, dir string, mediaType string, comp, uncompressed []byte, verified bool) (err error, read int64) {
+func applyInto(t *testing.T, dir string, mediaType string, comp, uncompressed []byte, verified bool) (read int64, err error) {
 	t.Helper()
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(comp), Size: int64(len(comp))}
 	ls := &LayerStream{
@@ -101,7 +102,7 @@ func applyInto(t *testing.T, dir string, mediaType string, comp, uncompressed []
 	}
 	cr := &countingReader{r: bytes.NewReader(comp)}
 	err = ls.Apply(context.Background(), 0, cr, verified)
-	return err, cr.n
+	return cr.n, err
 }
 
 // TestApplyBoundsUnverifiedExpansion: a decompression bomb served in place
@@ -136,7 +137,7 @@ func TestApplyBoundsUnverifiedExpansion(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			err, read := applyInto(t, dir, tc.mediaType, tc.comp, tc.raw, tc.verified)
+			read, err := applyInto(t, dir, tc.mediaType, tc.comp, tc.raw, tc.verified)
 			written := writtenBytes(t, dir)
 			t.Logf("%d compressed bytes → wrote %d bytes (%.1f MiB)", len(tc.comp), written, float64(written)/(1<<20))
 			if read != int64(len(tc.comp)) {
@@ -221,7 +222,7 @@ func TestZstdWindowBounded(t *testing.T) {
 	// local failure.
 	if os.Geteuid() == 0 {
 		raw := tarOf(t, "f", []byte("hello"))
-		err, _ := applyInto(t, t.TempDir(), ocispec.MediaTypeImageLayerZstd, zstdFrame(28, raw), raw, false)
+		_, err := applyInto(t, t.TempDir(), ocispec.MediaTypeImageLayerZstd, zstdFrame(28, raw), raw, false)
 		if !errdefs.IsDataLoss(err) {
 			t.Errorf("a 256 MiB window in a layer: %v, want data loss", err)
 		}

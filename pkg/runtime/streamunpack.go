@@ -29,11 +29,12 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/moby/sys/userns"
-	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/opencode-cloud/occ/pkg/registry"
 )
 
 // labelSnapshotParent is the label containerd's unpacker puts on a layer

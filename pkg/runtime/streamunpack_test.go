@@ -4,11 +4,12 @@ import (
 	"bytes"
 	stdgzip "compress/gzip"
 	"context"
-	"github.com/containerd/containerd/v2/core/mount"
 	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/containerd/containerd/v2/core/mount"
 
 	"github.com/containerd/errdefs"
 	kgzip "github.com/klauspost/compress/gzip"

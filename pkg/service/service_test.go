@@ -21,7 +21,7 @@ func TestRender(t *testing.T) {
 		{"user", nil, []string{
 			"[Unit]\nDescription=opencode-cloud container service\nAfter=containerd.service network-online.target\n",
 			"StartLimitIntervalSec=30\nStartLimitBurst=3\n",
-			"[Service]\nType=simple\n",
+			"[Service]\nType=notify\nNotifyAccess=main\nTimeoutStartSec=infinity\nWatchdogSec=60\n",
 			"ExecStart=/usr/local/bin/occ --config /home/a/.config/opencode-cloud/config.json start --no-daemon\n",
 			"ExecStop=/usr/local/bin/occ --config /home/a/.config/opencode-cloud/config.json stop\n",
 			"Restart=on-failure\nRestartSec=5s\nTimeoutStopSec=45\n",

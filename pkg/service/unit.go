@@ -123,7 +123,14 @@ func Render(o Options) (string, error) {
 	}
 	w("")
 	w("[Service]")
-	w("Type=simple")
+	// occ says READY=1 once the sandbox answers its health check and
+	// pings the watchdog while it keeps answering (Notifier). The first
+	// start may pull or build the image (minutes, up to an hour for a
+	// build), so systemd does not time the start out: occ's own steps do.
+	w("Type=notify")
+	w("NotifyAccess=main")
+	w("TimeoutStartSec=infinity")
+	w("WatchdogSec=%d", WatchdogSec)
 	if o.Mode == ModeSystem && o.User != "" {
 		w("User=%s", o.User)
 	}

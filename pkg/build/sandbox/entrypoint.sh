@@ -68,6 +68,7 @@ for p in $TRUSTED_PROXIES; do
 done
 [[ $WORKERS =~ ^[0-9]+$ ]] && ((WORKERS > 0 && WORKERS <= 64)) || die "OPENCODE_CLOUD_GATEWAY_WORKERS must be 1..64, got '$WORKERS'"
 [[ $AUTH_CACHE_TTL =~ ^[0-9]+[sm]?$ ]] || die "OPENCODE_CLOUD_AUTH_CACHE must be a duration such as 10s, got '$AUTH_CACHE_TTL'"
+# shellcheck disable=SC2016 # $occ_log_failure is an nginx variable, not a shell one
 case ${OPENCODE_CLOUD_ACCESS_LOG:-failures} in
 all) ACCESS_LOG_IF=1 ;;
 failures) ACCESS_LOG_IF='$occ_log_failure' ;;
