@@ -26,7 +26,7 @@ func (c *RestartCmd) Run(ctx context.Context, app *App) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if err := checkUsers(cfg); err != nil {
+	if err := checkUsers(cfg, app.Paths); err != nil {
 		return err
 	}
 	rt, sb, err := app.openSandbox(ctx, cfg)

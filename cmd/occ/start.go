@@ -131,7 +131,7 @@ func (c *StartCmd) Run(ctx context.Context, app *App) error {
 	// Security gate, before any download: the container is only created
 	// or started when someone can log in.
 	if !running || action != imageKeep {
-		if err := checkUsers(cfg); err != nil {
+		if err := checkUsers(cfg, app.Paths); err != nil {
 			return err
 		}
 		warnExposure(app, cfg)
