@@ -53,18 +53,20 @@ func (a *App) Choose(question string, options []string, def int) (int, error) {
 	return choice, err
 }
 
-// acquireImage pulls or builds the sandbox image as meta.CurrentImageName
-// (with its provenance and the image state). A failed pull offers a build
-// on a terminal; off one, the error says how to build instead.
-func acquireImage(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.Client, action imageAction) error {
+// acquireImageAs pulls or builds the sandbox image into the record name
+// ("": meta.CurrentImageName, with its provenance and the image state). A
+// failed pull offers a build on a terminal; off one, the error says how to
+// build instead.
+func acquireImageAs(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.Client, action imageAction, name string) error {
 	if action != imagePull {
-		return buildSandboxImage(ctx, app, rt, action == imageBuildFull)
+		_, err := buildSandboxImageAs(ctx, app, rt, action == imageBuildFull, name)
+		return err
 	}
 	src, err := registry.SourceFromConfig(cfg)
 	if err != nil {
 		return err
 	}
-	_, pullErr := pullImage(ctx, app, cfg, rt, src, "")
+	_, pullErr := pullImage(ctx, app, cfg, rt, src, name)
 	if pullErr == nil || ctx.Err() != nil {
 		return pullErr
 	}
@@ -79,20 +81,14 @@ func acquireImage(ctx context.Context, app *App, cfg *meta.Config, rt *runtime.C
 	if !ok {
 		return pullErr
 	}
-	return buildSandboxImage(ctx, app, rt, false)
+	_, err = buildSandboxImageAs(ctx, app, rt, false, name)
+	return err
 }
 
 // buildContextEnv names a directory (with a Dockerfile) that start and
 // update build instead of the sandbox context embedded in occ: for
 // developing the sandbox and for tests; normally unset.
 const buildContextEnv = "OCC_BUILD_CONTEXT"
-
-// buildSandboxImage builds the embedded sandbox context with BuildKit into
-// containerd as the current image.
-func buildSandboxImage(ctx context.Context, app *App, rt *runtime.Client, noCache bool) error {
-	_, err := buildSandboxImageAs(ctx, app, rt, noCache, "")
-	return err
-}
 
 // buildSandboxImageAs builds the sandbox image into the record name; ""
 // means meta.CurrentImageName with the image state written, any other name
