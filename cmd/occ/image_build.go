@@ -71,6 +71,7 @@ func (c *ImageBuildCmd) Run(ctx context.Context, app *App) error {
 	if bkErr != nil {
 		return bkErr
 	}
+	app.tidyAfterKilled(ctx, rt)
 
 	mode := c.Progress
 	if app.Globals.Quiet {

@@ -57,6 +57,7 @@ func (c *ImagePullCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	defer client.Close()
+	app.tidyAfterKilled(ctx, client)
 	_, err = pullImage(ctx, app, cfg, client, src, "", opts...)
 	return err
 }

@@ -37,6 +37,7 @@ func (a *App) openSandbox(ctx context.Context, cfg *meta.Config) (*runtime.Clien
 		rt.Close()
 		return nil, nil, err
 	}
+	a.tidyAfterKilled(ctx, rt)
 	return rt, sb, nil
 }
 

@@ -216,7 +216,7 @@ func (p *puller) pullFrom(ctx context.Context, repoStr string, src Source) (_ *R
 	// Everything below happens under a lease that is always deleted: on
 	// success the image record holds the content, on failure GC takes it.
 	lease, err := p.stores.Leases.Create(ctx, leases.WithRandomID(), leases.WithExpiration(24*time.Hour),
-		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue))
+		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue), leases.WithLabel(meta.LabelOwner, meta.ProcessOwner()))
 	if err != nil {
 		return nil, local(fmt.Errorf("creating a containerd lease: %w", err))
 	}
