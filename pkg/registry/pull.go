@@ -80,6 +80,7 @@ func Pull(ctx context.Context, stores Stores, src Source, opts ...Option) (*Resu
 		src.Tag = "latest"
 	}
 	start := o.now()
+	stores.Content = failFastContent{stores.Content} // a dead containerd ends the pull (daemongone.go)
 	p := &puller{o: &o, stores: stores}
 	if o.localContent != "" {
 		// Killed pulls' temporary directories: nothing else removes them.
