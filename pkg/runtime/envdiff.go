@@ -11,7 +11,8 @@ import (
 
 // envDifferences says which environment variables the container was
 // created with differ from the ones it would get now (container_env and
-// the gateway settings): names only, since container_env values are often
+// the gateway settings; not those derived from the port, network mode or
+// mounts, which are compared on their own): names only, since container_env values are often
 // API keys. It is empty when the image changed too (that difference alone
 // asks for a recreate, and the image's own env would only add noise) or
 // when the spec or the image cannot be read.
@@ -25,10 +26,25 @@ func (s *Sandbox) envDifferences(ctx context.Context, c containerd.Container, im
 		return nil
 	}
 	want := s.processEnv(ic.Config.Env, plan)
-	if d := diffEnv(sp.Process.Env, want); d != "" {
+	if d := diffEnv(withoutDerived(sp.Process.Env), withoutDerived(want)); d != "" {
 		return []string{d}
 	}
 	return nil
+}
+
+// derivedEnv are the variables occ sets from settings Differences already
+// compares on their own (the published address and network mode, the
+// mounts): a change there is reported once, as itself.
+var derivedEnv = map[string]bool{"OPENCODE_PORT": true, "OPENCODE_HOST": true, EnvHostMounts: true}
+
+func withoutDerived(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); !derivedEnv[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // diffEnv compares two KEY=value lists by key: what was added, changed

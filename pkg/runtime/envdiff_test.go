@@ -39,3 +39,12 @@ func TestDiffEnvNamesNoValues(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutDerived: the variables occ derives from settings compared on
+// their own are left out of the environment comparison.
+func TestWithoutDerived(t *testing.T) {
+	got := withoutDerived([]string{"OPENCODE_PORT=1", "API_KEY=x", EnvHostMounts + "=/mnt", "OPENCODE_HOST=0.0.0.0", EnvLoginAttempts + "=5"})
+	if want := []string{"API_KEY=x", EnvLoginAttempts + "=5"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("withoutDerived = %v, want %v", got, want)
+	}
+}
