@@ -29,6 +29,8 @@
 #                          (+ shellcheck when installed)
 #   make bench             testbed up, the side-by-side pull/start/status table (hack/bench table,
 #                          docs/performance.md), testbed down. Benchmarks, not tests: they print figures
+#   make bench-gateway     the login gateway of the sandbox `make demo` started, under load
+#                          (hack/benchgateway; docs/reliability.md)
 #
 # The testbed targets need root; see hack/testbed --help.
 
@@ -46,7 +48,7 @@ LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(V
 TESTBED := hack/testbed
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
-	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
+	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench bench-gateway
 
 all: build
 
@@ -301,6 +303,20 @@ bench:
 		hack/bench table $(BENCH_ARGS); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
+
+# The gateway under load (hack/benchgateway; a benchmark, not a test, so not in make test): against the
+# sandbox `make demo` leaves running (OCC_DEMO_DIR, OCC_DEMO_PORT and OCC_DEMO_USER as for hack/demo):
+# authenticated clients sending short requests, event streams and terminal websockets held open,
+# wrong passwords from several loopback addresses, and a user added and disabled through occ every
+# 10 s; it prints requests per second, latency percentiles, errors, whether the streams survived, and
+# the RSS of the sandbox's nginx and opencode (docs/reliability.md has a run). BENCH_GATEWAY_ARGS passes
+# options (-duration 2m -clients 32 ...; go run ./hack/benchgateway -h).
+BENCH_GATEWAY_ARGS ?=
+bench-gateway: build
+	@d=$${OCC_DEMO_DIR:-/tmp/occ-demo}; u=$${OCC_DEMO_USER:-demo}; \
+	$(GO) build -o bin/benchgateway ./hack/benchgateway && \
+	bin/benchgateway -url http://127.0.0.1:$${OCC_DEMO_PORT:-3000} -user $$u -password-file $$d/$$u.password \
+		-occ bin/occ -occ-env XDG_CONFIG_HOME=$$d/config,XDG_DATA_HOME=$$d/data,OCC_RUN_DIR=$$d/run,OCC_CONFIG= $(BENCH_GATEWAY_ARGS)
 
 # make lint also fails on any tracked file over 1 MiB (LARGE_FILE_LIMIT bytes): build outputs and
 # large data stay out of git (a committed 41 MB binary was once 97 % of the repository).
