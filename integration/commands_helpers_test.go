@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -97,10 +98,26 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 	return f
 }
 
+// saveConfig writes the fixture's config, and an enabled user record for
+// every listed user that has none: start's security gate counts the
+// records (what the sandbox applies), not the list.
 func (f *cmdFixture) saveConfig() {
 	f.t.Helper()
 	if err := meta.SaveConfig(f.paths.ConfigFile, f.cfg); err != nil {
 		f.t.Fatal(err)
+	}
+	dir := filepath.Join(f.paths.VolumesDir(), runtime.UsersVolume)
+	for _, u := range f.cfg.Users {
+		if _, err := runtime.ReadUserRecord(dir, u); !errdefs.IsNotFound(err) {
+			continue
+		}
+		r, err := runtime.NewUserRecord(u, "fixture-password-"+u)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if err := runtime.WriteUserRecord(dir, r); err != nil {
+			f.t.Fatal(err)
+		}
 	}
 }
 

@@ -78,6 +78,7 @@ type hardEnv struct {
 	recA      images.Image // the current record as set up
 	recPrev   images.Image // the previous record as set up
 	stateLag  int          // kill tests: times the state lagged the current record
+	snapshots int          // kill tests: snapshots after the final garbage collection
 	stateA    []byte       // the state file as set up
 
 	ingestsBefore []string // kill tests: occ's temporary dirs in the content root before the run

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -20,6 +21,7 @@ import (
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -216,7 +218,7 @@ func TestKill(t *testing.T) {
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "command\truns\tkilled mid-run\tfinished before the kill\tfull run takes\tstate lagging the record\tviolations\n")
+	fmt.Fprintf(tw, "command\truns\tkilled mid-run\tfinished before the kill\tfull run takes\tstate lagging the record (repaired)\tviolations\n")
 	total, bad := 0, 0
 	for _, r := range rows {
 		fmt.Fprintf(tw, "occ %s\t%d\t%d\t%d\t%.1fs\t%d\t%d\n", r.name, r.runs, r.killed, r.settled, r.calib.Seconds(), r.lagging, r.fails)
@@ -224,7 +226,7 @@ func TestKill(t *testing.T) {
 		bad += r.fails
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "kill: %d runs (seed %d), violations %d; leases left by killed runs: %d (all with containerd's expiry label)\n", total, seed, bad, h.leaseCount())
+	fmt.Fprintf(&b, "kill: %d runs (seed %d), violations %d; left at the end: %d leases, %d snapshots after GC (the images' and the container's)\n", total, seed, bad, h.leaseCount(), h.snapshots)
 	fmt.Print(b.String())
 	if p := os.Getenv("OCC_CHAOS_REPORT"); p != "" {
 		if fh, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
@@ -287,6 +289,7 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 	if err != nil {
 		t.Errorf("state does not parse: %v", err)
 	}
+	lagged := false
 	// Every image record points at content that is all there.
 	imgs, err := h.client.ImageService().List(ctx)
 	if err != nil {
@@ -311,10 +314,13 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 			}
 			// The state describes the current image, or lags one step
 			// behind it: the record is written first, the state right
-			// after (a kill in between; the next pull rewrites it).
+			// after (a kill in between). The next command that holds the
+			// lock and opens containerd rewrites it from the records
+			// (checked below).
 			if p, ok := meta.ProvenanceFromLabels(img.Labels); ok && st != nil && p.ManifestDigest != st.ManifestDigest {
 				t.Logf("state lags the current record: state %s, record %s", st.ManifestDigest, p.ManifestDigest)
 				h.stateLag++
+				lagged = true
 			}
 		}
 	}
@@ -341,6 +347,16 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 			h.checkLeftovers(false)
 		}
 	}()
+	if lagged {
+		// The next command holding the lock repairs the state: the start
+		// below, else a stop (the pull and build runs need no sandbox).
+		defer h.checkStateMatchesRecords()
+		if what != "update" && what != "rollback" && what != "start" {
+			if res := h.run(time.Minute, "stop"); res.code != 0 {
+				t.Errorf("occ stop after a killed %s: %s", what, res)
+			}
+		}
+	}
 	if what == "update" || what == "rollback" || what == "start" {
 		if res := h.run(2*time.Minute, "start", "--yes"); res.code != 0 {
 			t.Errorf("occ start after a killed update: %s\nstatus: %s", res, h.run(time.Minute, "status"))
@@ -352,6 +368,35 @@ func (h *hardEnv) checkAfterKill(what string) (bricked bool) {
 		}
 	}
 	return false
+}
+
+// checkStateMatchesRecords: the image state says what the current and
+// previous records say (their provenance labels).
+func (h *hardEnv) checkStateMatchesRecords() {
+	t := h.t
+	t.Helper()
+	ctx := h.client.WithNamespace(h.ctx)
+	st, err := meta.LoadState(h.paths.StateFile())
+	if err != nil || st == nil {
+		t.Errorf("image state after the repair: %v %v", st, err)
+		return
+	}
+	for _, x := range []struct {
+		name string
+		got  *meta.Provenance
+	}{{meta.CurrentImageName, &st.Provenance}, {meta.PreviousImageName, st.Previous}} {
+		img, err := h.client.ImageService().Get(ctx, x.name)
+		if err != nil {
+			continue
+		}
+		p, ok := meta.ProvenanceFromLabels(img.Labels)
+		if !ok {
+			continue
+		}
+		if x.got == nil || x.got.ManifestDigest != p.ManifestDigest {
+			t.Errorf("the next command did not repair the image state: %s is %s, the state says %+v", x.name, p.ManifestDigest, x.got)
+		}
+	}
 }
 
 // checkLeftovers reports what killed commands left behind for good: a task
@@ -410,6 +455,40 @@ func (h *hardEnv) checkLeftovers(final bool) {
 	if !final {
 		return
 	}
+	// Leases: the commands after the kills (each holding the lock and
+	// opening containerd) delete those of killed occ processes; the run
+	// started with none.
+	ls, err := h.client.LeasesService().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		t.Errorf("containerd lease left: %s (labels %v)", l.ID, l.Labels)
+	}
+	// Snapshots: after a garbage collection an active snapshot is held by
+	// a container (its rootfs) or by a lease (none is left); one a killed
+	// unpack or container creation left would be neither.
+	h.gc()
+	keys := map[string]bool{}
+	ctrs, err := ctrd(t, h.client).ContainerService().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ctrs {
+		keys[c.SnapshotKey] = true
+	}
+	sn := ctrd(t, h.client).SnapshotService("overlayfs")
+	nSnap := 0
+	if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		nSnap++
+		if info.Kind == snapshots.KindActive && !keys[info.Name] {
+			t.Errorf("active snapshot left that no container uses: %s (labels %v)", info.Name, info.Labels)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.snapshots = nSnap
 	content := filepath.Join(tb, "containerd", "root", "io.containerd.content.v1.content")
 	left, _ := filepath.Glob(filepath.Join(content, ".occ-ingest-*"))
 	for _, l := range left {

@@ -224,6 +224,10 @@ func TestSecurityStartGateModesAndExposure(t *testing.T) {
 	os.Chmod(f.paths.ConfigFile, 0o644)
 	f.cfg.Users = nil
 	f.saveConfig()
+	// The fixture's record for alice goes: occ user add makes her here.
+	if err := runtime.RemoveUserRecord(filepath.Join(f.paths.VolumesDir(), runtime.UsersVolume), "alice"); err != nil {
+		t.Fatal(err)
+	}
 	add := f.command("-v", "user", "add", "alice")
 	add.Stdin = strings.NewReader(password + "\n")
 	out, err := add.CombinedOutput()
@@ -274,7 +278,9 @@ func TestSecurityStartGateModesAndExposure(t *testing.T) {
 	store := filepath.Join(testutil.RequireTestbed(t).Dir, "containerd", "root", "io.containerd.metadata.v1.bolt")
 	sectest.SecretNowhere(t, password, outputs, f.base, f.runDir, store)
 
-	// No users: start and restart refuse, though the container exists.
+	// The gate counts the user records, not the config's list: with the
+	// list emptied (as `occ config reset --force` leaves it) alice's record
+	// still logs in, so start is allowed.
 	cfg, _, err := meta.LoadConfig(f.paths.ConfigFile)
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +288,18 @@ func TestSecurityStartGateModesAndExposure(t *testing.T) {
 	f.cfg = cfg
 	f.cfg.Users = nil
 	f.saveConfig()
+	f.mustOK("start", "--no-update-check")
+	f.mustOK("stop")
+	// Only disabled users: nobody could log in; start and restart refuse,
+	// though the container exists, and say which user to enable.
+	f.mustOK("user", "disable", "alice")
+	for _, args := range [][]string{{"start"}, {"restart"}} {
+		if r := f.occ(args...); r.code == 0 || !strings.Contains(r.stderr, "every user is disabled (alice)") || !strings.Contains(r.stderr, "occ user enable alice") {
+			t.Errorf("occ %s with only a disabled user: %s", args[0], r)
+		}
+	}
+	// No users at all.
+	f.mustOK("user", "remove", "alice", "--force")
 	for _, args := range [][]string{{"start"}, {"restart"}} {
 		if r := f.occ(args...); r.code == 0 || !strings.Contains(r.stderr, "Security not configured") {
 			t.Errorf("occ %s with no users: %s", args[0], r)

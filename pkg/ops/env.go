@@ -131,6 +131,9 @@ func (e *Env) Open(ctx context.Context, o OpenOptions) (s *Session, err error) {
 	if s.Client, err = runtime.ConnectConfig(ctx, s.Config); err != nil {
 		return s, err
 	}
+	if o.Lock {
+		e.tidyAfterKilled(ctx, s.Client)
+	}
 	if s.Sandbox, err = SandboxFor(s.Client, s.Config, e.Paths); err != nil {
 		return s, err
 	}

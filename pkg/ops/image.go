@@ -50,19 +50,82 @@ func ImageActionOf(pull, cachedRebuild, fullRebuild bool) (ImageAction, error) {
 	return a, nil
 }
 
-// Acquire pulls or builds the sandbox image as meta.CurrentImageName (with
-// its provenance and the image state). A failed pull offers a build when
-// a question can be asked; otherwise the error says how to build instead.
+// Acquire pulls or builds the sandbox image as meta.CurrentImageName for
+// start's image flags and the version check's answers. When there is a
+// current image already, the new one goes through update's staging record
+// and replaces it the way `occ update` does: the image it replaces is kept
+// as previous (record and image state), so that `occ update --rollback`
+// can go back to it. An image the same as the current one changes nothing.
 func (e *Env) Acquire(ctx context.Context, cfg *meta.Config, rt *runtime.Client, action ImageAction) error {
+	nctx := rt.WithNamespace(ctx)
+	cur, err := rt.ImageService().Get(nctx, meta.CurrentImageName)
+	if errdefs.IsNotFound(err) {
+		return e.acquireAs(ctx, cfg, rt, action, "")
+	} else if err != nil {
+		return fmt.Errorf("look up the sandbox image: %w", err)
+	}
+	is := rt.ImageStore()
+	if err := is.DeleteImage(ctx, meta.UpdateImageName); err != nil {
+		return fmt.Errorf("remove the leftover staging image %s: %w", meta.UpdateImageName, err)
+	}
+	dropStaging := func() {
+		if err := is.DeleteImage(context.WithoutCancel(ctx), meta.UpdateImageName); err != nil {
+			e.Report.Verbosef("remove the staging image %s: %v", meta.UpdateImageName, err)
+		}
+	}
+	if err := e.acquireAs(ctx, cfg, rt, action, meta.UpdateImageName); err != nil {
+		dropStaging()
+		return err
+	}
+	next, err := rt.ImageService().Get(nctx, meta.UpdateImageName)
+	if err != nil {
+		dropStaging()
+		return fmt.Errorf("read the new image record %s: %w", meta.UpdateImageName, err)
+	}
+	if same, err := rt.SameImage(ctx, cur, next); err != nil || same {
+		dropStaging()
+		if same {
+			e.Report.Successf("%s is up to date (%s); previous is unchanged", meta.CurrentImageName, cur.Target.Digest)
+		}
+		return err
+	}
+	return e.promoteStaged(ctx, rt, dropStaging)
+}
+
+// promoteStaged makes the staging record current, keeping the replaced
+// image as previous; on failure the records and state are put back.
+func (e *Env) promoteStaged(ctx context.Context, rt *runtime.Client, dropStaging func()) error {
+	recs, err := rt.SaveImageRecords(ctx, e.Paths.StateFile())
+	if err != nil {
+		dropStaging()
+		return err
+	}
+	defer recs.Release(ctx)
+	if _, err := recs.Promote(ctx, meta.UpdateImageName); err != nil {
+		dropStaging()
+		if rerr := recs.Restore(context.WithoutCancel(ctx)); rerr != nil {
+			return fmt.Errorf("%w; putting the image records back failed too: %v", err, rerr)
+		}
+		return fmt.Errorf("%w (the image records and state are back as before)", err)
+	}
+	e.Report.Infof("The image it replaces is kept as previous (go back with: occ update --rollback)")
+	return nil
+}
+
+// acquireAs pulls or builds the sandbox image into the record name ("":
+// meta.CurrentImageName, with its provenance and the image state). A
+// failed pull offers a build when a question can be asked; otherwise the
+// error says how to build instead.
+func (e *Env) acquireAs(ctx context.Context, cfg *meta.Config, rt *runtime.Client, action ImageAction, name string) error {
 	if action != ImagePull {
-		_, err := e.Build(ctx, rt, action == ImageBuildFull, "")
+		_, err := e.Build(ctx, rt, action == ImageBuildFull, name)
 		return err
 	}
 	src, err := registry.SourceFromConfig(cfg)
 	if err != nil {
 		return err
 	}
-	_, pullErr := e.Pull(ctx, cfg, rt, PullOptions{Source: src})
+	_, pullErr := e.Pull(ctx, cfg, rt, PullOptions{Source: src, Name: name})
 	if pullErr == nil || ctx.Err() != nil {
 		return pullErr
 	}
@@ -77,7 +140,7 @@ func (e *Env) Acquire(ctx context.Context, cfg *meta.Config, rt *runtime.Client,
 	if !ok {
 		return pullErr
 	}
-	_, err = e.Build(ctx, rt, false, "")
+	_, err = e.Build(ctx, rt, false, name)
 	return err
 }
 
@@ -338,6 +401,7 @@ func (e *Env) ImagePull(ctx context.Context, ref, platform string) (*registry.Re
 		return nil, err
 	}
 	defer rt.Close()
+	e.tidyAfterKilled(ctx, rt)
 	return e.Pull(ctx, cfg, rt, PullOptions{Source: src, Extra: extra})
 }
 

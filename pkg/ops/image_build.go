@@ -58,6 +58,7 @@ func (e *Env) ImageBuild(ctx context.Context, o ImageBuildOptions) (*build.Resul
 	if bkErr != nil {
 		return nil, bkErr
 	}
+	e.tidyAfterKilled(ctx, rt)
 	what := "the embedded sandbox context"
 	if o.Context != nil {
 		what = o.Context.Name

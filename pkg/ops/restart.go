@@ -32,7 +32,7 @@ type RestartResult struct {
 // Restart stops and starts the sandbox container, recreating it first when
 // the configuration no longer matches it, and waits until it answers.
 func (e *Env) Restart(ctx context.Context, o RestartOptions) (*RestartResult, error) {
-	s, err := e.Open(ctx, OpenOptions{Lock: true, Validate: true, Check: CheckUsers})
+	s, err := e.Open(ctx, OpenOptions{Lock: true, Validate: true, Check: e.checkUsers})
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (e *Env) Restart(ctx context.Context, o RestartOptions) (*RestartResult, er
 			return nil, err
 		}
 	}
-	WarnExposure(e.Report, s.Config)
+	WarnExposure(e.Report, s.Config, e.Paths)
 	if err := e.startAndWait(ctx, sb); err != nil {
 		return nil, err
 	}

@@ -2,33 +2,58 @@ package ops
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // TestCheckUsers: no start without a login user unless
-// allow_unauthenticated_network says so.
+// allow_unauthenticated_network says so. Who can log in is the enabled
+// user records, whatever the config's users list says.
 func TestCheckUsers(t *testing.T) {
 	for _, tc := range []struct {
-		users   []string
+		name    string
+		list    []string        // the config's users
+		records map[string]bool // username -> locked
 		allow   bool
-		wantErr bool
+		wantErr string // "" : allowed
 	}{
-		{nil, false, true}, {[]string{}, false, true}, {nil, true, false}, {[]string{"alice"}, false, false},
+		{name: "nothing", wantErr: "occ user add"},
+		{name: "nothing, allowed", allow: true},
+		{name: "listed without a record", list: []string{"alice"}, wantErr: "occ user add"},
+		{name: "record after config reset", records: map[string]bool{"alice": false}},
+		{name: "listed and recorded", list: []string{"alice"}, records: map[string]bool{"alice": false}},
+		{name: "only disabled", list: []string{"alice", "bob"}, records: map[string]bool{"alice": true, "bob": true}, wantErr: "occ user enable alice"},
+		{name: "one enabled of two", records: map[string]bool{"alice": true, "bob": false}},
+		{name: "only disabled, allowed", records: map[string]bool{"alice": true}, allow: true},
 	} {
-		cfg := meta.DefaultConfig()
-		cfg.Users, cfg.AllowUnauthenticatedNetwork = tc.users, tc.allow
-		err := CheckUsers(cfg)
-		if (err != nil) != tc.wantErr {
-			t.Errorf("users %v allow %v: %v", tc.users, tc.allow, err)
-		}
-		if err != nil && (!errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "occ user add") || !strings.Contains(err.Error(), "allow_unauthenticated_network")) {
-			t.Errorf("refusal does not say what to do: %v", err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			paths := meta.Paths{ConfigFile: filepath.Join(t.TempDir(), "config.json"), DataDir: t.TempDir()}
+			cfg := meta.DefaultConfig()
+			cfg.Users, cfg.AllowUnauthenticatedNetwork = tc.list, tc.allow
+			for name, locked := range tc.records {
+				r, err := runtime.NewUserRecord(name, "correct horse battery")
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.Locked = locked
+				if err := runtime.WriteUserRecord(UsersDir(cfg, paths), r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := CheckUsers(cfg, paths)
+			if (err != nil) != (tc.wantErr != "") {
+				t.Fatalf("got %v, want an error: %v", err, tc.wantErr != "")
+			}
+			if err != nil && (!errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "allow_unauthenticated_network")) {
+				t.Errorf("refusal does not say what to do (%q): %v", tc.wantErr, err)
+			}
+		})
 	}
 	if meta.DefaultConfig().BindAddress != "127.0.0.1" {
 		t.Errorf("default bind_address %q, want 127.0.0.1", meta.DefaultConfig().BindAddress)
@@ -44,11 +69,27 @@ func TestWarnExposure(t *testing.T) {
 	} {
 		var errb bytes.Buffer
 		r := &fakeReport{w: &errb}
+		paths := meta.Paths{DataDir: t.TempDir()}
 		cfg := meta.DefaultConfig()
 		cfg.BindAddress = addr
-		cfg.Users = []string{"alice"}
-		WarnExposure(r, cfg)
+		WarnExposure(r, cfg, paths)
 		got := errb.String()
+		if exposed != strings.Contains(got, "WARNING: Network exposed with no login users") {
+			t.Errorf("bind_address %s with no user record: %q", addr, got)
+		}
+		rec, err := runtime.NewUserRecord("alice", "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runtime.WriteUserRecord(UsersDir(cfg, paths), rec); err != nil {
+			t.Fatal(err)
+		}
+		errb.Reset()
+		WarnExposure(r, cfg, paths)
+		got = errb.String()
+		if strings.Contains(got, "no login users") {
+			t.Errorf("bind_address %s: no-users warning with an enabled record: %q", addr, got)
+		}
 		if exposed != strings.Contains(got, "WARNING: Network exposure enabled!") {
 			t.Errorf("bind_address %s: warning %q (exposed: %v)", addr, got, exposed)
 		}

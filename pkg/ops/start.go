@@ -108,10 +108,10 @@ func (e *Env) gateStart(s *Session, o StartOptions, running bool) error {
 		}
 	}
 	if !running || o.Image != ImageKeep {
-		if err := CheckUsers(s.Config); err != nil {
+		if err := CheckUsers(s.Config, e.Paths); err != nil {
 			return err
 		}
-		WarnExposure(e.Report, s.Config)
+		WarnExposure(e.Report, s.Config, e.Paths)
 	}
 	return nil
 }

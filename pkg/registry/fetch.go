@@ -215,11 +215,13 @@ func (p *puller) newRepoClient(ctx context.Context, repoStr string) (*repoClient
 		return nil, fmt.Errorf("reading credentials for %s: %w", repo.RegistryStr(), err)
 	}
 	var rt http.RoundTripper
+	ra := &retryAfterRecorder{inner: base} // the handshake's errors carry no headers
 	err = p.retry(ctx, "", func() error {
 		var err error
-		rt, err = transport.NewWithContext(ctx, repo.Registry, auth, base, []string{repo.Scope(transport.PullScope)})
+		ra.take()
+		rt, err = transport.NewWithContext(ctx, repo.Registry, auth, ra, []string{repo.Scope(transport.PullScope)})
 		if err != nil {
-			return classifyTransportErr(err)
+			return withRetryAfter(classifyTransportErr(err), ra.take())
 		}
 		return nil
 	})

@@ -82,6 +82,7 @@ func Pull(ctx context.Context, stores Stores, src Source, opts ...Option) (*Resu
 		src.Tag = "latest"
 	}
 	start := o.now()
+	stores.Content = failFastContent{stores.Content} // a dead containerd ends the pull (daemongone.go)
 	p := &puller{o: &o, stores: stores}
 	if o.localContent != "" {
 		// Killed pulls' temporary directories: nothing else removes them.
@@ -272,7 +273,7 @@ func (r *pullRun) keepRecord(ctx context.Context, res *Result) (*Result, error) 
 // returns, so nothing the pull made (blobs, snapshots) is left behind.
 func (p *puller) lease(ctx context.Context) (context.Context, func(failed bool), error) {
 	l, err := p.stores.Leases.Create(ctx, leases.WithRandomID(), leases.WithExpiration(24*time.Hour),
-		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue))
+		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue), leases.WithLabel(meta.LabelOwner, meta.ProcessOwner()))
 	if err != nil {
 		return ctx, nil, local(fmt.Errorf("creating a containerd lease: %w", err))
 	}

@@ -553,6 +553,32 @@ func TestPullFaults(t *testing.T) {
 				}
 				return false
 			}},
+		{name: "503 with Retry-After on the ping is honoured", ok: true, fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+			if r.URL.Path == "/v2/" && n == 0 {
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return true
+			}
+			return false
+		}, check: func(t *testing.T, reg *faultRegistry, rec *recorder) {
+			rs := rec.kinds(EventRetry)
+			// Retry-After 1s, capped by WithMaxRetryWait(50ms); the backoff alone would be 1ms.
+			if len(rs) != 1 || rs[0].Wait != 50*time.Millisecond || rs[0].Digest != "" {
+				t.Errorf("retry events %+v, want one for the ping waiting 50ms", rs)
+			}
+		}},
+		{name: "429 with an HTTP-date Retry-After on the ping", ok: true, fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
+			if r.URL.Path == "/v2/" && n == 0 {
+				w.Header().Set("Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+				w.WriteHeader(http.StatusTooManyRequests)
+				return true
+			}
+			return false
+		}, check: func(t *testing.T, reg *faultRegistry, rec *recorder) {
+			if rs := rec.kinds(EventRetry); len(rs) != 1 || rs[0].Wait != 50*time.Millisecond {
+				t.Errorf("retry events %+v, want one waiting the capped 50ms", rs)
+			}
+		}},
 		{name: "503 storm that passes", ok: true, fault: func(w http.ResponseWriter, r *http.Request, n int) bool {
 			if (isLayer(r) || strings.Contains(r.URL.Path, "/manifests/")) && n < 3 {
 				w.WriteHeader(http.StatusServiceUnavailable)

@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/errdefs"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // ImageStore is the containerd side of landing a locally produced image:
@@ -180,7 +182,8 @@ const IngestLeaseExpiry = time.Hour
 func (s *ImageStore) BeginIngest(ctx context.Context) (content.Store, func(context.Context) error, error) {
 	ctx = s.c.WithNamespace(ctx)
 	lm := s.c.ctr.LeasesService()
-	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(IngestLeaseExpiry))
+	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(IngestLeaseExpiry),
+		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue), leases.WithLabel(meta.LabelOwner, meta.ProcessOwner()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("create a containerd lease: %w", err)
 	}

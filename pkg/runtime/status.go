@@ -253,6 +253,8 @@ func (s *Sandbox) Differences(ctx context.Context) ([]string, error) {
 	if img, err := s.client.ctr.GetImage(ctx, s.opts.Image); err == nil {
 		if got, want := l[meta.LabelContainerImageDigest], img.Target().Digest.String(); got != want {
 			out = append(out, fmt.Sprintf("image %s, current %s is %s", got, s.opts.Image, want))
+		} else {
+			out = append(out, s.envDifferences(ctx, c, img, plan)...)
 		}
 	}
 	return out, nil

@@ -94,7 +94,7 @@ func (c *Client) SaveImageRecords(ctx context.Context, stateFile string) (*Image
 	}
 	lm := c.ctr.LeasesService()
 	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(RecordLeaseExpiry),
-		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue))
+		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue), leases.WithLabel(meta.LabelOwner, meta.ProcessOwner()))
 	if err != nil {
 		return nil, fmt.Errorf("create a containerd lease for the image change: %w", err)
 	}
