@@ -192,6 +192,8 @@ type options struct {
 	// localContent is the content root of a containerd on this host.
 	localContent string
 	verifier     Verifier
+	// ranged is when and how large blobs are fetched in parallel ranges (ranged.go).
+	ranged rangedConfig
 }
 
 func defaultOptions() options {
@@ -205,6 +207,7 @@ func defaultOptions() options {
 		maxWait:      60 * time.Second,
 		stallTimeout: defaultStallTimeout,
 		now:          time.Now,
+		ranged:       defaultRanged(),
 	}
 }
 
