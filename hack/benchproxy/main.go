@@ -13,6 +13,16 @@
 // blob_gets counts GETs of /v2/…/blobs/<digest> answered 200 or 206;
 // bytes counts every response body byte sent to clients (blob_bytes those of blobs);
 // cpu_seconds is this proxy's own user+system CPU, so its overhead can be reported.
+//
+// It can also shape the client side like a real network (hack/bench table --net):
+//
+//	-rate 25e6   a cap per client connection, bytes/s (a CDN's per-connection limit)
+//	-total 125e6 a cap over all client connections together, bytes/s (the host's link)
+//	-rtt 30ms    the round trip added: once per new connection (the TCP handshake)
+//	             and once per request (the request going out, the first byte back)
+//
+// The shaping is on what the proxy sends to clients (downloads); requests are small.
+// It is a model, not a network emulator: no loss, no TCP slow start after the handshake.
 package main
 
 import (
@@ -28,6 +38,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 type counters struct {
@@ -77,6 +89,9 @@ func cpuSeconds() float64 {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
 	upstream := flag.String("upstream", "", "the registry's host:port (plain HTTP)")
+	perConn := flag.Float64("rate", 0, "bytes/s per client connection (0: no cap)")
+	total := flag.Float64("total", 0, "bytes/s over all client connections (0: no cap)")
+	rtt := flag.Duration("rtt", 0, "round-trip time added per new connection and per request")
 	flag.Parse()
 	if *upstream == "" {
 		fmt.Fprintln(os.Stderr, "benchproxy: -upstream is required")
@@ -114,6 +129,9 @@ func main() {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if *rtt > 0 {
+			time.Sleep(*rtt)
+		}
 		cw := &countingWriter{ResponseWriter: w}
 		rp.ServeHTTP(cw, r)
 		c.requests.Add(1)
@@ -134,6 +152,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchproxy:", err)
 		os.Exit(1)
+	}
+	if *perConn > 0 || *total > 0 || *rtt > 0 {
+		sl := &shapedListener{Listener: ln, perConn: *perConn, rtt: *rtt}
+		if *total > 0 {
+			sl.total = rate.NewLimiter(rate.Limit(*total), shapeBurst)
+		}
+		ln = sl
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -162,4 +187,77 @@ func (pool) Put(b []byte) {
 	case bufs <- b:
 	default:
 	}
+}
+
+// shapeWrite is the largest write paced at once: 64 KiB is 2.6 ms at 25 MB/s,
+// fine-grained enough to look like a steady stream. shapeBurst is the limiters'
+// burst: 40 ms at 25 MB/s, so that a wake-up late by tens of ms on a loaded machine
+// does not lose bandwidth (with a 64 KiB burst, 4 streams capped at 25 MB/s each
+// got 20 MB/s at load average 19; with 1 MiB, 4 x 63 MB took 3.1 s against 2.5 s ideal
+// while the same transfer unshaped took 2.2 s on that machine).
+const (
+	shapeWrite = 64 << 10
+	shapeBurst = 1 << 20
+)
+
+// shapedListener hands out connections whose writes are paced by a limiter of
+// their own and one shared by all, and whose first read waits one round trip.
+type shapedListener struct {
+	net.Listener
+	perConn float64
+	total   *rate.Limiter
+	rtt     time.Duration
+}
+
+func (l *shapedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	sc := &shapedConn{Conn: c, total: l.total, handshake: l.rtt}
+	if l.perConn > 0 {
+		sc.own = rate.NewLimiter(rate.Limit(l.perConn), shapeBurst)
+	}
+	return sc, nil
+}
+
+type shapedConn struct {
+	net.Conn
+	own, total *rate.Limiter
+	handshake  time.Duration
+	shook      bool
+}
+
+func (c *shapedConn) Read(b []byte) (int, error) {
+	if !c.shook {
+		c.shook = true
+		time.Sleep(c.handshake)
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *shapedConn) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		k := min(len(b), shapeWrite)
+		// Both reserved at once, then one wait for the later of the two: waiting
+		// for one and then the other would add their delays.
+		var wait time.Duration
+		now := time.Now()
+		for _, l := range []*rate.Limiter{c.own, c.total} {
+			if l != nil {
+				wait = max(wait, l.ReserveN(now, k).DelayFrom(now))
+			}
+		}
+		if wait > 0 {
+			time.Sleep(wait)
+		}
+		m, err := c.Conn.Write(b[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
 }
