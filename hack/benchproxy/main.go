@@ -22,6 +22,7 @@
 //	             and once per request (the request going out, the first byte back)
 //
 // The shaping is on what the proxy sends to clients (downloads); requests are small.
+// An open-ended Range ("bytes=N-") is sent to the registry as a closed one (see blobSizes).
 // It is a model, not a network emulator: no loss, no TCP slow start after the handshake.
 package main
 
@@ -35,12 +36,16 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
 )
+
+// debug (BENCHPROXY_DEBUG=1) logs every request to stderr.
+var debug bool
 
 type counters struct {
 	requests, blobGets, blobBytes, manifestGets, bytes atomic.Int64
@@ -52,9 +57,13 @@ func (c *counters) reset() {
 	}
 }
 
-// countingWriter counts the body bytes of one response.
+// countingWriter counts one response as it is sent: a client that stops reading
+// a body it asked for (containerd's ranged fetch reads part of its first response)
+// is counted for what it got when it got it, not when the handler returns.
 type countingWriter struct {
 	http.ResponseWriter
+	c      *counters
+	r      *http.Request
 	status int
 	n      int64
 }
@@ -62,16 +71,30 @@ type countingWriter struct {
 func (w *countingWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.c.requests.Add(1)
+		ok := code == http.StatusOK || code == http.StatusPartialContent
+		if w.r.Method == http.MethodGet && ok && strings.HasPrefix(w.r.URL.Path, "/v2/") {
+			switch {
+			case strings.Contains(w.r.URL.Path, "/blobs/"):
+				w.c.blobGets.Add(1)
+			case strings.Contains(w.r.URL.Path, "/manifests/"):
+				w.c.manifestGets.Add(1)
+			}
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *countingWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
+	w.c.bytes.Add(int64(n))
+	if strings.Contains(w.r.URL.Path, "/blobs/") {
+		w.c.blobBytes.Add(int64(n))
+	}
 	return n, err
 }
 
@@ -93,6 +116,7 @@ func main() {
 	total := flag.Float64("total", 0, "bytes/s over all client connections (0: no cap)")
 	rtt := flag.Duration("rtt", 0, "round-trip time added per new connection and per request")
 	flag.Parse()
+	debug = os.Getenv("BENCHPROXY_DEBUG") == "1"
 	if *upstream == "" {
 		fmt.Fprintln(os.Stderr, "benchproxy: -upstream is required")
 		os.Exit(2)
@@ -128,23 +152,22 @@ func main() {
 		c.reset()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	sizes := &blobSizes{upstream: target, client: &http.Client{Transport: rp.Transport}}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if *rtt > 0 {
 			time.Sleep(*rtt)
 		}
-		cw := &countingWriter{ResponseWriter: w}
+		sizes.closeRange(r)
+		cw := &countingWriter{ResponseWriter: w, c: &c, r: r}
+		if debug {
+			log.Printf("%s %s range=%q", r.Method, r.URL.Path, r.Header.Get("Range"))
+		}
 		rp.ServeHTTP(cw, r)
-		c.requests.Add(1)
-		c.bytes.Add(cw.n)
-		ok := cw.status == http.StatusOK || cw.status == http.StatusPartialContent
-		if r.Method == http.MethodGet && ok && strings.HasPrefix(r.URL.Path, "/v2/") {
-			switch {
-			case strings.Contains(r.URL.Path, "/blobs/"):
-				c.blobGets.Add(1)
-				c.blobBytes.Add(cw.n)
-			case strings.Contains(r.URL.Path, "/manifests/"):
-				c.manifestGets.Add(1)
-			}
+		if cw.status == 0 {
+			cw.WriteHeader(http.StatusOK)
+		}
+		if debug {
+			log.Printf("%s %s range=%q -> %d, %d bytes", r.Method, r.URL.Path, r.Header.Get("Range"), cw.status, cw.n)
 		}
 	})
 
@@ -260,4 +283,43 @@ func (c *shapedConn) Write(b []byte) (int, error) {
 		b = b[k:]
 	}
 	return n, nil
+}
+
+// blobSizes makes open-ended Range requests ("bytes=N-") closed ones before they reach
+// the registry: crane's registry, the testbed's, answers the open form with 416 ("We
+// don't understand your Range"), where registries behind CDNs serve it, and containerd's
+// ranged fetch (concurrent_layer_fetch_buffer) sends it and fails on the 416.
+type blobSizes struct {
+	upstream *url.URL
+	client   *http.Client
+	m        sync.Map // path -> int64
+}
+
+func (b *blobSizes) closeRange(r *http.Request) {
+	rg := r.Header.Get("Range")
+	var from int64
+	if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/") || !strings.HasSuffix(rg, "-") {
+		return
+	}
+	if _, err := fmt.Sscanf(rg, "bytes=%d-", &from); err != nil {
+		return
+	}
+	size, ok := b.m.Load(r.URL.Path)
+	if !ok {
+		u := *b.upstream
+		u.Path = r.URL.Path
+		resp, err := b.client.Head(u.String())
+		if err != nil {
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ContentLength <= 0 {
+			return
+		}
+		size = resp.ContentLength
+		b.m.Store(r.URL.Path, size)
+	}
+	if n := size.(int64); from < n {
+		r.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, n-1))
+	}
 }
