@@ -23,6 +23,7 @@
 //
 // The shaping is on what the proxy sends to clients (downloads); requests are small.
 // An open-ended Range ("bytes=N-") is sent to the registry as a closed one (see blobSizes).
+// With -blobs DIR it serves blobs itself from the registry's disk directory (see serveBlob).
 // It is a model, not a network emulator: no loss, no TCP slow start after the handshake.
 package main
 
@@ -35,6 +36,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +117,7 @@ func main() {
 	perConn := flag.Float64("rate", 0, "bytes/s per client connection (0: no cap)")
 	total := flag.Float64("total", 0, "bytes/s over all client connections (0: no cap)")
 	rtt := flag.Duration("rtt", 0, "round-trip time added per new connection and per request")
+	blobDir := flag.String("blobs", "", "serve blob GETs from DIR/sha256/<hex> (the registry's --disk directory) when there, as a CDN would")
 	flag.Parse()
 	debug = os.Getenv("BENCHPROXY_DEBUG") == "1"
 	if *upstream == "" {
@@ -157,12 +160,14 @@ func main() {
 		if *rtt > 0 {
 			time.Sleep(*rtt)
 		}
-		sizes.closeRange(r)
 		cw := &countingWriter{ResponseWriter: w, c: &c, r: r}
 		if debug {
 			log.Printf("%s %s range=%q", r.Method, r.URL.Path, r.Header.Get("Range"))
 		}
-		rp.ServeHTTP(cw, r)
+		if !serveBlob(cw, r, *blobDir) {
+			sizes.closeRange(r)
+			rp.ServeHTTP(cw, r)
+		}
 		if cw.status == 0 {
 			cw.WriteHeader(http.StatusOK)
 		}
@@ -283,6 +288,35 @@ func (c *shapedConn) Write(b []byte) (int, error) {
 		b = b[k:]
 	}
 	return n, nil
+}
+
+// serveBlob answers a GET or HEAD of a blob from the registry's disk directory, with
+// ranges, as the CDN behind a real registry would. crane's registry (the testbed's)
+// reads and hashes the whole blob before it answers any GET of it, ranges included
+// (0.3-0.4 s before the first byte of a 2 MiB range of a 128 MiB blob), which no
+// registry people pull from does and which made every ranged fetch crawl.
+func serveBlob(w http.ResponseWriter, r *http.Request, dir string) bool {
+	if dir == "" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	i := strings.LastIndex(r.URL.Path, "/blobs/sha256:")
+	if i < 0 {
+		return false
+	}
+	hex := r.URL.Path[i+len("/blobs/sha256:"):]
+	if len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return false
+	}
+	f, err := os.Open(filepath.Join(dir, "sha256", hex))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Docker-Content-Digest", "sha256:"+hex)
+	w.Header().Set("Accept-Ranges", "bytes")
+	http.ServeContent(w, r, "", time.Time{}, f)
+	return true
 }
 
 // blobSizes makes open-ended Range requests ("bytes=N-") closed ones before they reach
