@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -28,7 +29,9 @@ import (
 //
 // The first range of every blob is the probe: a registry that answers it
 // with 200 (no Range support) or 416 is remembered and served by the
-// single-stream path instead. Each range is retried on its own, resuming
+// single-stream path instead, and so is a blob whose first range came at
+// fastRate or more (loopback, a LAN mirror: one stream is as fast there
+// and holds no range buffers). Each range is retried on its own, resuming
 // where its bytes stopped.
 
 // rangedConfig says when and how a blob is fetched in parallel ranges.
@@ -39,24 +42,31 @@ type rangedConfig struct {
 	width int
 	// minSize: smaller blobs go in one stream.
 	minSize int64
+	// fastRate, bytes/s: a first range that came at least this fast (its
+	// request to its last byte) sends the rest in one stream. 0: never.
+	fastRate float64
 	// noRange holds the registries seen without Range support in this
 	// pull: their blobs are not probed again.
 	noRange *sync.Map
 }
 
 // Defaults, from hack/bench table on the shaped network profiles
-// (docs/performance.md): 4 MiB ranges, 4 at a time per layer, for layers
-// of 16 MiB and more.
+// (docs/performance.md): 2 MiB ranges, 4 at a time per layer (8 MiB of
+// buffers per layer), for layers of 16 MiB and more, unless the first range
+// came at 200 MB/s or more.
 const (
-	defaultRangeChunk   = 4 << 20
-	defaultRangeWidth   = 4
-	defaultRangeMinSize = 16 << 20
+	defaultRangeChunk    = 2 << 20
+	defaultRangeWidth    = 4
+	defaultRangeMinSize  = 16 << 20
+	defaultRangeFastRate = 200e6
 )
 
 // defaultRanged is the default configuration. OCC_PULL_RANGE_CHUNK (bytes,
-// 0 = off) and OCC_PULL_RANGE_WIDTH override it, for measuring.
+// 0 = off), OCC_PULL_RANGE_WIDTH and OCC_PULL_RANGE_FAST (bytes/s, 0 =
+// ranges however fast the first one came) override it, for measuring.
 func defaultRanged() rangedConfig {
-	c := rangedConfig{chunk: defaultRangeChunk, width: defaultRangeWidth, minSize: defaultRangeMinSize, noRange: &sync.Map{}}
+	c := rangedConfig{chunk: defaultRangeChunk, width: defaultRangeWidth, minSize: defaultRangeMinSize,
+		fastRate: defaultRangeFastRate, noRange: &sync.Map{}}
 	if v, err := strconv.ParseInt(os.Getenv("OCC_PULL_RANGE_CHUNK"), 10, 64); err == nil && v >= 0 {
 		c.chunk = v
 		c.minSize = max(c.minSize, 2*v)
@@ -64,21 +74,36 @@ func defaultRanged() rangedConfig {
 	if v, err := strconv.Atoi(os.Getenv("OCC_PULL_RANGE_WIDTH")); err == nil && v > 0 {
 		c.width = v
 	}
+	if v, err := strconv.ParseFloat(os.Getenv("OCC_PULL_RANGE_FAST"), 64); err == nil && v >= 0 {
+		c.fastRate = v
+	}
 	return c
 }
 
 // WithRangedFetch fetches blobs of at least minSize bytes as chunk-byte
-// ranges, width at a time, where the registry serves ranges (default: 4 MiB
-// ranges, 4 at a time, for blobs of 16 MiB and more). chunk 0 or width 1
-// fetches every blob in one stream.
+// ranges, width at a time, where the registry serves ranges, however fast
+// the link. By default blobs of 16 MiB and more go in 2 MiB ranges, 4 at a
+// time, unless their first range came at 200 MB/s or more. chunk 0 or
+// width 1 fetches every blob in one stream.
 func WithRangedFetch(minSize, chunk int64, width int) Option {
 	return func(o *options) {
 		o.ranged = rangedConfig{chunk: max(chunk, 0), width: max(width, 1), minSize: minSize, noRange: &sync.Map{}}
 	}
 }
 
+// withRangedFastRate sets the rate of a first range above which the rest
+// of the blob goes in one stream (tests).
+func withRangedFastRate(r float64) Option {
+	return func(o *options) {
+		o.ranged.fastRate = r
+	}
+}
+
 // errNoRange is a registry that does not serve byte ranges.
 var errNoRange = errors.New("the registry does not serve byte ranges")
+
+// errFastLink is a first range that came fast enough for one stream.
+var errFastLink = errors.New("the first range came fast enough for one stream")
 
 // rangeBufs pools range buffers by size.
 var rangeBufs sync.Map // int64 -> *sync.Pool
@@ -110,10 +135,12 @@ func (c *repoClient) rangedFor(p *puller, desc ocispec.Descriptor) bool {
 func (c *repoClient) fetchBlobInto(ctx context.Context, p *puller, w blobSink, desc ocispec.Descriptor) error {
 	if c.rangedFor(p, desc) {
 		err := c.fetchRanged(ctx, p, w, desc)
-		if !errors.Is(err, errNoRange) {
+		switch {
+		case errors.Is(err, errNoRange):
+			p.o.ranged.noRange.Store(c.repo.RegistryStr(), true)
+		case !errors.Is(err, errFastLink):
 			return err
 		}
-		p.o.ranged.noRange.Store(c.repo.RegistryStr(), true)
 	}
 	return p.retry(ctx, desc.Digest, func() error { return c.streamBlobRestarting(ctx, p, w, desc) })
 }
@@ -128,7 +155,8 @@ type rangePart struct {
 // fetchRanged appends desc to w from where w is, in ranges of
 // p.o.ranged.chunk bytes, p.o.ranged.width at a time, written in order.
 // It returns errNoRange, with nothing written, when the registry does not
-// serve the first range.
+// serve the first range, and errFastLink, with the first range written,
+// when that came at fastRate or more: the caller goes on in one stream.
 func (c *repoClient) fetchRanged(ctx context.Context, p *puller, w blobSink, desc ocispec.Descriptor) error {
 	cfg := p.o.ranged
 	st, err := w.Status()
@@ -144,7 +172,8 @@ func (c *repoClient) fetchRanged(ctx context.Context, p *puller, w blobSink, des
 
 	slots := make(chan struct{}, cfg.width)
 	parts := make(chan *rangePart, cfg.width)
-	probed := make(chan bool, 1) // the first range's answer was a 206
+	probed := make(chan bool, 1) // the first range came in full, slowly enough for ranges
+	fast := false
 	go func() {
 		defer close(parts)
 		for off := start; off < desc.Size; off += cfg.chunk {
@@ -156,16 +185,23 @@ func (c *repoClient) fetchRanged(ctx context.Context, p *puller, w blobSink, des
 			pt := &rangePart{off: off, end: min(off+cfg.chunk, desc.Size), buf: getRangeBuf(cfg.chunk), done: make(chan error, 1)}
 			first := off == start
 			go func() {
-				var ok func()
+				var ok func(time.Duration)
 				if first {
 					var once sync.Once
-					ok = func() { once.Do(func() { probed <- true }) }
+					ok = func(took time.Duration) {
+						once.Do(func() {
+							rate := float64(pt.end-pt.off) / took.Seconds()
+							fast = cfg.fastRate > 0 && rate >= cfg.fastRate
+							probed <- !fast
+						})
+					}
 					defer once.Do(func() { probed <- false })
 				}
 				pt.done <- c.fetchRange(ctx, p, desc, pt, first, ok)
 			}()
 			parts <- pt
-			// The other ranges only once the registry answered the first with 206.
+			// The other ranges only once the first came in full, and
+			// slowly enough for ranges to help.
 			if first && !<-probed {
 				return
 			}
@@ -196,6 +232,9 @@ func (c *repoClient) fetchRanged(ctx context.Context, p *puller, w blobSink, des
 		putRangeBuf(cfg.chunk, pt.buf)
 		<-slots
 	}
+	if werr == nil && fast && pw.offset < desc.Size {
+		return errFastLink
+	}
 	if werr == nil && pw.offset < desc.Size {
 		// Cancelled before every range was started.
 		if err := ctx.Err(); err != nil {
@@ -208,13 +247,14 @@ func (c *repoClient) fetchRanged(ctx context.Context, p *puller, w blobSink, des
 
 // fetchRange reads pt's range into its buffer, retrying transient failures
 // and resuming from the last byte received. probe is the blob's first
-// range: a 200 or 416 answer to it is errNoRange; ok is called once its
-// 206 headers checked out.
-func (c *repoClient) fetchRange(ctx context.Context, p *puller, desc ocispec.Descriptor, pt *rangePart, probe bool, ok func()) error {
+// range: a 200 or 416 answer to it is errNoRange; ok is called with the
+// time its last attempt took, request to last byte, once it is in.
+func (c *repoClient) fetchRange(ctx context.Context, p *puller, desc ocispec.Descriptor, pt *rangePart, probe bool, ok func(time.Duration)) error {
 	buf := (*pt.buf)[:pt.end-pt.off]
 	got := 0
 	return p.retry(ctx, desc.Digest, func() error {
 		off := pt.off + int64(got)
+		t0 := time.Now()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("blobs", desc.Digest.String()), nil)
 		if err != nil {
 			return err
@@ -250,9 +290,6 @@ func (c *repoClient) fetchRange(ctx context.Context, p *puller, desc ocispec.Des
 		if cl := resp.ContentLength; cl >= 0 && cl != pt.end-off {
 			return fmt.Errorf("blob %s: the registry sends %d bytes for the range %d-%d: %w", desc.Digest, cl, off, pt.end-1, ErrDigestMismatch)
 		}
-		if probe && ok != nil {
-			ok()
-		}
 		for got < len(buf) {
 			n, err := resp.Body.Read(buf[got:])
 			got += n
@@ -266,6 +303,9 @@ func (c *repoClient) fetchRange(ctx context.Context, p *puller, desc ocispec.Des
 		if got < len(buf) {
 			return &truncatedError{dgst: desc.Digest, got: pt.off + int64(got), want: pt.end}
 		}
+		if probe && ok != nil {
+			ok(time.Since(t0))
+		}
 		return nil
 	})
 }
@@ -277,10 +317,12 @@ func (c *repoClient) fetchRange(ctx context.Context, p *puller, desc ocispec.Des
 func (c *repoClient) streamBlobOrRanges(ctx context.Context, p *puller, w blobSink, desc ocispec.Descriptor) error {
 	if c.rangedFor(p, desc) {
 		err := c.fetchRanged(ctx, p, w, desc)
-		if !errors.Is(err, errNoRange) {
+		switch {
+		case errors.Is(err, errNoRange):
+			p.o.ranged.noRange.Store(c.repo.RegistryStr(), true)
+		case !errors.Is(err, errFastLink):
 			return err
 		}
-		p.o.ranged.noRange.Store(c.repo.RegistryStr(), true)
 	}
 	return c.streamBlob(ctx, p, w, desc)
 }

@@ -52,6 +52,7 @@ func TestPullRanged(t *testing.T) {
 		// check gets the layer's requests in order.
 		check   func(t *testing.T, gets []string, retries int)
 		wantErr error
+		opts    []Option
 	}{{
 		name:  "no faults",
 		fault: func(*testing.T) func(http.ResponseWriter, *http.Request, int) bool { return nil },
@@ -69,6 +70,16 @@ func TestPullRanged(t *testing.T) {
 				if r := fmt.Sprintf("Range:bytes=%d-%d", off, min(off+rangeChunk, len(body))-1); !seen[r] {
 					t.Errorf("no request for %s: %v", r, gets)
 				}
+			}
+		},
+	}, {
+		name:  "a first range that came fast: the rest in one stream",
+		fault: func(*testing.T) func(http.ResponseWriter, *http.Request, int) bool { return nil },
+		opts:  []Option{withRangedFastRate(1)},
+		check: func(t *testing.T, gets []string, retries int) {
+			want := []string{fmt.Sprintf("Range:bytes=0-%d", rangeChunk-1), fmt.Sprintf("Range:bytes=%d-%d", rangeChunk, len(body)-1)}
+			if len(gets) != 2 || !strings.HasSuffix(gets[0], want[0]) || !strings.HasSuffix(gets[1], want[1]) {
+				t.Errorf("requests %v, want %v", gets, want)
 			}
 		},
 	}, {
@@ -192,7 +203,7 @@ func TestPullRanged(t *testing.T) {
 				reg.setFault(tc.fault(t))
 				e := newEnv(t)
 				rec := &recorder{}
-				opts := []Option{withTestRanges()}
+				opts := append([]Option{withTestRanges()}, tc.opts...)
 				var fs *fakeStream
 				if stream {
 					fs = newFakeStream()
