@@ -48,25 +48,33 @@ type rangedConfig struct {
 	// noRange holds the registries seen without Range support in this
 	// pull: their blobs are not probed again.
 	noRange *sync.Map
+	// budget bounds the range buffers held at once over all the pull's
+	// blobs (a token per range from before its request until it is
+	// written). Every token belongs to a range already asked for, which
+	// completes and is written in its blob's order, so blobs waiting for
+	// tokens cannot hold each other up.
+	budget chan struct{}
 }
 
 // Defaults, from hack/bench table on the shaped network profiles
-// (docs/performance.md): 2 MiB ranges, 4 at a time per layer (8 MiB of
-// buffers per layer), for layers of 16 MiB and more, unless the first range
-// came at 200 MB/s or more.
+// (docs/performance.md): 2 MiB ranges, 4 at a time per layer and 8 in all
+// (16 MiB of buffers), for layers of 16 MiB and more, unless the first
+// range came at 200 MB/s or more.
 const (
 	defaultRangeChunk    = 2 << 20
 	defaultRangeWidth    = 4
+	defaultRangeBudget   = 8
 	defaultRangeMinSize  = 16 << 20
 	defaultRangeFastRate = 200e6
 )
 
 // defaultRanged is the default configuration. OCC_PULL_RANGE_CHUNK (bytes,
-// 0 = off), OCC_PULL_RANGE_WIDTH and OCC_PULL_RANGE_FAST (bytes/s, 0 =
-// ranges however fast the first one came) override it, for measuring.
+// 0 = off), OCC_PULL_RANGE_WIDTH, OCC_PULL_RANGE_FAST (bytes/s, 0 = ranges
+// however fast the first one came) and OCC_PULL_RANGE_MIN (bytes) override
+// it, for measuring and for the chaos suite; they are not meant for users.
 func defaultRanged() rangedConfig {
 	c := rangedConfig{chunk: defaultRangeChunk, width: defaultRangeWidth, minSize: defaultRangeMinSize,
-		fastRate: defaultRangeFastRate, noRange: &sync.Map{}}
+		fastRate: defaultRangeFastRate, noRange: &sync.Map{}, budget: make(chan struct{}, defaultRangeBudget)}
 	if v, err := strconv.ParseInt(os.Getenv("OCC_PULL_RANGE_CHUNK"), 10, 64); err == nil && v >= 0 {
 		c.chunk = v
 		c.minSize = max(c.minSize, 2*v)
@@ -76,6 +84,9 @@ func defaultRanged() rangedConfig {
 	}
 	if v, err := strconv.ParseFloat(os.Getenv("OCC_PULL_RANGE_FAST"), 64); err == nil && v >= 0 {
 		c.fastRate = v
+	}
+	if v, err := strconv.ParseInt(os.Getenv("OCC_PULL_RANGE_MIN"), 10, 64); err == nil && v >= 0 {
+		c.minSize = v
 	}
 	return c
 }
@@ -87,7 +98,8 @@ func defaultRanged() rangedConfig {
 // width 1 fetches every blob in one stream.
 func WithRangedFetch(minSize, chunk int64, width int) Option {
 	return func(o *options) {
-		o.ranged = rangedConfig{chunk: max(chunk, 0), width: max(width, 1), minSize: minSize, noRange: &sync.Map{}}
+		o.ranged = rangedConfig{chunk: max(chunk, 0), width: max(width, 1), minSize: minSize, noRange: &sync.Map{},
+			budget: make(chan struct{}, 2*max(width, 1))}
 	}
 }
 
@@ -182,6 +194,12 @@ func (c *repoClient) fetchRanged(ctx context.Context, p *puller, w blobSink, des
 			case <-ctx.Done():
 				return
 			}
+			select {
+			case cfg.budget <- struct{}{}:
+			case <-ctx.Done():
+				<-slots
+				return
+			}
 			pt := &rangePart{off: off, end: min(off+cfg.chunk, desc.Size), buf: getRangeBuf(cfg.chunk), done: make(chan error, 1)}
 			first := off == start
 			go func() {
@@ -230,6 +248,7 @@ func (c *repoClient) fetchRanged(ctx context.Context, p *puller, w blobSink, des
 			}
 		}
 		putRangeBuf(cfg.chunk, pt.buf)
+		<-cfg.budget
 		<-slots
 	}
 	if werr == nil && fast && pw.offset < desc.Size {
