@@ -173,6 +173,75 @@ func TestChaosPull(t *testing.T) {
 	cases := chaosCases(h)
 	rows := runChaos(t, h, cases, chaosCommand{args: []string{"image", "pull"}, verify: h.checkPulled})
 	printChaosTable(t, "occ image pull", rows)
+	// The same fixture, pulls in ranges (its set-up is most of this test's time).
+	h.env = append(h.env, rangedEnv...)
+	rows = runChaos(t, h, rangedCases(t, h), chaosCommand{args: []string{"image", "pull"}, verify: h.checkPulled})
+	printChaosTable(t, "occ image pull (32 KiB ranges)", rows)
+}
+
+// rangedEnv makes occ fetch every layer of 64 KiB or more (B's 96 and 200
+// KiB layers) in 32 KiB ranges, however fast the first range came.
+var rangedEnv = []string{"OCC_PULL_RANGE_CHUNK=32768", "OCC_PULL_RANGE_MIN=65536", "OCC_PULL_RANGE_FAST=0", "OCC_PULL_RANGE_WIDTH=3"}
+
+// rangedSchedules are the schedules of chaosCases that mean the same with
+// ranges (their byte offsets fall inside the first range or in a layer too
+// small for ranges); rangedChaosCases adds faults aimed at single ranges.
+var rangedSchedules = []string{
+	"blob 503 once", "blob 500 twice", "blob 429 Retry-After 1 once", "every blob 503 once",
+	"blob cut at byte 0", "manifest 429, layer cut, config 500 together",
+	"blob 503 forever", "blob 404", "fallback: blob 404", "fallback: blob cut forever",
+}
+
+// rangedChaosCases: faults on one range of the last layer (200 KiB: seven
+// ranges, three at a time). The Nth request for it is the Nth range asked
+// for; which range that is depends on timing, so checks look at offsets
+// within a range.
+func rangedChaosCases(h *hardEnv) []chaosCase {
+	const B, F = cp.KindBlob, cp.Forever
+	last := h.b.layers[len(h.b.layers)-1]
+	LAST := last.Digest.String()
+	// resumedInside: some range request starts 10000 bytes into a range.
+	resumedInside := func(log []cp.Entry) string {
+		for _, e := range log {
+			var from, to int64
+			if e.Kind == cp.KindBlob && strings.Contains(e.Path, LAST) {
+				if _, err := fmt.Sscanf(e.Range, "bytes=%d-%d", &from, &to); err == nil && from%32768 == 10000 {
+					return ""
+				}
+			}
+		}
+		return "no range of the last layer resumed 10000 bytes in"
+	}
+	return []chaosCase{
+		{name: "ranged: a range cut 10000 bytes in resumes inside it", rules: []cp.Rule{rule(B, LAST, 3, 1, cp.Action{Type: cp.Cut, Bytes: 10000})},
+			retried: true, msg: []string{"Retrying"}, check: resumedInside},
+		{name: "ranged: a range answered 503 twice", rules: []cp.Rule{rule(B, LAST, 2, 2, st(503, ""))}, retried: true, msg: []string{"Retrying", "503"}},
+		{name: "ranged: a range stalls past the stall timeout", rules: []cp.Rule{rule(B, LAST, 4, 1, cp.Action{Type: cp.Stall, Bytes: 100, Stall: 10 * time.Second})},
+			retried: true, msg: []string{"stalled"}},
+		{name: "ranged: registry ignores Range", rules: []cp.Rule{rule(B, "", 1, F, cp.Action{Type: cp.NoRange})}},
+		{name: "ranged: Range ignored after the first range", rules: []cp.Rule{rule(B, LAST, 2, F, cp.Action{Type: cp.NoRange})}},
+		// Flip's offset is the blob's: byte 100000 is in the fourth range.
+		{name: "ranged: a byte flipped in the fourth range", rules: []cp.Rule{rule(B, LAST, 1, F, cp.Action{Type: cp.Flip, Offset: 100000})}, want: wantFail, msg: []string{"digest"}},
+		{name: "ranged: a range answered 503 forever", rules: []cp.Rule{rule(B, LAST, 3, F, st(503, ""))}, want: wantFail, msg: []string{"503", "gave up"}},
+	}
+}
+
+// rangedCases are rangedSchedules and rangedChaosCases, for occ image pull
+// with every large-enough layer fetched in parallel ranges (rangedEnv).
+func rangedCases(t *testing.T, h *hardEnv) []chaosCase {
+	byName := map[string]chaosCase{}
+	for _, c := range chaosCases(h) {
+		byName[c.name] = c
+	}
+	var cases []chaosCase
+	for _, n := range rangedSchedules {
+		c, ok := byName[n]
+		if !ok {
+			t.Fatalf("no schedule %q", n)
+		}
+		cases = append(cases, c)
+	}
+	return append(cases, rangedChaosCases(h)...)
 }
 
 // updateSchedules are the pull schedules occ update runs under: its pull

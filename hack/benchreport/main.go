@@ -7,7 +7,9 @@
 // results.tsv: image, case, tool, wall s, client CPU s, peak RSS KiB,
 // containerd CPU s, blob GETs, blob bytes, bytes, proxy CPU s (tab-separated;
 // for the bound-* tools: bound s, CPU s, 0, 0, blobs, blob bytes, bytes,
-// their own wall s). start.tsv: label, seconds.
+// their own wall s; for the link tool: link s, 0, 0, 0, blobs, bytes, bytes, 0).
+// start.tsv: label, seconds. Tools beyond the known ones (ctr-transfer-N-B, the
+// --ctr-sweep rows) come after them, in the order first seen.
 package main
 
 import (
@@ -29,7 +31,7 @@ type key struct{ image, kase, tool string }
 
 var (
 	caseOrder = []string{"cold", "warm", "changed"}
-	toolOrder = []string{"occ", "ctr-local", "ctr-transfer", "podman", "crane", "bound-klauspost", "bound-std", "bound-zstd"}
+	toolOrder = []string{"occ", "ctr-local", "ctr-transfer", "podman", "crane", "link", "bound-klauspost", "bound-std", "bound-zstd"}
 	toolLabel = map[string]string{
 		"occ":             "occ image pull",
 		"ctr-local":       "ctr images pull --local",
@@ -40,12 +42,14 @@ var (
 		"bound-std":       "bound: fetch+gunzip (stdlib)+untar",
 		"bound-zstd":      "bound: fetch+unzstd+untar",
 	}
+	linkRate float64
 )
 
 func main() {
 	results := flag.String("results", "", "the pull rows (TSV)")
 	start := flag.String("start", "", "the start/status rows (TSV)")
 	runs := flag.Int("runs", 0, "runs per tool and case (for the header)")
+	flag.Float64Var(&linkRate, "link-rate", 0, "the shaped network's total rate, bytes/s (for the link row's label)")
 	flag.Parse()
 	if *results == "" {
 		fmt.Fprintln(os.Stderr, "benchreport: -results is required")
@@ -73,6 +77,17 @@ func run(w io.Writer, results, start string, runs int) error {
 			v[i] = x
 		}
 		k := key{f[0], f[1], f[2]}
+		if !slices.Contains(toolOrder, k.tool) {
+			// Insert sweep rows after the last ctr row.
+			at := slices.Index(toolOrder, "podman")
+			toolOrder = slices.Insert(toolOrder, at, k.tool)
+			if strings.HasPrefix(k.tool, "ctr-transfer-") {
+				var dl, buf int
+				if _, err := fmt.Sscanf(k.tool, "ctr-transfer-%d-%d", &dl, &buf); err == nil {
+					toolLabel[k.tool] = fmt.Sprintf("ctr images pull (transfer, %d downloads, %s ranges)", dl, mib(buf))
+				}
+			}
+		}
 		if !slices.Contains(images, k.image) {
 			images = append(images, k.image)
 		}
@@ -82,7 +97,7 @@ func run(w io.Writer, results, start string, runs int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "Pulls (%d run(s) per cell, tools alternating; medians, wall spread min-max; ratio = wall median / the faster ctr mode's):\n\n", runs)
+	fmt.Fprintf(w, "Pulls (%d run(s) per cell, tools alternating; medians, wall spread min-max; ratio = wall median / the fastest ctr mode or configuration's):\n\n", runs)
 	fmt.Fprintln(w, "| image | case | tool | wall s | wall min-max | CPU s client | CPU s containerd | CPU s total | peak RSS MiB | blobs | MiB fetched | ratio |")
 	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	var proxyCPU []float64
@@ -90,7 +105,10 @@ func run(w io.Writer, results, start string, runs int) error {
 	for _, img := range images {
 		for _, c := range caseOrder {
 			best := 0.0
-			for _, t := range []string{"ctr-local", "ctr-transfer"} {
+			for _, t := range toolOrder {
+				if !strings.HasPrefix(t, "ctr-") {
+					continue
+				}
 				if rs := rows[key{img, c, t}]; len(rs) > 0 {
 					if m := median(rs, func(r row) float64 { return r.wall }); best == 0 || m < best {
 						best = m
@@ -110,6 +128,15 @@ func run(w io.Writer, results, start string, runs int) error {
 				}
 				blobs := median(rs, func(r row) float64 { return r.blobs })
 				mib := median(rs, func(r row) float64 { return r.bytes }) / (1 << 20)
+				if t == "link" {
+					label := "link bound: bytes / the total rate"
+					if linkRate > 0 {
+						label = fmt.Sprintf("link bound: bytes / %.0f MB/s", linkRate/1e6)
+					}
+					fmt.Fprintf(w, "| %s | %s | %s | %.2f | - | - | - | - | - | %.0f | %.1f | %s |\n",
+						img, c, label, wall, blobs, mib, ratio)
+					continue
+				}
 				if strings.HasPrefix(t, "bound-") {
 					boundWall = append(boundWall, fmt.Sprintf("%s %s %.2f s", img, strings.TrimPrefix(t, "bound-"),
 						median(rs, func(r row) float64 { return r.extra })))
@@ -235,4 +262,12 @@ func spanF[T any](xs []T, f func(T) float64) (lo, hi float64) {
 		}
 	}
 	return lo, hi
+}
+
+// mib names a byte count: "no" for 0, else MiB.
+func mib(b int) string {
+	if b == 0 {
+		return "no"
+	}
+	return fmt.Sprintf("%g MiB", float64(b)/(1<<20))
 }

@@ -37,6 +37,10 @@
 //     same repository. A repository that fails for good is reported with an
 //     EventFallback and the next one is tried; PullError names every
 //     repository tried and why it failed.
+//   - Large blobs (16 MiB and more) come in parallel 2 MiB byte ranges,
+//     written in order into the same pipeline, when the registry serves
+//     ranges and the first range came slower than 200 MB/s (ranged.go,
+//     WithRangedFetch); each range is retried and resumed on its own.
 //   - Storage: everything is written under a containerd lease that is always
 //     deleted at the end. Blobs go into the content store with their
 //     expected digests (the store verifies them on commit), manifests and

@@ -392,7 +392,7 @@ func (c *repoClient) fetchBlob(ctx context.Context, p *puller, desc ocispec.Desc
 	// Status still reports the old offset), so the ingest is aborted and a
 	// fresh writer opened instead.
 	err = p.retry(ctx, desc.Digest, func() error {
-		err := c.streamBlob(ctx, p, w, desc)
+		err := c.streamBlobOrRanges(ctx, p, w, desc)
 		var re *restartError
 		if !errors.As(err, &re) {
 			return err

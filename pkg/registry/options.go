@@ -194,6 +194,8 @@ type options struct {
 	localContent string
 	verifier     Verifier
 	hosts        *Hosts
+	// ranged is when and how large blobs are fetched in parallel ranges (ranged.go).
+	ranged rangedConfig
 }
 
 func defaultOptions() options {
@@ -207,6 +209,7 @@ func defaultOptions() options {
 		maxWait:      60 * time.Second,
 		stallTimeout: defaultStallTimeout,
 		now:          time.Now,
+		ranged:       defaultRanged(),
 	}
 }
 

@@ -234,7 +234,7 @@ func (c *repoClient) fetchApply(ctx context.Context, p *puller, ls LayerStream, 
 		applied <- err
 	}()
 	tw := &teeWriter{w: in, q: q}
-	ferr := p.retry(ctx, desc.Digest, func() error { return c.streamBlobRestarting(ctx, p, tw, desc) })
+	ferr := c.fetchBlobInto(ctx, p, tw, desc)
 	q.closeWrite(ferr)
 	aerr := <-applied
 	release() // the bytes are in: commit (fsync) beside the next layer's download
