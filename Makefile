@@ -7,6 +7,8 @@
 #                          it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
+#   make test-matrix       the user-facing integration subset against containerd 1.6 (Debian's, with Debian's
+#                          runc), 1.7 and 2.4.2, each on a testbed of its own (make test runs 1.6 and 1.7)
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
 #   make fuzz              every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=5m)
@@ -46,7 +48,7 @@ LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(V
 TESTBED := hack/testbed
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
-	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
+	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench test-matrix
 
 all: build
 
@@ -98,6 +100,7 @@ test: test-unit fuzz-ci test-deb test-go-install
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(CHAOS_TESTS)) && $(E2E); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	( $(call MATRIX_RUN,$(MATRIX_CI)) ) || status=1; \
 	exit $$status
 
 # End-to-end (e2e/, build tag e2e): occ image build on the seeded Debian base, published and signed
@@ -163,6 +166,32 @@ kill:
 
 hardening:
 	@$(call HARDENING_WITH_TESTBED,$(HARDENING_TESTS))
+
+# The containerd version matrix (issue 21): the integration subset users depend on (pull with and
+# without the in-process unpack, start with CNI, logs, update and rollback, users, stop, status, doctor,
+# and TestMatrixPaths, which asserts the path occ took on each daemon) against each containerd in
+# MATRIX, one after another, each on a testbed of its own (OCC_TESTBED_DIR-mVV, registry port
+# OCC_TESTBED_REGISTRY_PORT+10+i), brought up and torn down around its leg:
+#   1.6  Debian 12's containerd 1.6.20 and runc 1.1.5 (apt): no rebase (containerd unpacks), no runc
+#        >= 1.2 (the user namespace is refused; the legs run with userns false, as occ says to)
+#   1.7  containerd v1.7.35 built into the testbed cache (about 2 min the first time): no rebase, no
+#        remap-ids (the rootfs is a chowned copy), runc 1.5.3
+#   2.4  containerd v2.4.2: in-process unpack, idmapped rootfs
+# `make test` runs the whole suite on 2.4 and this subset on 1.6 and 1.7 (MATRIX_CI).
+MATRIX       ?= 1.6 1.7 2.4
+MATRIX_CI    ?= 1.6 1.7
+MATRIX_TESTS := ^(TestMatrixPaths|TestContainerdAnswers|TestPullMediaTypesRun|TestPullStreamFallback|TestPullStoredBlobsApplyInProcess|TestRuntimeSandboxLifecycle|TestCommandsLifecycle|TestCommandsUpdatePrebuilt|TestCommandsDoctor|TestCommandsStartRefusesOldRunc|TestSecurityStartGateModesAndExposure)$$
+MATRIX_RUN = status=0; i=0; base=$${OCC_TESTBED_DIR:-/tmp/occ-tb}; port=$${OCC_TESTBED_REGISTRY_PORT:-5001}; \
+	for v in $(1); do i=$$((i + 1)); t=$$(date +%s); \
+		( export OCC_TESTBED_DIR=$$base-m$${v/./} OCC_TESTBED_REGISTRY_PORT=$$((port + 10 + i)) OCC_TESTBED_CONTAINERD=$$v; s=0; \
+		  { $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+		    $(GO) test -count=1 -tags integration -timeout 20m -run '$(MATRIX_TESTS)' ./integration/; } || s=$$?; \
+		  $(TESTBED) down || { [ $$s -ne 0 ] || s=1; }; exit $$s ) && r=passed || { r=FAILED; status=1; }; \
+		echo "test-matrix: containerd $$v leg $$r in $$(( $$(date +%s) - t )) s"; \
+	done; exit $$status
+
+test-matrix:
+	@$(call MATRIX_RUN,$(MATRIX))
 
 # Release artefacts. The tools (goreleaser, syft, nfpm) are pinned in tools/go.mod, a module of their
 # own (syft would move otel, x/net and x/crypto in occ's go.mod), and built into bin/tools on first

@@ -78,6 +78,7 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 	if bk := os.Getenv("BUILDKIT_HOST"); bk != "" {
 		f.cfg.BuildkitAddr = bk
 	}
+	legConfig(t, f.cfg)
 	if mutate != nil {
 		mutate(f.cfg)
 	}

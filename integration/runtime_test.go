@@ -87,6 +87,7 @@ func newRTFixture(t testing.TB, mutate func(*meta.Config)) *rtFixture {
 	}
 	f.cfg.OpencodeWebPort = rtFreePort(t)
 	f.cfg.CNIPluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
+	legConfig(t, f.cfg)
 	if mutate != nil {
 		mutate(f.cfg)
 	}
