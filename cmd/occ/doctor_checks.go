@@ -95,7 +95,9 @@ func runDoctor(ctx context.Context, app *App) []checkResult {
 	}
 	add(checkBuildkit(ctx, cfg))
 	out = append(out, checkRegistries(ctx, cfg, app.Paths)...)
-	add(checkRootless())
+	for _, r := range checkRootless() {
+		add(r)
+	}
 	add(checkDisk(app.Paths.DataDir))
 	return out
 }
@@ -450,17 +452,18 @@ func registryFailure(ref, host string, err error) (checkStatus, string, string) 
 	return checkFail, ref + ": " + msg, fix
 }
 
-func checkRootless() checkResult {
-	r := checkResult{Name: "privileges", Status: checkOK}
-	if os.Geteuid() == 0 {
-		r.Detail = "running as root"
-		return r
+// checkRootless: root, or the rootless lines of pkg/runtime (rootless
+// mode and each prerequisite of rootless containerd, with its fix).
+func checkRootless() []checkResult {
+	checks := runtime.RootlessChecks()
+	if checks == nil {
+		return []checkResult{{Name: "privileges", Status: checkOK, Detail: "running as root"}}
 	}
-	r.Status = checkWarn
-	r.Detail = "not root: occ needs a containerd (and BuildKit) this user may use"
-	r.Fix = "for rootless containerd: containerd-rootless-setuptool.sh install, then occ config set containerd_address $XDG_RUNTIME_DIR/containerd/containerd.sock " +
-		"and occ config set network_mode host (rootless CNI needs extra setup); or run occ as root"
-	return r
+	out := make([]checkResult, 0, len(checks))
+	for _, c := range checks {
+		out = append(out, checkResult{Name: c.Name, Status: checkStatus(c.Status), Detail: c.Detail, Fix: c.Fix})
+	}
+	return out
 }
 
 func checkDisk(dataDir string) checkResult {
@@ -559,14 +562,22 @@ func checkIsolation(cfg *meta.Config) []checkResult {
 	}
 	out = append(out, aa)
 	un := checkResult{Name: "user namespace", Status: checkOK, Detail: lines["User ns"]}
-	if !iso.UserNS {
+	switch {
+	case !iso.UserNS && runtime.InRootlessChild():
+		un.Detail = "off: rootless containerd's user namespace holds the sandbox (its root is your user on the host)"
+	case !iso.UserNS:
 		un.Status, un.Fix = checkWarn, "occ config set userns true"
-	} else if err := iso.CheckUserNSRange(); err != nil {
-		un.Status, un.Detail, un.Fix = checkFail, err.Error(), "occ config set userns_base N"
-	} else if runc, err := iso.RuncFor(); err != nil {
-		un.Status, un.Detail, un.Fix = checkFail, err.Error(), "install runc >= "+runtime.MinRuncUserNS+", or occ config set userns false"
-	} else {
-		un.Detail += "; runc " + runc
+	case iso.CheckUserNSRange() != nil:
+		un.Status, un.Detail, un.Fix = checkFail, iso.CheckUserNSRange().Error(), "occ config set userns_base N"
+		if runtime.InRootlessChild() {
+			un.Fix = "occ config set userns false"
+		}
+	default:
+		if runc, err := iso.RuncFor(); err != nil {
+			un.Status, un.Detail, un.Fix = checkFail, err.Error(), "install runc >= "+runtime.MinRuncUserNS+", or occ config set userns false"
+		} else {
+			un.Detail += "; runc " + runc
+		}
 	}
 	out = append(out, un)
 	out = append(out, checkResult{Name: "limits", Status: checkOK,

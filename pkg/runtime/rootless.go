@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -248,4 +249,154 @@ func rootlessNoCgroups() bool {
 	}
 	ok, _ := RootlessCgroups()
 	return !ok
+}
+
+// RootlessCheck is one line of occ doctor about rootless mode: Status is
+// "ok", "warn" (works, with less) or "fail" (will not work), Fix what to
+// do when it is not ok.
+type RootlessCheck struct {
+	Name, Status, Detail, Fix string
+}
+
+// hostUID is this user's uid on the host: in rootlesskit's user namespace
+// getuid says 0, and uid_map says whose it is outside.
+func hostUID() int {
+	uid := os.Getuid()
+	if !InRootlessChild() {
+		return uid
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return uid
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[0] == strconv.Itoa(uid) {
+			if h, err := strconv.Atoi(f[1]); err == nil {
+				return h
+			}
+		}
+	}
+	return uid
+}
+
+// RootlessChecks are occ doctor's rootless lines: none for root (outside a
+// user namespace); else whether a rootless containerd runs for this user
+// and each prerequisite of one (hack/containerd-rootless, docs/rootless.md):
+// subordinate ids, newuidmap/newgidmap, rootlesskit, slirp4netns or pasta
+// with /dev/net/tun, and cgroup delegation, each with its fix.
+func RootlessChecks() []RootlessCheck {
+	if os.Geteuid() == 0 && !InRootlessChild() {
+		return nil
+	}
+	uid := hostUID()
+	name := strconv.Itoa(uid)
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	var out []RootlessCheck
+	add := func(c RootlessCheck) { out = append(out, c) }
+
+	mode := RootlessCheck{Name: "rootless mode"}
+	if rk := DetectRootless(); rk != nil {
+		mode.Status = "ok"
+		mode.Detail = fmt.Sprintf("user %s (uid %d); containerd runs under rootlesskit (state %s); occ runs in its namespaces", name, uid, rk.StateDir)
+	} else {
+		mode.Status = "warn"
+		mode.Detail = fmt.Sprintf("not root (user %s, uid %d), and no rootlesskit state in %q: occ needs a containerd this user may use", name, uid, RootlessStateDir())
+		mode.Fix = "start rootless containerd (hack/containerd-rootless, docs/rootless.md; its state dir is $XDG_RUNTIME_DIR/containerd-rootless or $" +
+			EnvRootlessStateDir + "), then occ config set containerd_address $XDG_RUNTIME_DIR/containerd/containerd.sock; or run occ as root"
+	}
+	add(mode)
+
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		c := RootlessCheck{Name: "rootless " + filepath.Base(f)}
+		n := subIDCount(f, name, uid)
+		switch {
+		case n >= 65536:
+			c.Status, c.Detail = "ok", fmt.Sprintf("%d subordinate ids for %s", n, name)
+		default:
+			c.Status = "fail"
+			c.Detail = fmt.Sprintf("%s gives %s %d subordinate ids; rootlesskit needs 65536", f, name, n)
+			c.Fix = fmt.Sprintf("sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s (a range no other user has)", name)
+		}
+		add(c)
+	}
+
+	idmap := RootlessCheck{Name: "rootless newuidmap", Status: "ok"}
+	var bad []string
+	for _, b := range []string{"newuidmap", "newgidmap"} {
+		p, err := exec.LookPath(b)
+		if err != nil {
+			bad = append(bad, b+" is missing")
+			continue
+		}
+		if st, err := os.Stat(p); err != nil || st.Mode()&os.ModeSetuid == 0 {
+			bad = append(bad, p+" is not setuid root")
+			continue
+		}
+		idmap.Detail = strings.TrimSpace(idmap.Detail + " " + p)
+	}
+	if len(bad) > 0 {
+		idmap.Status, idmap.Detail = "fail", strings.Join(bad, "; ")
+		idmap.Fix = "sudo apt-get install uidmap (shadow's newuidmap/newgidmap, setuid root)"
+	}
+	add(idmap)
+
+	kit := RootlessCheck{Name: "rootless rootlesskit", Status: "ok"}
+	if p, err := exec.LookPath("rootlesskit"); err != nil {
+		kit.Status, kit.Detail, kit.Fix = "fail", "rootlesskit is not on PATH", "sudo apt-get install rootlesskit"
+	} else {
+		kit.Detail = p
+	}
+	add(kit)
+
+	net := RootlessCheck{Name: "rootless network", Status: "ok"}
+	var drivers []string
+	for _, b := range []string{"slirp4netns", "pasta"} {
+		if p, err := exec.LookPath(b); err == nil {
+			drivers = append(drivers, p)
+		}
+	}
+	switch {
+	case len(drivers) == 0:
+		net.Status, net.Detail = "fail", "neither slirp4netns nor pasta is on PATH: rootlesskit cannot give containerd a network namespace"
+		net.Fix = "sudo apt-get install slirp4netns (or passt for pasta)"
+	case syscall.Access("/dev/net/tun", 6 /* R_OK|W_OK */) != nil:
+		net.Status, net.Detail = "fail", strings.Join(drivers, ", ")+" found, but /dev/net/tun is not readable and writable by this user"
+		net.Fix = "sudo chmod 0666 /dev/net/tun (the usual mode; a udev rule KERNEL==\"tun\", MODE=\"0666\" keeps it)"
+	default:
+		net.Detail = strings.Join(drivers, ", ") + "; /dev/net/tun usable"
+	}
+	add(net)
+
+	cg := RootlessCheck{Name: "rootless cgroups", Status: "ok", Detail: "cpu, memory and pids delegated: the sandbox's limits apply"}
+	if ok, why := RootlessCgroups(); !ok {
+		cg.Status = "warn"
+		cg.Detail = why + ": the sandbox runs without pids, memory and CPU limits"
+		cg.Fix = "boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) and delegate the controllers: " +
+			"/etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu cpuset io memory pids, then systemctl daemon-reload and log in again"
+	}
+	add(cg)
+	return out
+}
+
+// subIDCount is how many subordinate ids f (/etc/subuid, /etc/subgid)
+// gives the user, by name or uid.
+func subIDCount(f, name string, uid int) int {
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		p := strings.Split(strings.TrimSpace(l), ":")
+		if len(p) != 3 || (p[0] != name && p[0] != strconv.Itoa(uid)) {
+			continue
+		}
+		if c, err := strconv.Atoi(p[2]); err == nil {
+			n += c
+		}
+	}
+	return n
 }
