@@ -9,6 +9,7 @@
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
 #   make test-matrix       the user-facing integration subset against containerd 1.6 (Debian's, with Debian's
 #                          runc), 1.7 and 2.4.2, each on a testbed of its own (make test runs 1.6 and 1.7)
+#   make rootless          testbed up, rootless BuildKit and rootless containerd tests (docs/rootless.md), down
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
 #   make fuzz              every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=5m)
@@ -48,7 +49,7 @@ LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(V
 TESTBED := hack/testbed
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
-	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench test-matrix
+	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench test-matrix rootless
 
 all: build
 
@@ -192,6 +193,20 @@ MATRIX_RUN = status=0; i=0; base=$${OCC_TESTBED_DIR:-/tmp/occ-tb}; port=$${OCC_T
 
 test-matrix:
 	@$(call MATRIX_RUN,$(MATRIX))
+
+# Rootless (issue 21, docs/rootless.md): the testbed's rootless BuildKit (buildkitd run by the
+# unprivileged user occ-tb-rootless under rootlesskit, OCI worker; occ builds into containerd through
+# it) and a rootless containerd (hack/containerd-rootless as that user: slirp4netns, the builtin port
+# driver) with occ run by the user: pull, CNI inside rootlesskit's netns, the port on the host's
+# 127.0.0.1, doctor's rootless checks, a user unit. Both also run in make test with the rest of
+# integration/ (about 25 s together). Torn down even when a step fails, as in `make test`.
+ROOTLESS_TESTS := ^(TestRootlessBuildKit|TestRootlessContainerd)$$
+rootless:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+	  $(GO) test -count=1 -tags integration -v -run '$(ROOTLESS_TESTS)' ./integration/; } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
 
 # Release artefacts. The tools (goreleaser, syft, nfpm) are pinned in tools/go.mod, a module of their
 # own (syft would move otel, x/net and x/crypto in occ's go.mod), and built into bin/tools on first
