@@ -361,7 +361,7 @@ lint:
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) vet -tags integration,hardening ./integration/...
 	$(GO) vet -tags packaging ./packaging/
-	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/demo .ci/run hack/bench hack/bench-table hack/release-assets; else echo "shellcheck not installed; skipped"; fi
+	@if command -v shellcheck >/dev/null; then shellcheck $(TESTBED) hack/containerd-rootless hack/demo .ci/run hack/bench hack/bench-table hack/release-assets; else echo "shellcheck not installed; skipped"; fi
 	$(GO) tool actionlint .github/workflows/*.yml
 
 clean:
