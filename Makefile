@@ -178,13 +178,16 @@ hardening:
 #   1.7  containerd v1.7.35 built into the testbed cache (about 2 min the first time): no rebase, no
 #        remap-ids (the rootfs is a chowned copy), runc 1.5.3
 #   2.4  containerd v2.4.2: in-process unpack, idmapped rootfs
-# `make test` runs the whole suite on 2.4 and this subset on 1.6 and 1.7 (MATRIX_CI).
+# `make test` runs the whole suite on 2.4 and this subset on 1.6 and 1.7 (MATRIX_CI). Each leg drops
+# the testbed cache's directories from PATH first (make test's own env put runc 1.5.3 there), so that
+# the 1.6 leg sees Debian's runc only.
 MATRIX       ?= 1.6 1.7 2.4
 MATRIX_CI    ?= 1.6 1.7
 MATRIX_TESTS := ^(TestMatrixPaths|TestContainerdAnswers|TestPullMediaTypesRun|TestPullStreamFallback|TestPullStoredBlobsApplyInProcess|TestRuntimeSandboxLifecycle|TestCommandsLifecycle|TestCommandsUpdatePrebuilt|TestCommandsDoctor|TestCommandsStartRefusesOldRunc|TestSecurityStartGateModesAndExposure)$$
 MATRIX_RUN = status=0; i=0; base=$${OCC_TESTBED_DIR:-/tmp/occ-tb}; port=$${OCC_TESTBED_REGISTRY_PORT:-5001}; \
 	for v in $(1); do i=$$((i + 1)); t=$$(date +%s); \
 		( export OCC_TESTBED_DIR=$$base-m$${v/./} OCC_TESTBED_REGISTRY_PORT=$$((port + 10 + i)) OCC_TESTBED_CONTAINERD=$$v; s=0; \
+		  PATH=$$(tr : '\n' <<<"$$PATH" | grep -v "^$${OCC_TESTBED_CACHE:-/var/cache/occ-testbed}/" | paste -sd:); \
 		  { $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
 		    $(GO) test -count=1 -tags integration -timeout 20m -run '$(MATRIX_TESTS)' ./integration/; } || s=$$?; \
 		  $(TESTBED) down || { [ $$s -ne 0 ] || s=1; }; exit $$s ) && r=passed || { r=FAILED; status=1; }; \
