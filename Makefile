@@ -202,11 +202,17 @@ test-matrix:
 # it) and a rootless containerd (hack/containerd-rootless as that user: slirp4netns, the builtin port
 # driver) with occ run by the user: pull, CNI inside rootlesskit's netns, the port on the host's
 # 127.0.0.1, doctor's rootless checks, a user unit. Both also run in make test with the rest of
-# integration/ (about 25 s together). Torn down even when a step fails, as in `make test`.
-ROOTLESS_TESTS := ^(TestRootlessBuildKit|TestRootlessContainerd)$$
+# integration/ (about 25 s together). ROOTLESS_SANDBOX=1 first publishes the real sandbox to the
+# testbed registry (hack/testbed seed + hack/publish-sandbox: a build of minutes) and also runs
+# TestRootlessSandboxGateway (its login gateway under rootless containerd). Torn down even when a
+# step fails, as in `make test`.
+ROOTLESS_TESTS := ^(TestRootlessBuildKit|TestRootlessContainerd|TestRootlessSandboxGateway)$$
 rootless:
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+	  { [ -z "$${ROOTLESS_SANDBOX:-}" ] || { $(TESTBED) seed && \
+	    OCC_PUBLISH_REPO=occ/sandbox OCC_PUBLISH_SIGN=none OCC_PUBLISH_SBOM_SCANNER=none hack/publish-sandbox && \
+	    export OCC_TEST_ROOTLESS_SANDBOX=$$OCC_TEST_REGISTRY/occ/sandbox:$(BASE_VERSION); }; } && \
 	  $(GO) test -count=1 -tags integration -v -run '$(ROOTLESS_TESTS)' ./integration/; } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
