@@ -323,6 +323,14 @@ func startRootless(t *testing.T) *rootlessHost {
 			_ = syscall.Kill(-daemon.Process.Pid, syscall.SIGKILL)
 			<-exited
 		}
+		// Shims outlive containerd (a test that failed before occ stop):
+		// they and whatever runs under them go too.
+		if left := procsLeft(home, uid); len(left) > 0 {
+			t.Logf("killing %d process(es) left under %s", len(left), home)
+			for _, p := range left {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
 	})
 	sock := filepath.Join(runDir, "containerd", "containerd.sock")
 	for i := 0; ; i++ {
@@ -377,14 +385,36 @@ func TestRootlessSandboxGateway(t *testing.T) {
 		t.Fatalf("user add alice: %v\n%s", err, out)
 	}
 	start := time.Now()
-	t.Logf("occ start:\n%s", h.must("start", "--no-update-check"))
-	t.Logf("the real sandbox started under rootless containerd in %s", time.Since(start).Round(time.Millisecond))
+	out, err := h.run("", "start", "--no-update-check")
 	t.Cleanup(func() {
 		if out, err := h.run("", "stop", "--remove"); err != nil {
 			t.Errorf("occ stop --remove: %v\n%s", err, out)
 		}
 	})
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err != nil {
+		// occ start waits 60 s for the gateway; opencode alone took 96 s
+		// to listen on the shared test machine at load 30. The container
+		// keeps running: wait for the gateway here, up to 5 minutes.
+		if !strings.Contains(out, "did not become ready") {
+			t.Fatalf("occ start: %v\n%s", err, out)
+		}
+		t.Logf("occ start gave up waiting (slow machine); waiting for the gateway:\n%s", out)
+		c := &http.Client{Timeout: 5 * time.Second}
+		for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(2 * time.Second) {
+			if resp, err := c.Get(base + "/"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusUnauthorized {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(filepath.Join(h.home, ".local", "share", "opencode-cloud", "logs", "opencode-cloud-sandbox.log"))
+				t.Fatalf("the gateway did not answer on %s within 5 minutes; sandbox log:\n%s", base, log)
+			}
+		}
+	}
+	t.Logf("the real sandbox's gateway answered under rootless containerd %s after occ start began", time.Since(start).Round(time.Millisecond))
 	get := func(path, user, pw string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		if user != "" {
@@ -418,4 +448,54 @@ func TestRootlessSandboxGateway(t *testing.T) {
 	if code, _ := get("/", "bob", bobPW); code != http.StatusOK {
 		t.Errorf("GET / as bob after occ user add: %d, want 200", code)
 	}
+}
+
+// procsLeft lists the processes a rootless containerd of the user uid left
+// behind: its shims, anything whose command line mentions dir (log
+// drivers), and their descendants (the containers').
+func procsLeft(dir string, uid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	var roots []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			if i := strings.LastIndexByte(string(st), ')'); i > 0 {
+				if f := strings.Fields(string(st)[i+1:]); len(f) > 1 {
+					parent[pid], _ = strconv.Atoi(f[1])
+				}
+			}
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		shim := false
+		if info, err := e.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid {
+				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				shim = strings.HasPrefix(string(comm), "containerd-shim")
+			}
+		}
+		if shim || strings.Contains(string(cmd), dir+"/") {
+			roots = append(roots, pid)
+		}
+	}
+	mark := map[int]bool{}
+	for _, r := range roots {
+		mark[r] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for p, pp := range parent {
+			if !mark[p] && mark[pp] {
+				mark[p], changed = true, true
+			}
+		}
+	}
+	out := make([]int, 0, len(mark))
+	for p := range mark {
+		out = append(out, p)
+	}
+	return out
 }
