@@ -213,7 +213,7 @@ rootless:
 	  { [ -z "$${ROOTLESS_SANDBOX:-}" ] || { $(TESTBED) seed && \
 	    OCC_PUBLISH_REPO=occ/sandbox OCC_PUBLISH_SIGN=none OCC_PUBLISH_SBOM_SCANNER=none hack/publish-sandbox && \
 	    export OCC_TEST_ROOTLESS_SANDBOX=$$OCC_TEST_REGISTRY/occ/sandbox:$(BASE_VERSION); }; } && \
-	  $(GO) test -count=1 -tags integration -v -run '$(ROOTLESS_TESTS)' ./integration/; } || status=$$?; \
+	  $(GO) test -count=1 -tags integration -timeout 30m -v -run '$(ROOTLESS_TESTS)' ./integration/; } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
