@@ -298,7 +298,8 @@ func startRootless(t *testing.T) *rootlessHost {
 	// Rootless containerd: hack/containerd-rootless, with the host's loopback
 	// reachable as 10.0.2.2 (the testbed's registry is on 127.0.0.1).
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Long enough for the gateway test's wait (10 minutes) and its cleanup.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	t.Cleanup(cancel)
 	daemon := asUser(context.Background(), filepath.Join(repo, "hack", "containerd-rootless"))
 	daemon.Env = append(daemon.Env, "OCC_ROOTLESS_HOST_LOOPBACK=1", "CONTAINERD="+ctrd)
