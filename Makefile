@@ -7,6 +7,9 @@
 #                          it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
+#   make test-matrix       the user-facing integration subset against containerd 1.6 (Debian's, with Debian's
+#                          runc), 1.7 and 2.4.2, each on a testbed of its own (make test runs 1.6 and 1.7)
+#   make rootless          testbed up, rootless BuildKit and rootless containerd tests (docs/rootless.md), down
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
 #   make fuzz              every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=5m)
@@ -51,7 +54,7 @@ LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(V
 TESTBED := hack/testbed
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-stage release-image-merge demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
-	testbed-status lint fmt check test-race clean chaos kill hardening test-chaos test-kill test-hardening bench bench-gateway
+	testbed-status lint fmt check test-race clean chaos kill hardening test-chaos test-kill test-hardening bench bench-gateway test-matrix rootless
 
 all: build
 
@@ -103,6 +106,7 @@ test: test-unit fuzz-ci test-deb test-go-install
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(HARDENING_TESTS)) && $(E2E); } || status=$$?; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	( $(call MATRIX_RUN,$(MATRIX_CI)) ) || status=1; \
 	exit $$status
 
 # End-to-end (e2e/, build tag e2e): occ image build on the seeded Debian base, published and signed
@@ -167,6 +171,55 @@ kill:
 
 hardening:
 	@$(call HARDENING_WITH_TESTBED,$(HARDENING_TESTS))
+
+# The containerd version matrix (issue 21): the integration subset users depend on (pull with and
+# without the in-process unpack, start with CNI, logs, update and rollback, users, stop, status, doctor,
+# and TestMatrixPaths, which asserts the path occ took on each daemon) against each containerd in
+# MATRIX, one after another, each on a testbed of its own (OCC_TESTBED_DIR-mVV, registry port
+# OCC_TESTBED_REGISTRY_PORT+10+i), brought up and torn down around its leg:
+#   1.6  Debian 12's containerd 1.6.20 and runc 1.1.5 (apt): no rebase (containerd unpacks), no runc
+#        >= 1.2 (the user namespace is refused; the legs run with userns false, as occ says to)
+#   1.7  containerd v1.7.35 built into the testbed cache (about 2 min the first time): no rebase, no
+#        remap-ids (the rootfs is a chowned copy), runc 1.5.3
+#   2.4  containerd v2.4.2: in-process unpack, idmapped rootfs
+# `make test` runs the whole suite on 2.4 and this subset on 1.6 and 1.7 (MATRIX_CI). Each leg drops
+# the testbed cache's directories from PATH first (make test's own env put runc 1.5.3 there), so that
+# the 1.6 leg sees Debian's runc only.
+MATRIX       ?= 1.6 1.7 2.4
+MATRIX_CI    ?= 1.6 1.7
+MATRIX_TESTS := ^(TestMatrixPaths|TestContainerdAnswers|TestPullMediaTypesRun|TestPullStreamFallback|TestPullStoredBlobsApplyInProcess|TestRuntimeSandboxLifecycle|TestCommandsLifecycle|TestCommandsUpdatePrebuilt|TestCommandsDoctor|TestCommandsStartRefusesOldRunc|TestSecurityStartGateModesAndExposure)$$
+MATRIX_RUN = status=0; i=0; base=$${OCC_TESTBED_DIR:-/tmp/occ-tb}; port=$${OCC_TESTBED_REGISTRY_PORT:-5001}; \
+	for v in $(1); do i=$$((i + 1)); t=$$(date +%s); \
+		( export OCC_TESTBED_DIR=$$base-m$${v/./} OCC_TESTBED_REGISTRY_PORT=$$((port + 10 + i)) OCC_TESTBED_CONTAINERD=$$v; s=0; \
+		  PATH=$$(tr : '\n' <<<"$$PATH" | grep -v "^$${OCC_TESTBED_CACHE:-/var/cache/occ-testbed}/" | paste -sd:); \
+		  { $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+		    $(GO) test -count=1 -tags integration -timeout 20m -run '$(MATRIX_TESTS)' ./integration/; } || s=$$?; \
+		  $(TESTBED) down || { [ $$s -ne 0 ] || s=1; }; exit $$s ) && r=passed || { r=FAILED; status=1; }; \
+		echo "test-matrix: containerd $$v leg $$r in $$(( $$(date +%s) - t )) s"; \
+	done; exit $$status
+
+test-matrix:
+	@$(call MATRIX_RUN,$(MATRIX))
+
+# Rootless (issue 21, docs/rootless.md): the testbed's rootless BuildKit (buildkitd run by the
+# unprivileged user occ-tb-rootless under rootlesskit, OCI worker; occ builds into containerd through
+# it) and a rootless containerd (hack/containerd-rootless as that user: slirp4netns, the builtin port
+# driver) with occ run by the user: pull, CNI inside rootlesskit's netns, the port on the host's
+# 127.0.0.1, doctor's rootless checks, a user unit. Both also run in make test with the rest of
+# integration/ (about 25 s together). ROOTLESS_SANDBOX=1 first publishes the real sandbox to the
+# testbed registry (hack/testbed seed + hack/publish-sandbox: a build of minutes) and also runs
+# TestRootlessSandboxGateway (its login gateway under rootless containerd). Torn down even when a
+# step fails, as in `make test`.
+ROOTLESS_TESTS := ^(TestRootlessBuildKit|TestRootlessContainerd|TestRootlessSandboxGateway)$$
+rootless:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && eval "$$($(TESTBED) env)" && \
+	  { [ -z "$${ROOTLESS_SANDBOX:-}" ] || { $(TESTBED) seed && \
+	    OCC_PUBLISH_REPO=occ/sandbox OCC_PUBLISH_SIGN=none OCC_PUBLISH_SBOM_SCANNER=none hack/publish-sandbox && \
+	    export OCC_TEST_ROOTLESS_SANDBOX=$$OCC_TEST_REGISTRY/occ/sandbox:$(BASE_VERSION); }; } && \
+	  $(GO) test -count=1 -tags integration -timeout 30m -v -run '$(ROOTLESS_TESTS)' ./integration/; } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
 
 # Release artefacts. The tools (goreleaser, syft, nfpm) are pinned in tools/go.mod, a module of their
 # own (syft would move otel, x/net and x/crypto in occ's go.mod), and built into bin/tools on first

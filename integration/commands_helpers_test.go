@@ -65,6 +65,7 @@ func newCmdFixture(t *testing.T, mutate func(*meta.Config)) *cmdFixture {
 	f.cfg.ImageVerify = meta.VerifyOff
 	f.cfg.InsecureRegistries = []string{e.registry}
 	f.cfg.BuildkitAddr = e.buildkit
+	legConfig(t, f.cfg)
 	if mutate != nil {
 		mutate(f.cfg)
 	}

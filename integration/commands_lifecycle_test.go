@@ -40,7 +40,7 @@ func TestCommandsLifecycle(t *testing.T) {
 		// The isolation in force, read from the container.
 		"Seccomp:        containerd default profile\n",
 		"AppArmor:       ",
-		fmt.Sprintf("User ns:        on: ids 0-65535 are host %d-%d (rootfs idmapped; volumes owned in range)\n", meta.DefaultUserNSBase, meta.DefaultUserNSBase+65535),
+		usernsLine(tbLeg(t)),
 		fmt.Sprintf("Pids:           %d\n", meta.DefaultPidsLimit),
 		"Memory:         ",
 		"CPUs:           ",
@@ -51,7 +51,8 @@ func TestCommandsLifecycle(t *testing.T) {
 	js := f.statusJSON()
 	if sec, _ := js["security"].(map[string]any); sec == nil {
 		t.Errorf("status --json: no security: %v", js)
-	} else if iso, _ := sec["isolation"].(map[string]any); iso["seccomp"] != true || iso["userns"] != true || iso["rootfs"] != "idmapped" || iso["pids_limit"] != float64(meta.DefaultPidsLimit) {
+	} else if iso, _ := sec["isolation"].(map[string]any); iso["seccomp"] != true || iso["userns"] != tbLeg(t).userns ||
+		(tbLeg(t).userns && iso["rootfs"] != tbLeg(t).rootfs) || iso["pids_limit"] != float64(meta.DefaultPidsLimit) {
 		t.Errorf("status --json security.isolation: %v", sec["isolation"])
 	}
 	if js["state"] != "running" || js["health"] != "Healthy" {
@@ -236,3 +237,14 @@ func waitLine(t *testing.T, lines <-chan string, want string) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// usernsLine is status's user namespace line on the containerd leg: the
+// rootfs idmapped (2.x) or chowned (1.7), or off (1.6: runc 1.1 only).
+func usernsLine(leg containerdLeg) string {
+	if !leg.userns {
+		return "User ns:        off"
+	}
+	how := map[string]string{"idmapped": "idmapped", "chowned": "a chowned copy"}[leg.rootfs]
+	return fmt.Sprintf("User ns:        on: ids 0-65535 are host %d-%d (rootfs %s; volumes owned in range)\n",
+		meta.DefaultUserNSBase, meta.DefaultUserNSBase+65535, how)
+}

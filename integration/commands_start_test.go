@@ -159,7 +159,7 @@ func TestCommandsStartRefusesOldRunc(t *testing.T) {
 	if out, err := exec.Command("/usr/sbin/runc", "--version").Output(); err != nil || !strings.Contains(string(out), "runc version 1.1.") {
 		t.Skipf("needs Debian 12's runc 1.1 at /usr/sbin/runc (hack/testbed installs it): %v %s", err, out)
 	}
-	f := newCmdFixture(t, nil)
+	f := newCmdFixture(t, func(c *meta.Config) { c.UserNS = true }) // also on the containerd 1.6 leg
 	f.importImage(meta.Provenance{Source: meta.SourcePrebuilt, ImageVersion: meta.Version})
 	var env []string
 	for _, kv := range f.env {

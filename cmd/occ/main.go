@@ -13,6 +13,7 @@ import (
 	"github.com/willabides/kongplete"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 func main() {
@@ -58,6 +59,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// needs nothing of App.
 	if cli.LogDriver.Path != "" && kctx.Command() == "log-driver <path>" {
 		return exitCodeOf(kctx.Run())
+	}
+
+	// Under rootless containerd occ runs in rootlesskit's namespaces, where
+	// containerd, its mounts and occ's CNI network live (docs/rootless.md).
+	if rk := runtime.DetectRootless(); rk != nil && !runtime.InRootlessChild() {
+		if exe, err := os.Executable(); err != nil {
+			fmt.Fprintln(stderr, "Error: rootless containerd: locating the occ executable:", err)
+			return 1
+		} else if err := rk.Reexec(exe, args); err != nil {
+			fmt.Fprintln(stderr, "Error:", err)
+			return 1
+		}
 	}
 
 	return runCommand(kctx, &cli.Globals, stdin, stdout, stderr)

@@ -30,8 +30,16 @@ func serviceOptions(app *App, cfg *meta.Config) (service.Options, error) {
 	// The daemons in effect now (--address, $CONTAINERD_ADDRESS, …), so the
 	// service does not fall back to the defaults without them.
 	env = append(env, daemonEnv(app.Globals)...)
+	mode := cfg.BootMode
+	if runtime.InRootlessChild() {
+		// Rootless containerd is this user's: so is the service (a user
+		// unit; the system's units are root's), and it finds rootlesskit
+		// where this occ did.
+		mode = service.ModeUser
+		env = append(env, runtime.EnvRootlessStateDir+"="+runtime.RootlessStateDir())
+	}
 	return service.Options{
-		Mode:           cfg.BootMode,
+		Mode:           mode,
 		Executable:     exe,
 		ConfigFile:     app.Paths.ConfigFile,
 		Env:            env,

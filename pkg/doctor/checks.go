@@ -272,33 +272,52 @@ func Isolation(_ context.Context, env *Env) []Check {
 		aa.Status, aa.Fix = Warn, "occ config set apparmor true"
 	}
 	un := Check{Name: "user namespace", Status: OK, Detail: lines["User ns"]}
-	if !iso.UserNS {
+	switch rangeErr := iso.CheckUserNSRange(); {
+	case !iso.UserNS && runtime.InRootlessChild():
+		un.Detail = "off: rootless containerd's user namespace holds the sandbox (its root is your user on the host)"
+	case !iso.UserNS:
 		un.Status, un.Fix = Warn, "occ config set userns true"
-	} else if err := iso.CheckUserNSRange(); err != nil {
-		un.Status, un.Detail, un.Fix = Fail, err.Error(), "occ config set userns_base N"
-	} else if runc, err := iso.RuncFor(); err != nil {
-		un.Status, un.Detail, un.Fix = Fail, err.Error(), "install runc >= "+runtime.MinRuncUserNS+", or occ config set userns false"
-	} else {
-		un.Detail += "; runc " + runc
+	case rangeErr != nil:
+		un.Status, un.Detail, un.Fix = Fail, rangeErr.Error(), "occ config set userns_base N"
+		if runtime.InRootlessChild() {
+			un.Fix = "occ config set userns false"
+		}
+	default:
+		un.Detail = userNSRunc(iso, un.Detail, &un)
 	}
 	limits := Check{Name: "limits", Status: OK,
 		Detail: fmt.Sprintf("pids %s, memory %s, CPUs %s", lines["Pids"], lines["Memory"], lines["CPUs"])}
 	return []Check{sc, aa, un, limits}
 }
 
-// Privileges says whether occ runs as root, and what a non-root user
-// needs.
-func Privileges(_ context.Context, env *Env) []Check {
-	r := Check{Name: "privileges", Status: OK}
-	if env.Geteuid() == 0 {
-		r.Detail = "running as root"
-		return []Check{r}
+// userNSRunc checks the runc a user namespace needs, setting un's failure
+// when it is too old; it returns the detail line.
+func userNSRunc(iso runtime.Isolation, detail string, un *Check) string {
+	runc, err := iso.RuncFor()
+	if err != nil {
+		un.Status, un.Fix = Fail, "install runc >= "+runtime.MinRuncUserNS+", or occ config set userns false"
+		return err.Error()
 	}
-	r.Status = Warn
-	r.Detail = "not root: occ needs a containerd (and BuildKit) this user may use"
-	r.Fix = "for rootless containerd: containerd-rootless-setuptool.sh install, then occ config set containerd_address $XDG_RUNTIME_DIR/containerd/containerd.sock " +
-		"and occ config set network_mode host (rootless CNI needs extra setup); or run occ as root"
-	return []Check{r}
+	return detail + "; runc " + runc
+}
+
+// Privileges says whether occ runs as root; otherwise the rootless lines
+// (runtime.RootlessChecks: rootless mode and each prerequisite of rootless
+// containerd, with its fix).
+func Privileges(_ context.Context, env *Env) []Check {
+	if env.Geteuid() == 0 && !runtime.InRootlessChild() {
+		return []Check{{Name: "privileges", Status: OK, Detail: "running as root"}}
+	}
+	var out []Check
+	for _, c := range env.Rootless() {
+		out = append(out, Check{Name: c.Name, Status: Status(c.Status), Detail: c.Detail, Fix: c.Fix})
+	}
+	if len(out) == 0 {
+		out = append(out, Check{Name: "privileges", Status: Warn,
+			Detail: "not root: occ needs a containerd (and BuildKit) this user may use",
+			Fix:    "start rootless containerd (docs/rootless.md), or run occ as root"})
+	}
+	return out
 }
 
 // Disk checks the space free where occ keeps its data (the nearest

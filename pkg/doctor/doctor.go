@@ -94,6 +94,9 @@ type Env struct {
 	FreeBytes func(dir string) (int64, error)
 	// Geteuid is the effective user id.
 	Geteuid func() int
+	// Rootless are the rootless-mode lines (runtime.RootlessChecks): the
+	// mode and each prerequisite of rootless containerd, with its fix.
+	Rootless func() []runtime.RootlessCheck
 }
 
 // Run runs checks in order against env and returns every row.
@@ -175,6 +178,9 @@ func (e *Env) withDefaults() *Env {
 	}
 	if c.Geteuid == nil {
 		c.Geteuid = os.Geteuid
+	}
+	if c.Rootless == nil {
+		c.Rootless = runtime.RootlessChecks
 	}
 	return &c
 }

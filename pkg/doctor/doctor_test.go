@@ -23,6 +23,7 @@ import (
 
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 	"github.com/opencode-cloud/occ/pkg/registry"
 )
 
@@ -282,7 +283,10 @@ func TestBuildKit(t *testing.T) {
 
 func TestPrivileges(t *testing.T) {
 	for uid, want := range map[int]Status{0: OK, 1000: Warn} {
-		env := &Env{Config: meta.DefaultConfig(), Geteuid: func() int { return uid }}
+		env := &Env{Config: meta.DefaultConfig(), Geteuid: func() int { return uid },
+			Rootless: func() []runtime.RootlessCheck {
+				return []runtime.RootlessCheck{{Name: "rootless", Status: "warn", Detail: "no rootlesskit state"}}
+			}}
 		if r := Run(context.Background(), env, []CheckFunc{Privileges})[0]; r.Status != want {
 			t.Errorf("uid %d: %+v", uid, r)
 		}

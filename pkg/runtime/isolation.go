@@ -111,6 +111,11 @@ func ResolveIsolation(cfg *meta.Config) (Isolation, error) {
 		cpus = meta.AutoCPULimit(hostFacts.cpus())
 	}
 	iso.CPUs = cpus
+	if rootlessNoCgroups() {
+		// Rootless runc cannot apply limits without delegated cgroups
+		// (occ doctor says how to get them): none, rather than no start.
+		iso.PidsLimit, iso.MemoryBytes, iso.CPUs = 0, 0, 0
+	}
 	return iso, nil
 }
 
@@ -198,6 +203,13 @@ func (iso *Isolation) snapshotOpt(ctx context.Context, c *Client, snapshotter, k
 func (iso Isolation) CheckUserNSRange() error {
 	if !iso.UserNS {
 		return nil
+	}
+	if InRootlessChild() {
+		// Rootless containerd has only the user's own uid and its subuid
+		// range to give: no room for the sandbox's 65536 ids at userns_base.
+		return errdefs.ErrFailedPrecondition.WithMessage(
+			"rootless containerd runs in a user namespace of its own (the sandbox's root is your user on the host), with no room for occ's: " +
+				"occ config set userns false")
 	}
 	lo, hi := uint64(iso.UserNSBase), uint64(iso.UserNSBase)+meta.UserNSSize
 	var clashes []string

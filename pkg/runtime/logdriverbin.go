@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/userns"
 )
 
 // The log driver is a binary:// log URI that containerd's shim, and its
@@ -143,9 +145,13 @@ func checkTrusted(p string) error {
 			"refusing to have containerd run the log driver %s as root: %s %s, so whoever can change it could run anything as root; to fix, %s",
 			p, path, why, fix))
 	}
+	// Under rootless containerd (occ in rootlesskit's user namespace) the
+	// "root" that runs the driver is the unprivileged user, and what the
+	// host's root owns shows as the overflow uid: root's as much as before.
+	overflow, inNS := overflowUID()
 	owned := func(fi fs.FileInfo) bool {
 		st, ok := fi.Sys().(*syscall.Stat_t)
-		return ok && (st.Uid == 0 || st.Uid == euid)
+		return ok && (st.Uid == 0 || st.Uid == euid || (inNS && st.Uid == overflow))
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
@@ -180,4 +186,20 @@ func checkTrusted(p string) error {
 		}
 		dir = parent
 	}
+}
+
+// overflowUID is the uid files of unmapped owners show in a user namespace
+// (kernel.overflowuid, 65534 by default), and whether this process runs in
+// one whose root is not the host's.
+func overflowUID() (uint32, bool) {
+	if !userns.RunningInUserNS() {
+		return 0, false
+	}
+	uid := uint32(65534)
+	if b, err := os.ReadFile("/proc/sys/kernel/overflowuid"); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil {
+			uid = uint32(n)
+		}
+	}
+	return uid, true
 }

@@ -131,6 +131,13 @@ func setupNetwork(ctx context.Context, st *cniState, pluginDirs []string, runDir
 	if err := writeNetRecord(*st); err != nil {
 		return err
 	}
+	// Under rootless containerd this namespace is rootlesskit's: its port
+	// driver carries the published port to the host (rootless.go).
+	if rk := rootlessChild(); rk != nil {
+		if err := rk.forwardPorts(ctx, st.Ports, st.IPs); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -213,6 +220,11 @@ func ipamAddresses(ipamDir, network, id string) []string {
 // from an earlier boot is released.
 func teardownNetwork(ctx context.Context, st cniState, pluginDirs []string) error {
 	var errs []error
+	if rk := rootlessChild(); rk != nil && len(st.Ports) > 0 {
+		if err := rk.unforwardPorts(ctx, st.Ports); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(st.Conflist) > 0 && st.ID != "" {
 		c, err := newCNI(pluginDirs, st.Conflist)
 		if err != nil {

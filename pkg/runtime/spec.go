@@ -201,7 +201,13 @@ func (s *Sandbox) specOpts(image containerd.Image, plan MountPlan, iso Isolation
 		oci.WithMounts(plan.OCIMountsFor(iso)),
 	}
 	opts = append(opts, iso.specOpts()...)
-	opts = append(opts, oci.WithCgroup(s.cgroupPath()))
+	if rootlessNoCgroups() {
+		// No path: rootless runc then skips the cgroups it may not create
+		// (with a path it fails on them).
+		opts = append(opts, oci.WithCgroup(""))
+	} else {
+		opts = append(opts, oci.WithCgroup(s.cgroupPath()))
+	}
 	if s.networkMode() == meta.NetworkHost {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
 	} else {
