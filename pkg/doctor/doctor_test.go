@@ -23,8 +23,8 @@ import (
 
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
-	"github.com/opencode-cloud/occ/pkg/runtime"
 	"github.com/opencode-cloud/occ/pkg/registry"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 func TestCheckCNI(t *testing.T) {

@@ -310,11 +310,6 @@ func VerifyPolicy(cfg *meta.Config, paths meta.Paths) (trust.Policy, error) {
 	return trust.PolicyFromConfig(cfg, paths.TrustedRootFile())
 }
 
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
 // Requires says whether images from repo must carry a valid signature.
 func (v *imageVerifier) Requires(repo string) bool {
 	return v.cfg.VerifyMode(repo) == meta.VerifyRequire
