@@ -66,6 +66,14 @@ var Keys = []Key{
 	{Name: "pids_limit", Settable: true, Help: "most processes and threads in the sandbox (0: no limit)"},
 	{Name: "memory_limit", Settable: true, Help: "sandbox memory limit: auto (3/4 of the host's), none, or a size such as 4g or 512m"},
 	{Name: "cpu_limit", Settable: true, Help: "sandbox CPU limit in CPUs: auto (the host's CPUs less half a CPU, at least 1), none, or a number such as 1.5"},
+	{Name: "target", Settable: true, Help: "where the sandbox runs: host (this machine's containerd) or kube (a Kubernetes cluster: occ kube)"},
+	{Name: "kube_context", Settable: true, Help: "kubeconfig context for target kube (empty: the current context, as kubectl)"},
+	{Name: "kube_namespace", Settable: true, Help: "Kubernetes namespace of the sandbox"},
+	{Name: "kube_storage_class", Settable: true, Help: "storage class of the sandbox's volumes (empty: the cluster's default)"},
+	{Name: "kube_volume_size", Settable: true, Help: "size of the workspace volume on Kubernetes (the others get 1Gi), such as 10Gi"},
+	{Name: "kube_ingress_host", Settable: true, Help: "host name of an Ingress for the sandbox (empty: no Ingress)"},
+	{Name: "kube_ingress_tls_secret", Aliases: []string{"kube_tls_secret"}, Settable: true, Help: "TLS secret of the Ingress (empty: plain HTTP)"},
+	{Name: "kube_ingress_class", Settable: true, Help: "ingress class of the Ingress (empty: the cluster's default)"},
 }
 
 // HiddenKeys are not shown by `occ config show` (cockpit is disabled).

@@ -84,6 +84,9 @@ func (c *Config) validateField(key string) *FieldError {
 	if fe := c.validateIsolationField(key); fe != nil {
 		return fe
 	}
+	if fe := c.validateKubeField(key); fe != nil {
+		return fe
+	}
 	switch key {
 	case "opencode_web_port":
 		if c.OpencodeWebPort < 1024 || c.OpencodeWebPort > 65535 {
