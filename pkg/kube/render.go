@@ -122,7 +122,11 @@ func (m *Manifests) Objects() []k8sruntime.Object {
 func (m *Manifests) YAML() ([]byte, error) {
 	var b bytes.Buffer
 	for i, o := range m.Objects() {
-		y, err := yaml.Marshal(o)
+		u, err := toUnstructured(o)
+		if err != nil {
+			return nil, err
+		}
+		y, err := yaml.Marshal(u.Object)
 		if err != nil {
 			return nil, fmt.Errorf("render %T: %w", o, err)
 		}
