@@ -13,9 +13,13 @@ import (
 // are kept, so 'occ user enable' undoes it.
 type UserDisableCmd struct {
 	Username string `arg:"" help:"The user to disable."`
+	kubeSwitch
 }
 
 func (c *UserDisableCmd) Run(ctx context.Context, app *App) error {
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserLocked(ctx, app, kc, c.Username, true) })
+	}
 	return setUserLocked(ctx, app, c.Username, true)
 }
 

@@ -10,9 +10,14 @@ import (
 
 // UserListCmd lists the user records (the sandbox restores its accounts
 // from them, so this is right whether it runs or not).
-type UserListCmd struct{}
+type UserListCmd struct {
+	kubeSwitch
+}
 
 func (c *UserListCmd) Run(ctx context.Context, app *App) error {
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserList(ctx, app, kc) })
+	}
 	cfg, _, err := app.LoadConfig()
 	if err != nil {
 		return err

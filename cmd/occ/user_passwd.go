@@ -14,12 +14,16 @@ import (
 type UserPasswdCmd struct {
 	Username string `arg:"" help:"The user whose password to set."`
 	passwordFlags
+	kubeSwitch
 }
 
 func (c *UserPasswdCmd) Run(ctx context.Context, app *App) error {
 	name := c.Username
 	if err := checkUsername(name); err != nil {
 		return err
+	}
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserPasswd(ctx, app, kc, c, name) })
 	}
 	if err := c.check(); err != nil {
 		return err

@@ -14,12 +14,16 @@ import (
 type UserRemoveCmd struct {
 	Username string `arg:"" help:"The user to remove."`
 	Force    bool   `short:"f" help:"Do not ask, and allow removing the last user."`
+	kubeSwitch
 }
 
 func (c *UserRemoveCmd) Run(ctx context.Context, app *App) error {
 	name := c.Username
 	if err := checkUsername(name); err != nil {
 		return err
+	}
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserRemove(ctx, app, kc, name, c.Force) })
 	}
 	s, err := beginUserChange(ctx, app)
 	if err != nil {
