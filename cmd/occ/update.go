@@ -25,6 +25,8 @@ import (
 type UpdateCmd struct {
 	Yes      bool `short:"y" help:"Do not ask for confirmation (needed when not on a terminal)."`
 	Rollback bool `help:"Go back to the previous image (kept by the last update): swap it with the current one and recreate the container."`
+	kubeSwitch
+	hostUsersFlag
 }
 
 // updateReadyTimeout is how long update and rollback wait for the new
@@ -35,6 +37,9 @@ type UpdateCmd struct {
 const updateReadyTimeout = 3 * runtime.ReadyTimeout
 
 func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
+	if kc, cfg, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUpdate(ctx, app, kc, cfg, c.Rollback, c.NoUserNS) })
+	}
 	cfg, unlock, err := app.LockAndLoad(ctx)
 	if err != nil {
 		return err
