@@ -7,6 +7,7 @@
 #                          it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
+#                          and kube-apiserver (make testbed-up starts both: hack/kube/cluster up)
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
 #   make fuzz              every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=5m)
@@ -44,6 +45,7 @@ VERSION ?= $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/nu
 COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$c || echo $$c-dirty; } || echo unknown)
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
+KUBE    := hack/kube/cluster
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint clean chaos kill hardening test-chaos test-kill test-hardening bench
@@ -78,15 +80,18 @@ fuzz-ci:
 
 testbed-up:
 	$(TESTBED) up >/dev/null
+	$(KUBE) up >/dev/null
 
 testbed-down:
+	$(KUBE) down
 	$(TESTBED) down
 
 testbed-status:
 	$(TESTBED) status
 
 # Runs against whatever testbed OCC_TESTBED_DIR / OCC_TESTBED_REGISTRY_PORT name (default /tmp/occ-tb).
-INTEGRATION := eval "$$($(TESTBED) env)" && $(GO) test -count=1 -tags integration ./integration/...
+# The kube tests (integration/kube_test.go) also need the API server hack/kube/cluster runs.
+INTEGRATION := eval "$$($(TESTBED) env)" && eval "$$($(KUBE) env)" && $(GO) test -count=1 -tags integration ./integration/...
 
 test-integration:
 	$(INTEGRATION)
@@ -96,7 +101,8 @@ test-integration:
 # (No recursive make here: make runs such a line even under `make -n`.)
 test: test-unit fuzz-ci test-deb test-go-install
 	@status=0; \
-	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(CHAOS_TESTS)) && $(E2E); } || status=$$?; \
+	{ $(TESTBED) up >/dev/null && $(KUBE) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(CHAOS_TESTS)) && $(E2E); } || status=$$?; \
+	$(KUBE) down || { [ $$status -ne 0 ] || status=1; }; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 

@@ -106,6 +106,15 @@ type ApplyOptions struct {
 // apply --server-side --force-conflicts does).
 func (c *Client) Apply(ctx context.Context, m *Manifests, o ApplyOptions) ([]Applied, error) {
 	var out []Applied
+	if o.DryRun {
+		// A dry run stores nothing, so the objects in a namespace that does
+		// not exist yet cannot be admitted: say so instead of a not found.
+		_, err := c.Clientset.CoreV1().Namespaces().Get(ctx, m.Namespace.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf(
+				"namespace %s does not exist yet, so a server-side dry run cannot check the objects in it: create it (kubectl create namespace %s) or apply once", m.Namespace.Name, m.Namespace.Name))
+		}
+	}
 	for _, obj := range m.Objects() {
 		u, err := toUnstructured(obj)
 		if err != nil {
