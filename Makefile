@@ -7,6 +7,7 @@
 #                          it, and the testbed torn down again
 #   make test-unit         go test ./...
 #   make test-integration  integration tests against an already running testbed (make testbed-up)
+#                          and kube-apiserver (make testbed-up starts both: hack/kube/cluster up)
 #   make test-matrix       the user-facing integration subset against containerd 1.6 (Debian's, with Debian's
 #                          runc), 1.7 and 2.4.2, each on a testbed of its own (make test runs 1.6 and 1.7)
 #   make rootless          testbed up, rootless BuildKit and rootless containerd tests (docs/rootless.md), down
@@ -52,6 +53,7 @@ VERSION ?= $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/nu
 COMMIT  ?= $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null && echo $$c || echo $$c-dirty; } || echo unknown)
 LDFLAGS := $(if $(VERSION),-X github.com/opencode-cloud/occ/pkg/meta.Version=$(VERSION)) -X github.com/opencode-cloud/occ/pkg/meta.Commit=$(COMMIT)
 TESTBED := hack/testbed
+KUBE    := hack/kube/cluster
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-stage release-image-merge demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
 	testbed-status lint fmt check test-race clean chaos kill hardening test-chaos test-kill test-hardening bench bench-gateway test-matrix rootless
@@ -86,15 +88,18 @@ fuzz-ci:
 
 testbed-up:
 	$(TESTBED) up >/dev/null
+	$(KUBE) up >/dev/null
 
 testbed-down:
+	$(KUBE) down
 	$(TESTBED) down
 
 testbed-status:
 	$(TESTBED) status
 
 # Runs against whatever testbed OCC_TESTBED_DIR / OCC_TESTBED_REGISTRY_PORT name (default /tmp/occ-tb).
-INTEGRATION := eval "$$($(TESTBED) env)" && $(GO) test -count=1 -tags integration ./integration/...
+# The kube tests (integration/kube_test.go) also need the API server hack/kube/cluster runs.
+INTEGRATION := eval "$$($(TESTBED) env)" && eval "$$($(KUBE) env)" && $(GO) test -count=1 -tags integration ./integration/...
 
 test-integration:
 	$(INTEGRATION)
@@ -104,7 +109,8 @@ test-integration:
 # (No recursive make here: make runs such a line even under `make -n`.)
 test: test-unit fuzz-ci test-deb test-go-install
 	@status=0; \
-	{ $(TESTBED) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(HARDENING_TESTS)) && $(E2E); } || status=$$?; \
+	{ $(TESTBED) up >/dev/null && $(KUBE) up >/dev/null && $(INTEGRATION) && $(call HARDENING,$(HARDENING_TESTS)) && $(E2E); } || status=$$?; \
+	$(KUBE) down || { [ $$status -ne 0 ] || status=1; }; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	( $(call MATRIX_RUN,$(MATRIX_CI)) ) || status=1; \
 	exit $$status

@@ -17,9 +17,14 @@ type UpdateCmd struct {
 	Yes      bool `short:"y" help:"Do not ask for confirmation (needed when not on a terminal)."`
 	Rollback bool `help:"Go back to the previous image (kept by the last update): swap it with the current one and recreate the container."`
 	JSON     bool `name:"json" help:"Print what changed as JSON."`
+	kubeSwitch
+	hostUsersFlag
 }
 
 func (c *UpdateCmd) Run(ctx context.Context, app *App) error {
+	if kc, cfg, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUpdate(ctx, app, kc, cfg, c.Rollback, c.NoUserNS) })
+	}
 	res, err := app.ops().Update(ctx, ops.UpdateOptions{Yes: c.Yes, Rollback: c.Rollback})
 	if err != nil {
 		return err

@@ -7,11 +7,15 @@ import "context"
 type UserAddCmd struct {
 	Username string `arg:"" optional:"" help:"The new user's name: 1-32 of a-z, 0-9, _ and -, starting with a letter or _ (prompted for, default admin, when left out on a terminal)."`
 	passwordFlags
+	kubeSwitch
 }
 
 func (c *UserAddCmd) Run(ctx context.Context, app *App) error {
 	if err := c.check(); err != nil {
 		return err
+	}
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserAdd(ctx, app, kc, c, c.Username) })
 	}
 	res, err := app.ops().UserAdd(ctx, c.Username, c.options(app))
 	if err != nil {

@@ -10,9 +10,13 @@ import (
 // from them, so this is right whether it runs or not).
 type UserListCmd struct {
 	JSON bool `name:"json" help:"Print the users as JSON."`
+	kubeSwitch
 }
 
 func (c *UserListCmd) Run(ctx context.Context, app *App) error {
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserList(ctx, app, kc) })
+	}
 	users, listErr := app.ops().UserList()
 	if users == nil && listErr != nil {
 		return listErr

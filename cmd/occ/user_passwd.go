@@ -11,11 +11,15 @@ import (
 type UserPasswdCmd struct {
 	Username string `arg:"" help:"The user whose password to set."`
 	passwordFlags
+	kubeSwitch
 }
 
 func (c *UserPasswdCmd) Run(ctx context.Context, app *App) error {
 	if err := ops.CheckUsername(c.Username); err != nil {
 		return err
+	}
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserPasswd(ctx, app, kc, c, c.Username) })
 	}
 	if err := c.check(); err != nil {
 		return err

@@ -7,9 +7,13 @@ import "context"
 type UserRemoveCmd struct {
 	Username string `arg:"" help:"The user to remove."`
 	Force    bool   `short:"f" help:"Do not ask, and allow removing the last user."`
+	kubeSwitch
 }
 
 func (c *UserRemoveCmd) Run(ctx context.Context, app *App) error {
+	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
+		return orKube(err, func() error { return kubeUserRemove(ctx, app, kc, c.Username, c.Force) })
+	}
 	res, err := app.ops().UserRemove(ctx, c.Username, c.Force)
 	if err != nil {
 		return err

@@ -121,6 +121,17 @@ type Config struct {
 	MemoryLimit string `json:"memory_limit"`
 	CPULimit    string `json:"cpu_limit"`
 
+	// Where the sandbox runs (kube.go): this host's containerd, or a
+	// Kubernetes cluster (occ kube, and occ user/update with --kube).
+	Target           string `json:"target"`
+	KubeContext      string `json:"kube_context"`
+	KubeNamespace    string `json:"kube_namespace"`
+	KubeStorageClass string `json:"kube_storage_class"`
+	KubeVolumeSize   string `json:"kube_volume_size"`
+	KubeIngressHost  string `json:"kube_ingress_host"`
+	KubeIngressTLS   string `json:"kube_ingress_tls_secret"`
+	KubeIngressClass string `json:"kube_ingress_class"`
+
 	// The file's daemon settings and the overrides ApplyEndpoints put in
 	// their place (endpoints.go); never serialised.
 	fileEndpoints, overrides *Endpoints
@@ -166,6 +177,9 @@ func DefaultConfig() *Config {
 		PidsLimit:              DefaultPidsLimit,
 		MemoryLimit:            LimitAuto,
 		CPULimit:               LimitAuto,
+		Target:                 TargetHost,
+		KubeNamespace:          DefaultKubeNamespace,
+		KubeVolumeSize:         DefaultKubeVolumeSize,
 	}
 }
 

@@ -70,6 +70,14 @@ var Keys = []Key{
 	{Name: "pids_limit", Settable: true, Help: "most processes and threads in the sandbox (0: no limit)", Check: checkPidsLimit},
 	{Name: "memory_limit", Settable: true, Help: "sandbox memory limit: auto (3/4 of the host's), none, or a size such as 4g or 512m", Check: checkMemoryLimit},
 	{Name: "cpu_limit", Settable: true, Help: "sandbox CPU limit in CPUs: auto (the host's CPUs less half a CPU, at least 1), none, or a number such as 1.5", Check: checkCPULimit},
+	{Name: "target", Settable: true, Help: "where the sandbox runs: host (this machine's containerd) or kube (a Kubernetes cluster: occ kube)", Check: kubeCheck("target")},
+	{Name: "kube_context", Settable: true, Help: "kubeconfig context for target kube (empty: the current context, as kubectl)"},
+	{Name: "kube_namespace", Settable: true, Help: "Kubernetes namespace of the sandbox", Check: kubeCheck("kube_namespace")},
+	{Name: "kube_storage_class", Settable: true, Help: "storage class of the sandbox's volumes (empty: the cluster's default)", Check: kubeCheck("kube_storage_class")},
+	{Name: "kube_volume_size", Settable: true, Help: "size of the workspace volume on Kubernetes (the others get 1Gi), such as 10Gi", Check: kubeCheck("kube_volume_size")},
+	{Name: "kube_ingress_host", Settable: true, Help: "host name of an Ingress for the sandbox (empty: no Ingress)", Check: kubeCheck("kube_ingress_host")},
+	{Name: "kube_ingress_tls_secret", Aliases: []string{"kube_tls_secret"}, Settable: true, Help: "TLS secret of the Ingress (empty: plain HTTP)", Check: kubeCheck("kube_ingress_tls_secret")},
+	{Name: "kube_ingress_class", Settable: true, Help: "ingress class of the Ingress (empty: the cluster's default)", Check: kubeCheck("kube_ingress_class")},
 }
 
 // HiddenKeys are not shown by `occ config show` (cockpit is disabled).

@@ -227,3 +227,13 @@ func (e *Env) password(name string, o PasswordOptions) (pw string, generated boo
 	pw, err = GeneratePassword()
 	return pw, true, err
 }
+
+// Password is the password for name as o asks: generated, or typed at the
+// prompt (twice) or read from stdin. For callers that keep the record
+// elsewhere (occ user --kube).
+func (e *Env) Password(name string, o PasswordOptions) (pw string, generated bool, err error) {
+	return e.password(name, o)
+}
+
+// AskUsername is name, or the name typed at the prompt (default admin).
+func (e *Env) AskUsername(name string) (string, error) { return e.askUsername(name) }
