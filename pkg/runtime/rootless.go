@@ -294,35 +294,45 @@ func RootlessChecks() []RootlessCheck {
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
-	var out []RootlessCheck
-	add := func(c RootlessCheck) { out = append(out, c) }
+	out := []RootlessCheck{rootlessModeCheck(name, uid)}
+	out = append(out, subIDChecks(name, uid)...)
+	return append(out, idmapCheck(), rootlesskitCheck(), rootlessNetworkCheck(), rootlessCgroupCheck())
+}
 
+// rootlessModeCheck: does a rootless containerd run for this user?
+func rootlessModeCheck(name string, uid int) RootlessCheck {
 	mode := RootlessCheck{Name: "rootless mode"}
 	if rk := DetectRootless(); rk != nil {
 		mode.Status = "ok"
 		mode.Detail = fmt.Sprintf("user %s (uid %d); containerd runs under rootlesskit (state %s); occ runs in its namespaces", name, uid, rk.StateDir)
-	} else {
-		mode.Status = "warn"
-		mode.Detail = fmt.Sprintf("not root (user %s, uid %d), and no rootlesskit state in %q: occ needs a containerd this user may use", name, uid, RootlessStateDir())
-		mode.Fix = "start rootless containerd (hack/containerd-rootless, docs/rootless.md; its state dir is $XDG_RUNTIME_DIR/containerd-rootless or $" +
-			EnvRootlessStateDir + "), then occ config set containerd_address $XDG_RUNTIME_DIR/containerd/containerd.sock; or run occ as root"
+		return mode
 	}
-	add(mode)
+	mode.Status = "warn"
+	mode.Detail = fmt.Sprintf("not root (user %s, uid %d), and no rootlesskit state in %q: occ needs a containerd this user may use", name, uid, RootlessStateDir())
+	mode.Fix = "start rootless containerd (hack/containerd-rootless, docs/rootless.md; its state dir is $XDG_RUNTIME_DIR/containerd-rootless or $" +
+		EnvRootlessStateDir + "), then occ config set containerd_address $XDG_RUNTIME_DIR/containerd/containerd.sock; or run occ as root"
+	return mode
+}
 
+// subIDChecks: the user's subordinate uid and gid ranges.
+func subIDChecks(name string, uid int) []RootlessCheck {
+	var out []RootlessCheck
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
 		c := RootlessCheck{Name: "rootless " + filepath.Base(f)}
-		n := subIDCount(f, name, uid)
-		switch {
-		case n >= 65536:
+		if n := subIDCount(f, name, uid); n >= 65536 {
 			c.Status, c.Detail = "ok", fmt.Sprintf("%d subordinate ids for %s", n, name)
-		default:
+		} else {
 			c.Status = "fail"
 			c.Detail = fmt.Sprintf("%s gives %s %d subordinate ids; rootlesskit needs 65536", f, name, n)
 			c.Fix = fmt.Sprintf("sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s (a range no other user has)", name)
 		}
-		add(c)
+		out = append(out, c)
 	}
+	return out
+}
 
+// idmapCheck: newuidmap and newgidmap, setuid root.
+func idmapCheck() RootlessCheck {
 	idmap := RootlessCheck{Name: "rootless newuidmap", Status: "ok"}
 	var bad []string
 	for _, b := range []string{"newuidmap", "newgidmap"} {
@@ -341,16 +351,22 @@ func RootlessChecks() []RootlessCheck {
 		idmap.Status, idmap.Detail = "fail", strings.Join(bad, "; ")
 		idmap.Fix = "sudo apt-get install uidmap (shadow's newuidmap/newgidmap, setuid root)"
 	}
-	add(idmap)
+	return idmap
+}
 
+// rootlesskitCheck: rootlesskit on PATH.
+func rootlesskitCheck() RootlessCheck {
 	kit := RootlessCheck{Name: "rootless rootlesskit", Status: "ok"}
 	if p, err := exec.LookPath("rootlesskit"); err != nil {
 		kit.Status, kit.Detail, kit.Fix = "fail", "rootlesskit is not on PATH", "sudo apt-get install rootlesskit"
 	} else {
 		kit.Detail = p
 	}
-	add(kit)
+	return kit
+}
 
+// rootlessNetworkCheck: slirp4netns or pasta, and a usable /dev/net/tun.
+func rootlessNetworkCheck() RootlessCheck {
 	net := RootlessCheck{Name: "rootless network", Status: "ok"}
 	var drivers []string
 	for _, b := range []string{"slirp4netns", "pasta"} {
@@ -368,8 +384,11 @@ func RootlessChecks() []RootlessCheck {
 	default:
 		net.Detail = strings.Join(drivers, ", ") + "; /dev/net/tun usable"
 	}
-	add(net)
+	return net
+}
 
+// rootlessCgroupCheck: the controllers the sandbox's limits need, delegated.
+func rootlessCgroupCheck() RootlessCheck {
 	cg := RootlessCheck{Name: "rootless cgroups", Status: "ok", Detail: "cpu, memory and pids delegated: the sandbox's limits apply"}
 	if ok, why := RootlessCgroups(); !ok {
 		cg.Status = "warn"
@@ -377,8 +396,7 @@ func RootlessChecks() []RootlessCheck {
 		cg.Fix = "boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1) and delegate the controllers: " +
 			"/etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu cpuset io memory pids, then systemctl daemon-reload and log in again"
 	}
-	add(cg)
-	return out
+	return cg
 }
 
 // subIDCount is how many subordinate ids f (/etc/subuid, /etc/subgid)
