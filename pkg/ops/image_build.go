@@ -9,6 +9,7 @@ import (
 	"github.com/moby/buildkit/client"
 
 	"github.com/opencode-cloud/occ/pkg/build"
+	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -64,7 +65,12 @@ func (e *Env) ImageBuild(ctx context.Context, o ImageBuildOptions) (*build.Resul
 		what = o.Context.Name
 	}
 	e.Report.Infof("Building the sandbox image from %s with BuildKit %s (%s)...", what, bk.Version, bk.Address)
-	res, err := build.Build(ctx, bk, rt.ImageStore(), build.Options{
+	hosts := registry.NewHosts(registry.DefaultCertsDirs(e.Paths.ConfigDir())...)
+	auth, err := buildAuth(registry.Keychain, hosts)
+	if err != nil {
+		return nil, err
+	}
+	res, err := build.Build(ctx, bk, rt.ImageStore(), build.Options{Auth: auth,
 		Context: o.Context, NoCache: o.NoCache, BuildArgs: o.BuildArgs, CacheImports: o.CacheImports, CacheExports: o.CacheExports,
 		StateFile: e.Paths.StateFile(), ExtraCAFiles: cfg.BuildCAFiles,
 		Progress: e.Progress.BuildOutput(), ProgressMode: o.ProgressMode, Logf: e.Report.Verbosef,
