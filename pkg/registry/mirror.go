@@ -67,7 +67,10 @@ func ResolveViaMirror(ctx context.Context, hosts *Hosts, ref string) (MirrorPin,
 		if d, ok := r.(name.Digest); ok {
 			onMirror = repo.Digest(d.DigestStr())
 		}
-		tr := rh.Client.Transport
+		var tr http.RoundTripper
+		if rh.Client != nil {
+			tr = rh.Client.Transport
+		}
 		if tr == nil {
 			tr = http.DefaultTransport
 		}
