@@ -19,11 +19,9 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
-	"github.com/docker/cli/cli/config"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
-	"github.com/moby/buildkit/session/auth/authprovider"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
@@ -110,6 +108,11 @@ type Options struct {
 	// ExtraCAFiles is empty (default meta.SystemExtraCADir; NoSystemCA
 	// looks nowhere).
 	SystemCADir string
+	// Auth answers BuildKit's requests for registry credentials (and the
+	// TLS settings of its token fetches) in the build session: the
+	// caller's one credential source, e.g. authprovider.NewDockerAuthProvider
+	// over the keychain pulls use. nil: the build is anonymous.
+	Auth session.Attachable
 	// Logf, when set, receives occ's own notes about the build (which path
 	// it takes, and why).
 	Logf func(format string, a ...any)
@@ -284,7 +287,10 @@ func sessionAttachables(opts Options, logf func(string, ...any)) (*ExtraCA, []se
 	if err != nil {
 		return nil, nil, err
 	}
-	attachables := []session.Attachable{dockerAuth()}
+	var attachables []session.Attachable
+	if opts.Auth != nil {
+		attachables = append(attachables, opts.Auth)
+	}
 	if sec, err := extraCA.secrets(); err != nil {
 		return nil, nil, err
 	} else if sec != nil {
@@ -527,12 +533,6 @@ func saveState(path string, prov meta.Provenance) error {
 		st.Previous = old.Previous
 	}
 	return meta.SaveState(path, st)
-}
-
-func dockerAuth() session.Attachable {
-	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-		AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
-	})
 }
 
 func randomID() string {

@@ -19,6 +19,10 @@ const (
 	ArgSourceDateEpoch = "SOURCE_DATE_EPOCH"
 )
 
+// DefaultBaseImage is BASE_IMAGE's default in the embedded sandbox
+// Dockerfile (a test keeps the two the same).
+const DefaultBaseImage = "debian:bookworm-slim"
+
 var buildArgKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ParseBuildArgs parses --build-arg K=V values. A bare K takes its value

@@ -21,6 +21,7 @@ import (
 
 	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -81,6 +82,9 @@ type BuildKitInfo struct {
 type Env struct {
 	Config *meta.Config
 	Paths  meta.Paths
+	// Hosts is the certs.d registry configuration (nil: the directories
+	// pulls read, registry.DefaultCertsDirs of the config directory).
+	Hosts *registry.Hosts
 
 	// ConnectContainerd connects to the containerd cfg names.
 	ConnectContainerd func(ctx context.Context, cfg *meta.Config) (ContainerdClient, error)

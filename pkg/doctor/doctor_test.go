@@ -83,7 +83,7 @@ func TestRegistryFailure(t *testing.T) {
 		detail string
 		fix    string
 	}{
-		{&transport.Error{StatusCode: http.StatusUnauthorized}, Fail, "access denied (HTTP 401)", "log in to r.io"},
+		{&transport.Error{StatusCode: http.StatusUnauthorized}, Fail, "access denied (HTTP 401)", "occ login r.io"},
 		{&transport.Error{StatusCode: http.StatusNotFound}, Warn, "not found", "image_tag"},
 		{&transport.Error{StatusCode: 502}, Fail, "HTTP 502", "try again"},
 		{errors.New(`Get "https://r.io/v2/": http: server gave HTTP response to HTTPS client`), Fail, "HTTPS client", "insecure_registries r.io"},

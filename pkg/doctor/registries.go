@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -26,7 +25,10 @@ import (
 // are fallbacks), and none is needed unless images are pulled.
 //
 // pkg/registry has no call for a manifest HEAD or a remote image config,
-// so these two go through go-containerregistry's remote here.
+// so these two go through go-containerregistry's remote here, with the
+// transport and credentials pulls use (remoteOptions): a registry reached
+// through a certs.d mirror or with a private CA is reported as a pull
+// sees it, and a hosts.toml that does not parse fails the check.
 func Registries(ctx context.Context, env *Env) []Check {
 	cfg := env.Config
 	needed := cfg.ImageSource == meta.SourcePrebuilt
@@ -71,8 +73,14 @@ func registryCheck(ctx context.Context, env *Env, repo string) (r Check, parsed 
 		r.Status, r.Detail, r.Fix = Fail, err.Error(), "fix image_repositories / image_tag / image_digest"
 		return r, false
 	}
+	host := pr.Context().RegistryStr()
+	if _, err := env.registryHosts().Lookup(ctx, host); err != nil {
+		r.Status, r.Detail = Fail, oneLine(err)
+		r.Fix = "fix the hosts.toml named above (containerd's format), or move it away to reach " + host + " directly"
+		return r, true
+	}
 	cctx, cancel := context.WithTimeout(ctx, 2*checkTimeout)
-	desc, err := remote.Head(pr, remote.WithContext(cctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	desc, err := remote.Head(pr, append(env.remoteOptions(), remote.WithContext(cctx))...)
 	cancel()
 	if err != nil {
 		r.Status, r.Detail, r.Fix = RegistryFailure(ref, pr.Context().RegistryStr(), err)
@@ -92,7 +100,7 @@ func servedImage(ctx context.Context, env *Env, repo string, ref name.Reference,
 	cfg := env.Config
 	cctx, cancel := context.WithTimeout(ctx, 2*checkTimeout)
 	defer cancel()
-	ropts := []remote.Option{remote.WithContext(cctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	ropts := append(env.remoteOptions(), remote.WithContext(cctx))
 	hp := registry.HostPlatform()
 	img, err := remote.Image(ref, append(ropts, remote.WithPlatform(v1.Platform{OS: hp.OS, Architecture: hp.Architecture, Variant: hp.Variant}))...)
 	var cf *v1.ConfigFile
@@ -146,6 +154,26 @@ func signatureCheck(mode string, v *meta.Verification, err error, r *Check) {
 	}
 }
 
+// registryHosts is the certs.d configuration pulls read: Env.Hosts, else
+// certs.d beside the config file, then containerd's.
+func (e *Env) registryHosts() *registry.Hosts {
+	if e.Hosts == nil {
+		e.Hosts = registry.NewHosts(registry.DefaultCertsDirs(e.Paths.ConfigDir())...)
+	}
+	return e.Hosts
+}
+
+// remoteOptions reach registries as pulls do: through the mirrors, CAs
+// and client certificates of hosts.toml, with registry.Keychain's
+// credentials (the Docker config, else podman's auth.json).
+func (e *Env) remoteOptions() []remote.Option {
+	base := remote.DefaultTransport.(*http.Transport).Clone()
+	return []remote.Option{
+		remote.WithTransport(e.registryHosts().Transport(base)),
+		remote.WithAuthFromKeychain(registry.Keychain),
+	}
+}
+
 // InsecureHost says whether occ talks plain HTTP to host: it is listed in
 // insecure_registries, or it is a loopback address.
 func InsecureHost(cfg *meta.Config, host string) bool {
@@ -179,7 +207,7 @@ func RegistryFailure(ref, host string, err error) (Status, string, string) {
 		switch te.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			return Fail, fmt.Sprintf("%s: access denied (HTTP %d)", ref, te.StatusCode),
-				fmt.Sprintf("log in to %s (credentials are read from ~/.docker/config.json or $DOCKER_CONFIG), or check that the repository is public", host)
+				fmt.Sprintf("occ login %s (credentials are read from the Docker config, else podman's auth.json), or check that the repository is public", host)
 		case http.StatusNotFound:
 			return Warn, ref + ": not found (the tag or digest is not published there)",
 				"check image_tag / image_digest, or remove this repository from image_repositories"

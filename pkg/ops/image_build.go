@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/moby/buildkit/client"
 
 	"github.com/opencode-cloud/occ/pkg/build"
+	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -64,7 +66,16 @@ func (e *Env) ImageBuild(ctx context.Context, o ImageBuildOptions) (*build.Resul
 		what = o.Context.Name
 	}
 	e.Report.Infof("Building the sandbox image from %s with BuildKit %s (%s)...", what, bk.Version, bk.Address)
-	res, err := build.Build(ctx, bk, rt.ImageStore(), build.Options{
+	hosts := registry.NewHosts(registry.DefaultCertsDirs(e.Paths.ConfigDir())...)
+	auth, err := buildAuth(registry.Keychain, hosts)
+	if err != nil {
+		return nil, err
+	}
+	baseImage, err := e.mirrorBase(ctx, hosts, o)
+	if err != nil {
+		return nil, err
+	}
+	res, err := build.Build(ctx, bk, rt.ImageStore(), build.Options{Auth: auth, BaseImage: baseImage,
 		Context: o.Context, NoCache: o.NoCache, BuildArgs: o.BuildArgs, CacheImports: o.CacheImports, CacheExports: o.CacheExports,
 		StateFile: e.Paths.StateFile(), ExtraCAFiles: cfg.BuildCAFiles,
 		Progress: e.Progress.BuildOutput(), ProgressMode: o.ProgressMode, Logf: e.Report.Verbosef,
@@ -74,6 +85,46 @@ func (e *Env) ImageBuild(ctx context.Context, o ImageBuildOptions) (*build.Resul
 	}
 	e.reportBuild(res)
 	return res, nil
+}
+
+// mirrorResolveTimeout bounds asking the mirrors for the base image.
+const mirrorResolveTimeout = 30 * time.Second
+
+// mirrorBase is the BASE_IMAGE a build gets when hosts.toml names mirrors
+// for the base image's registry: the base pinned by digest on the first
+// mirror that has it. BuildKit's daemon pulls with its own registry
+// configuration (buildkitd.toml), which a client cannot change per
+// build, so this is how a build follows occ's mirrors. "" leaves the
+// base image as it is (no mirror, none answered, or a build context of
+// the user's own without --build-arg BASE_IMAGE).
+func (e *Env) mirrorBase(ctx context.Context, hosts *registry.Hosts, o ImageBuildOptions) (string, error) {
+	base := o.BuildArgs[build.ArgBaseImage]
+	if base == "" {
+		if o.Context != nil {
+			return "", nil // its FROM is the user's
+		}
+		base = build.DefaultBaseImage
+	}
+	rctx, cancel := context.WithTimeout(ctx, mirrorResolveTimeout)
+	defer cancel()
+	pin, err := registry.ResolveViaMirror(rctx, hosts, base)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		e.Report.Verbosef("The mirrors for base image %s did not answer within %s; BuildKit pulls it with its own registry configuration.", base, mirrorResolveTimeout)
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if pin.Ref == "" {
+		if len(pin.Tried) > 0 {
+			e.Report.Verbosef("No mirror in hosts.toml has base image %s (%s); BuildKit pulls it with its own registry configuration.",
+				base, strings.Join(pin.Tried, "; "))
+		}
+		return "", nil
+	}
+	e.Report.Verbosef("Base image %s resolved through mirror %s: building FROM %s (BuildKit pulls it from the mirror with its own registry configuration; a private CA for %s goes in buildkitd.toml's [registry.%q] ca).",
+		base, pin.Mirror, pin.Ref, pin.Mirror, pin.Mirror)
+	return pin.Ref, nil
 }
 
 // reportBuild says what a build did and how the image landed.
