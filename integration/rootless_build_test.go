@@ -147,7 +147,15 @@ func findDescendant(t *testing.T, pid int, name string) int {
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p, p))
+		// Every thread's children: a Go parent (rootlesskit) forks from
+		// whichever thread runs, and /proc/P/task/P/children lists only
+		// the main thread's.
+		var raw []byte
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p))
+		for _, tf := range tasks {
+			b, _ := os.ReadFile(tf)
+			raw = append(append(raw, b...), ' ')
+		}
 		for _, f := range strings.Fields(string(raw)) {
 			c, err := strconv.Atoi(f)
 			if err != nil {
