@@ -90,3 +90,13 @@ func kubeVerifier(app *App, cfg *meta.Config) (kube.Verifier, error) {
 type hostUsersFlag struct {
 	NoUserNS bool `name:"no-userns" help:"Leave out hostUsers: false (a user namespace per pod), for clusters whose nodes cannot run one (Kubernetes < 1.33, runc < 1.2, kernel < 6.3)."`
 }
+
+// open loads the config and connects to the cluster it (and the flags)
+// name: the preamble of the kube commands that only read or delete.
+func (f kubeFlags) open(app *App) (*kube.Client, error) {
+	cfg, _, err := app.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return f.connect(cfg)
+}

@@ -17,11 +17,7 @@ type KubeDeleteCmd struct {
 }
 
 func (c *KubeDeleteCmd) Run(ctx context.Context, app *App) error {
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
-	kc, err := c.connect(cfg)
+	kc, err := c.open(app)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,7 @@ type KubeStatusCmd struct {
 }
 
 func (c *KubeStatusCmd) Run(ctx context.Context, app *App) error {
-	cfg, _, err := app.LoadConfig()
-	if err != nil {
-		return err
-	}
-	kc, err := c.connect(cfg)
+	kc, err := c.open(app)
 	if err != nil {
 		return err
 	}
