@@ -15,6 +15,12 @@ const AppName = "opencode-cloud"
 type Paths struct {
 	ConfigFile string // config.json
 	DataDir    string // image state, lock, volumes, logs
+	// Instance is the sandbox instance (--sandbox-instance): "" is the
+	// default one, whose names are occ's original ones. Every per-sandbox
+	// name (container, image records, state, lock, volumes, logs, unit)
+	// comes from the methods here, so they all follow it. Set it with
+	// WithInstance.
+	Instance string
 }
 
 // DefaultPaths resolves the XDG locations: $XDG_CONFIG_HOME/opencode-cloud
@@ -53,10 +59,12 @@ func (p Paths) ConfigDir() string { return filepath.Dir(p.ConfigFile) }
 func (p Paths) BackupFile() string { return p.ConfigFile + ".bak" }
 
 // StateFile is the image-state sidecar.
-func (p Paths) StateFile() string { return filepath.Join(p.DataDir, "image-state.json") }
+func (p Paths) StateFile() string {
+	return filepath.Join(p.DataDir, "image-state"+p.suffix()+".json")
+}
 
 // LockFile is the file every mutating command locks.
-func (p Paths) LockFile() string { return filepath.Join(p.DataDir, "occ.lock") }
+func (p Paths) LockFile() string { return filepath.Join(p.DataDir, "occ"+p.suffix()+".lock") }
 
 // TrustedRootFile is the Sigstore trusted root fetched by
 // `occ image trust-root --refresh`; when present it replaces the one
@@ -64,7 +72,11 @@ func (p Paths) LockFile() string { return filepath.Join(p.DataDir, "occ.lock") }
 func (p Paths) TrustedRootFile() string { return filepath.Join(p.DataDir, "trusted_root.json") }
 
 // VolumesDir holds one host directory per persistent volume.
-func (p Paths) VolumesDir() string { return filepath.Join(p.DataDir, "volumes") }
+func (p Paths) VolumesDir() string { return filepath.Join(p.DataDir, "volumes"+p.suffix()) }
+
+// SandboxDir holds the files the sandbox container sees as its
+// /etc/hosts, /etc/hostname and /etc/resolv.conf.
+func (p Paths) SandboxDir() string { return filepath.Join(p.DataDir, "sandbox"+p.suffix()) }
 
 // LogsDir holds the sandbox container's log files.
-func (p Paths) LogsDir() string { return filepath.Join(p.DataDir, "logs") }
+func (p Paths) LogsDir() string { return filepath.Join(p.DataDir, "logs"+p.suffix()) }
