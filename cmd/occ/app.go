@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/opencode-cloud/occ/internal/ui"
@@ -32,6 +33,17 @@ func NewApp(g *Globals, in io.Reader, out, errOut io.Writer) (*App, error) {
 	paths, err := meta.DefaultPaths()
 	if err != nil {
 		return nil, err
+	}
+	if g.Instance != "" {
+		cwd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("--sandbox-instance %s: the working directory: %w", g.Instance, err)
+		}
+		id, err := meta.ResolveInstance(g.Instance, cwd)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--sandbox-instance (or $%s): %w", meta.InstanceEnv, err)}
+		}
+		paths = paths.WithInstance(id)
 	}
 	if g.ConfigPath != "" {
 		abs, err := filepath.Abs(g.ConfigPath)
@@ -76,7 +88,7 @@ func (a *App) LoadConfig() (*meta.Config, bool, error) {
 // flags and environment: for the config commands, which show and change
 // the file.
 func (a *App) LoadFileConfig() (*meta.Config, bool, error) {
-	cfg, exists, err := meta.LoadConfig(a.Paths.ConfigFile)
+	cfg, exists, err := meta.LoadConfigFor(a.Paths)
 	if err != nil {
 		return nil, exists, err
 	}
@@ -98,7 +110,7 @@ func (a *App) Lock(ctx context.Context) (*meta.Lock, error) {
 	}
 	a.held = l
 	// Temporary files of saves an occ was killed in the middle of.
-	for _, dir := range []string{a.Paths.ConfigDir(), a.Paths.DataDir, filepath.Join(a.Paths.DataDir, "sandbox")} {
+	for _, dir := range []string{a.Paths.ConfigDir(), a.Paths.DataDir, a.Paths.SandboxDir()} {
 		if n := meta.RemoveStaleTemps(dir, "", meta.StaleTempAge); n > 0 {
 			a.UI.Verbosef("Removed %d temporary file(s) an interrupted occ left in %s", n, dir)
 		}

@@ -15,6 +15,8 @@ type Globals struct {
 	NoColor    bool             `name:"no-color" help:"Disable colored output (also $NO_COLOR; $FORCE_COLOR colours even when not a terminal)."`
 	ConfigPath string           `name:"config" env:"OCC_CONFIG" placeholder:"PATH" help:"Config file to use (default: $XDG_CONFIG_HOME/opencode-cloud/config.json)."`
 	Version    kong.VersionFlag `help:"Print occ's version and commit, then exit."`
+	// Instance is the sandbox instance (resolved by NewApp into Paths).
+	Instance string `name:"sandbox-instance" env:"OPENCODE_SANDBOX_INSTANCE" placeholder:"NAME|auto" help:"Sandbox instance: its own container, port, image records, volumes, state, lock, logs and unit (NAME: 1-32 of a-z, 0-9, '-'; auto: wt-<hash> of the git work tree or directory). Default: the one shared sandbox."`
 
 	// The daemons, as nerdctl takes them: flag > environment > config file
 	// > default. -n is the namespace only before the command (`occ -n ns
@@ -70,7 +72,7 @@ func globalShortFlags(args []string) []string {
 // its value (its value is not joined with =).
 func globalTakesValue(a string) bool {
 	switch a {
-	case "--config", "-a", "--address", "--namespace", "--snapshotter", "--buildkit-host", "--cni-path":
+	case "--config", "--sandbox-instance", "-a", "--address", "--namespace", "--snapshotter", "--buildkit-host", "--cni-path":
 		return true
 	}
 	return false

@@ -32,7 +32,7 @@ func (c *InstallCmd) Run(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	in := newInstaller()
+	in := installerFor(app)
 	path, err := in.UnitPath(opts.Mode)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func (c *InstallCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	app.UI.Printf("Service file: %s", path)
-	app.UI.Printf("Service name: %s", service.Name)
+	app.UI.Printf("Service name: %s", in.Unit)
 	app.UI.Printf("Status:       started")
 	when := "login"
 	if opts.Mode == service.ModeSystem {
@@ -81,7 +81,7 @@ func writeAndEnable(ctx context.Context, in *service.Installer, mode, path, unit
 	}
 	if err := in.Enable(ctx, mode); err != nil {
 		if errors.Is(err, service.ErrNoSystemd) {
-			return fmt.Errorf("wrote %s but cannot enable it: %w. Once systemd runs, enable it with: %s", path, err, systemctlHint(mode))
+			return fmt.Errorf("wrote %s but cannot enable it: %w. Once systemd runs, enable it with: %s", path, err, systemctlHint(mode, in.Unit))
 		}
 		return fmt.Errorf("wrote %s but enabling it failed: %w", path, err)
 	}

@@ -101,7 +101,7 @@ func runCommand(kctx *kong.Context, g *Globals, stdin io.Reader, stdout, stderr 
 	app, err := NewApp(g, stdin, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "Error:", err)
-		return 1
+		return exitCode(err)
 	}
 	app.Ctx = ctx
 	quietLibraryLogs(stderr, g.Verbose)

@@ -13,6 +13,14 @@ import (
 // newInstaller makes the service installer (tests swap in a fake systemctl).
 var newInstaller = func() *service.Installer { return &service.Installer{} }
 
+// installerFor is the service installer for this invocation's instance
+// (its own unit name).
+func installerFor(app *App) *service.Installer {
+	in := newInstaller()
+	in.Unit = app.Paths.UnitName()
+	return in
+}
+
 // serviceOptions are the unit's inputs for this occ and config: this
 // binary, this config file, this data directory.
 func serviceOptions(app *App, cfg *meta.Config) (service.Options, error) {
@@ -30,6 +38,9 @@ func serviceOptions(app *App, cfg *meta.Config) (service.Options, error) {
 	// The daemons in effect now (--address, $CONTAINERD_ADDRESS, …), so the
 	// service does not fall back to the defaults without them.
 	env = append(env, daemonEnv(app.Globals)...)
+	if app.Paths.Instance != "" {
+		env = append(env, meta.InstanceEnv+"="+app.Paths.Instance)
+	}
 	mode := cfg.BootMode
 	if runtime.InRootlessChild() {
 		// Rootless containerd is this user's: so is the service (a user
@@ -51,10 +62,10 @@ func serviceOptions(app *App, cfg *meta.Config) (service.Options, error) {
 	}, nil
 }
 
-func systemctlHint(mode string) string {
+func systemctlHint(mode, unit string) string {
 	u := ""
 	if mode == service.ModeUser {
 		u = "--user "
 	}
-	return "systemctl " + u + "daemon-reload && systemctl " + u + "enable --now " + service.Name
+	return "systemctl " + u + "daemon-reload && systemctl " + u + "enable --now " + unit
 }

@@ -17,7 +17,7 @@ type StatusCmd struct {
 
 func (c *StatusCmd) Run(ctx context.Context, app *App) error {
 	stateOnly := app.UI.Quiet && !c.JSON
-	r, err := app.ops().Status(ctx, ops.StatusOptions{StateOnly: stateOnly, Installed: newInstaller().Installed})
+	r, err := app.ops().Status(ctx, ops.StatusOptions{StateOnly: stateOnly, Installed: installerFor(app).Installed})
 	if err != nil {
 		return err
 	}

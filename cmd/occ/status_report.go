@@ -179,6 +179,9 @@ func (r statusView) renderSandbox(sw statusWriter) {
 		c += fmt.Sprintf(" (pid %d)", r.Pid)
 	}
 	sw.line("Container", c)
+	if r.Instance != "" {
+		sw.line("Instance", r.Instance)
+	}
 	sw.line("Image", r.Image)
 	if r.ImageDigest != "" {
 		sw.line("Digest", r.ImageDigest)

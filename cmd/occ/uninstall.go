@@ -20,7 +20,7 @@ func (c *UninstallCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	defer unlock()
-	in := newInstaller()
+	in := installerFor(app)
 	mode := cfg.BootMode
 	path, err := in.UnitPath(mode)
 	if err != nil {

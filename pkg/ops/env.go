@@ -72,6 +72,17 @@ type Env struct {
 	Progress Progress
 }
 
+// dial dials the config's containerd for this instance: the image
+// records it writes carry the instance's label.
+func (e *Env) dial(ctx context.Context, cfg *meta.Config) (*runtime.Client, error) {
+	rt, err := runtime.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt.ImageLabels = e.Paths.InstanceLabels()
+	return rt, nil
+}
+
 // OpenOptions say which parts of the preamble an operation needs.
 type OpenOptions struct {
 	// Lock takes occ's lock first (operations that change something).
@@ -128,7 +139,7 @@ func (e *Env) Open(ctx context.Context, o OpenOptions) (s *Session, err error) {
 	if o.Override != nil {
 		o.Override(s.Config)
 	}
-	if s.Client, err = runtime.ConnectConfig(ctx, s.Config); err != nil {
+	if s.Client, err = e.dial(ctx, s.Config); err != nil {
 		return s, err
 	}
 	if o.Lock {

@@ -58,34 +58,34 @@ func ImageActionOf(pull, cachedRebuild, fullRebuild bool) (ImageAction, error) {
 // can go back to it. An image the same as the current one changes nothing.
 func (e *Env) Acquire(ctx context.Context, cfg *meta.Config, rt *runtime.Client, action ImageAction) error {
 	nctx := rt.WithNamespace(ctx)
-	cur, err := rt.ImageService().Get(nctx, meta.CurrentImageName)
+	cur, err := rt.ImageService().Get(nctx, e.Paths.Images().Current)
 	if errdefs.IsNotFound(err) {
 		return e.acquireAs(ctx, cfg, rt, action, "")
 	} else if err != nil {
 		return fmt.Errorf("look up the sandbox image: %w", err)
 	}
 	is := rt.ImageStore()
-	if err := is.DeleteImage(ctx, meta.UpdateImageName); err != nil {
-		return fmt.Errorf("remove the leftover staging image %s: %w", meta.UpdateImageName, err)
+	if err := is.DeleteImage(ctx, e.Paths.Images().Update); err != nil {
+		return fmt.Errorf("remove the leftover staging image %s: %w", e.Paths.Images().Update, err)
 	}
 	dropStaging := func() {
-		if err := is.DeleteImage(context.WithoutCancel(ctx), meta.UpdateImageName); err != nil {
-			e.Report.Verbosef("remove the staging image %s: %v", meta.UpdateImageName, err)
+		if err := is.DeleteImage(context.WithoutCancel(ctx), e.Paths.Images().Update); err != nil {
+			e.Report.Verbosef("remove the staging image %s: %v", e.Paths.Images().Update, err)
 		}
 	}
-	if err := e.acquireAs(ctx, cfg, rt, action, meta.UpdateImageName); err != nil {
+	if err := e.acquireAs(ctx, cfg, rt, action, e.Paths.Images().Update); err != nil {
 		dropStaging()
 		return err
 	}
-	next, err := rt.ImageService().Get(nctx, meta.UpdateImageName)
+	next, err := rt.ImageService().Get(nctx, e.Paths.Images().Update)
 	if err != nil {
 		dropStaging()
-		return fmt.Errorf("read the new image record %s: %w", meta.UpdateImageName, err)
+		return fmt.Errorf("read the new image record %s: %w", e.Paths.Images().Update, err)
 	}
 	if same, err := rt.SameImage(ctx, cur, next); err != nil || same {
 		dropStaging()
 		if same {
-			e.Report.Successf("%s is up to date (%s); previous is unchanged", meta.CurrentImageName, cur.Target.Digest)
+			e.Report.Successf("%s is up to date (%s); previous is unchanged", e.Paths.Images().Current, cur.Target.Digest)
 		}
 		return err
 	}
@@ -95,13 +95,13 @@ func (e *Env) Acquire(ctx context.Context, cfg *meta.Config, rt *runtime.Client,
 // promoteStaged makes the staging record current, keeping the replaced
 // image as previous; on failure the records and state are put back.
 func (e *Env) promoteStaged(ctx context.Context, rt *runtime.Client, dropStaging func()) error {
-	recs, err := rt.SaveImageRecords(ctx, e.Paths.StateFile())
+	recs, err := rt.SaveImageRecords(ctx, e.Paths.Images(), e.Paths.StateFile())
 	if err != nil {
 		dropStaging()
 		return err
 	}
 	defer recs.Release(ctx)
-	if _, err := recs.Promote(ctx, meta.UpdateImageName); err != nil {
+	if _, err := recs.Promote(ctx, e.Paths.Images().Update); err != nil {
 		dropStaging()
 		if rerr := recs.Restore(context.WithoutCancel(ctx)); rerr != nil {
 			return fmt.Errorf("%w; putting the image records back failed too: %v", err, rerr)
@@ -150,7 +150,7 @@ func (e *Env) acquireAs(ctx context.Context, cfg *meta.Config, rt *runtime.Clien
 const BuildContextEnv = "OCC_BUILD_CONTEXT"
 
 // Build builds the sandbox image with BuildKit into containerd, as the
-// record name: "" means meta.CurrentImageName with the image state
+// record name: "" means the instance's current record with the image state
 // written; any other name (update's staging record) leaves the state file
 // alone.
 func (e *Env) Build(ctx context.Context, rt *runtime.Client, noCache bool, name string) (*build.Result, error) {
@@ -181,9 +181,12 @@ func (e *Env) Build(ctx context.Context, rt *runtime.Client, noCache bool, name 
 	if e.Quiet {
 		mode = build.ProgressQuiet
 	}
+	if name == "" {
+		name = e.Paths.Images().Current
+	}
 	opts := build.Options{Context: bctx, NoCache: noCache, Name: name, ExtraCAFiles: cfg.BuildCAFiles,
 		Progress: e.Progress.BuildOutput(), ProgressMode: mode, Logf: e.Report.Verbosef}
-	if name == "" || name == meta.CurrentImageName {
+	if name == e.Paths.Images().Current {
 		opts.StateFile = e.Paths.StateFile()
 	}
 	res, err := build.Build(ctx, bk, rt.ImageStore(), opts)
@@ -260,8 +263,8 @@ func (e *Env) pullOptions(ctx context.Context, cfg *meta.Config, rt *runtime.Cli
 		return nil, err
 	}
 	opts = append(opts, registry.WithVerifier(&imageVerifier{report: e.Report, cfg: cfg, policy: policy}))
-	if name == "" || name == meta.CurrentImageName {
-		opts = append(opts, registry.WithStateFile(e.Paths.StateFile()))
+	if name == "" || name == e.Paths.Images().Current {
+		opts = append(opts, registry.WithStateFile(e.Paths.StateFile()), registry.WithName(e.Paths.Images().Current))
 	} else {
 		opts = append(opts, registry.WithName(name))
 	}
@@ -391,7 +394,7 @@ func (e *Env) ImagePull(ctx context.Context, ref, platform string) (*registry.Re
 		return nil, err
 	}
 	defer lock.Unlock()
-	rt, err := runtime.ConnectConfig(ctx, cfg)
+	rt, err := e.dial(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -422,6 +425,9 @@ func (e *Env) ImageInspect(ctx context.Context, name string) (registry.LocalImag
 	}
 	defer rt.Close()
 	st := rt.ImageStore().PullStores()
+	if name == "" {
+		name = e.Paths.Images().Current
+	}
 	return registry.Inspect(rt.WithNamespace(ctx), st.Content, st.Images, name)
 }
 
@@ -432,6 +438,6 @@ func (e *Env) connect(ctx context.Context) (*meta.Config, *runtime.Client, error
 	if err != nil {
 		return nil, nil, err
 	}
-	rt, err := runtime.ConnectConfig(ctx, cfg)
+	rt, err := e.dial(ctx, cfg)
 	return cfg, rt, err
 }

@@ -45,7 +45,7 @@ func (e *Env) ImageBuild(ctx context.Context, o ImageBuildOptions) (*build.Resul
 		rtErr, bkErr error
 		wg           sync.WaitGroup
 	)
-	wg.Go(func() { rt, rtErr = runtime.ConnectConfig(ctx, cfg) })
+	wg.Go(func() { rt, rtErr = e.dial(ctx, cfg) })
 	wg.Go(func() { bk, bkErr = build.Connect(ctx, cfg.BuildkitAddresses()) })
 	wg.Wait()
 	if rt != nil {

@@ -121,7 +121,7 @@ func (e *Env) gateStart(s *Session, o StartOptions, running bool) error {
 // version. It says whether a new image was acquired.
 func (e *Env) ensureImage(ctx context.Context, s *Session, o StartOptions) (bool, error) {
 	action := o.Image
-	_, imgErr := s.Client.ImageStore().Image(ctx, meta.CurrentImageName)
+	_, imgErr := s.Client.ImageStore().Image(ctx, e.Paths.Images().Current)
 	if imgErr != nil && !errdefs.IsNotFound(imgErr) {
 		return false, fmt.Errorf("look up the sandbox image: %w", imgErr)
 	}
@@ -187,7 +187,7 @@ func (e *Env) firstRunSource(cfg *meta.Config) (ImageAction, error) {
 	if src != cfg.ImageSource {
 		// The lock is held: save directly, from a fresh load so per-run
 		// overrides are not written.
-		saved, _, err := meta.LoadConfig(e.Paths.ConfigFile)
+		saved, _, err := meta.LoadConfigFor(e.Paths)
 		if err != nil {
 			return ImageKeep, err
 		}
@@ -314,7 +314,7 @@ func (e *Env) versionCheck(ctx context.Context, cfg *meta.Config, rt *runtime.Cl
 	if cfg.UpdateCheck == meta.UpdateCheckNever || meta.IsDevBuild() {
 		return false, nil // a development build takes any sandbox (it pulls latest)
 	}
-	img, err := rt.ImageStore().Image(ctx, meta.CurrentImageName)
+	img, err := rt.ImageStore().Image(ctx, e.Paths.Images().Current)
 	if err != nil {
 		return false, nil // nothing to compare (acquisition reports its own errors)
 	}

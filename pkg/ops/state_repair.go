@@ -16,7 +16,7 @@ import (
 // reported with -v and stops nothing (status and the image commands read
 // the records).
 func (e *Env) tidyAfterKilled(ctx context.Context, rt *runtime.Client) {
-	repaired, err := rt.RepairImageState(ctx, e.Paths.StateFile())
+	repaired, err := rt.RepairImageState(ctx, e.Paths.Images(), e.Paths.StateFile())
 	switch {
 	case err != nil:
 		e.Report.Verbosef("%v", err)

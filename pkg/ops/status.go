@@ -34,7 +34,10 @@ type StatusReport struct {
 	LastRun    *time.Time `json:"last_run,omitempty"`
 	ExitCode   *uint32    `json:"exit_code,omitempty"`
 
-	Container    string `json:"container,omitempty"`
+	Container string `json:"container,omitempty"`
+	// Instance is the sandbox instance (--sandbox-instance); omitted for
+	// the default one.
+	Instance     string `json:"instance,omitempty"`
 	Pid          uint32 `json:"pid,omitempty"`
 	Image        string `json:"image,omitempty"`
 	ImageDigest  string `json:"image_digest,omitempty"`
@@ -150,7 +153,7 @@ func (e *Env) baseStatus(ctx context.Context, s *Session, o StatusOptions) *Stat
 	cfg, st := s.Config, s.State
 	r := &StatusReport{
 		State: string(st.State), BootMode: cfg.BootMode, Config: e.Paths.ConfigFile,
-		Container: s.Sandbox.Name(), Pid: st.Pid, Image: st.Image, ImageDigest: st.ImageDigest,
+		Container: s.Sandbox.Name(), Instance: e.Paths.Instance, Pid: st.Pid, Image: st.Image, ImageDigest: st.ImageDigest,
 		CLIVersion: meta.Version, Published: st.Published, Network: st.NetworkMode,
 		Security: SecurityFacts{
 			Binding: cfg.BindAddress, Exposed: meta.IsExposed(cfg.BindAddress), Users: append([]string{}, cfg.Users...),
@@ -172,7 +175,7 @@ func (e *Env) baseStatus(ctx context.Context, s *Session, o StatusOptions) *Stat
 		}
 	}
 	if r.Image == "" {
-		r.Image = meta.CurrentImageName
+		r.Image = e.Paths.Images().Current
 	}
 	if isRunning(st) {
 		r.URL = st.URL()

@@ -62,7 +62,7 @@ func (e *Env) Update(ctx context.Context, o UpdateOptions) (*UpdateResult, error
 			return nil, err
 		}
 	}
-	cur, err := s.Client.ImageStore().Image(ctx, meta.CurrentImageName)
+	cur, err := s.Client.ImageStore().Image(ctx, e.Paths.Images().Current)
 	if errdefs.IsNotFound(err) {
 		return nil, errdefs.ErrNotFound.WithMessage("there is no sandbox image to update yet: run `occ start` first (it pulls or builds one)")
 	} else if err != nil {
@@ -109,7 +109,7 @@ func (u *updater) update(ctx context.Context) (*UpdateResult, error) {
 	}
 	e.Report.Infof("Updating from %s to %s...", DescribeImage(u.cur), DescribeImage(*next))
 	res, err := u.sb.SwitchImage(ctx, u.switchOptions(func(ctx context.Context, r *runtime.ImageRecords) (images.Image, error) {
-		return r.Promote(ctx, meta.UpdateImageName)
+		return r.Promote(ctx, u.env.Paths.Images().Update)
 	}))
 	if err != nil {
 		u.dropStaging(ctx)
@@ -129,8 +129,8 @@ func (u *updater) update(ctx context.Context) (*UpdateResult, error) {
 // image is the current one (the staging record is dropped).
 func (u *updater) stage(ctx context.Context) (*images.Image, error) {
 	is := u.s.Client.ImageStore()
-	if err := is.DeleteImage(ctx, meta.UpdateImageName); err != nil {
-		return nil, fmt.Errorf("remove the leftover staging image %s: %w", meta.UpdateImageName, err)
+	if err := is.DeleteImage(ctx, u.env.Paths.Images().Update); err != nil {
+		return nil, fmt.Errorf("remove the leftover staging image %s: %w", u.env.Paths.Images().Update, err)
 	}
 	interrupted := func(err error) error {
 		return fmt.Errorf("update interrupted; the sandbox and its images were not changed: %w", err)
@@ -166,8 +166,8 @@ func (u *updater) stage(ctx context.Context) (*images.Image, error) {
 }
 
 func (u *updater) dropStaging(ctx context.Context) {
-	if err := u.s.Client.ImageStore().DeleteImage(context.WithoutCancel(ctx), meta.UpdateImageName); err != nil {
-		u.env.Report.Verbosef("remove the staging image %s: %v", meta.UpdateImageName, err)
+	if err := u.s.Client.ImageStore().DeleteImage(context.WithoutCancel(ctx), u.env.Paths.Images().Update); err != nil {
+		u.env.Report.Verbosef("remove the staging image %s: %v", u.env.Paths.Images().Update, err)
 	}
 }
 
@@ -177,7 +177,7 @@ func (u *updater) acquire(ctx context.Context) (images.Image, error) {
 	e, cfg := u.env, u.s.Config
 	if cfg.ImageSource == meta.SourceBuild {
 		e.Report.Infof("Rebuilding the sandbox image from source (image_source is build; to pull instead: occ config set image_source prebuilt)")
-		res, err := e.Build(ctx, u.s.Client, false, meta.UpdateImageName)
+		res, err := e.Build(ctx, u.s.Client, false, e.Paths.Images().Update)
 		if err != nil {
 			return images.Image{}, err
 		}
@@ -188,7 +188,7 @@ func (u *updater) acquire(ctx context.Context) (images.Image, error) {
 	if err != nil {
 		return images.Image{}, err
 	}
-	res, err := e.Pull(ctx, cfg, u.s.Client, PullOptions{Source: src, Name: meta.UpdateImageName})
+	res, err := e.Pull(ctx, cfg, u.s.Client, PullOptions{Source: src, Name: e.Paths.Images().Update})
 	if err != nil {
 		return images.Image{}, err
 	}
@@ -199,7 +199,7 @@ func (u *updater) acquire(ctx context.Context) (images.Image, error) {
 // container from the previous one.
 func (u *updater) rollback(ctx context.Context) (*UpdateResult, error) {
 	e := u.env
-	prev, err := u.s.Client.ImageStore().Image(ctx, meta.PreviousImageName)
+	prev, err := u.s.Client.ImageStore().Image(ctx, u.env.Paths.Images().Previous)
 	if errdefs.IsNotFound(err) {
 		return nil, errdefs.ErrNotFound.WithMessage("No previous image to roll back to: occ keeps one when `occ update` replaces the sandbox image. Run `occ update` first.")
 	} else if err != nil {

@@ -119,7 +119,7 @@ func (s *UserSession) Apply(ctx context.Context, name, what string) error {
 		r.Infof("The sandbox %s: %s takes effect when it next starts (occ start).", why, what)
 		return nil
 	}
-	rt, err := runtime.ConnectConfig(ctx, s.Config)
+	rt, err := s.env.dial(ctx, s.Config)
 	if err != nil {
 		r.Verbosef("containerd: %v", err)
 		return later("cannot be checked (containerd is not reachable)")

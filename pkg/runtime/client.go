@@ -30,6 +30,9 @@ type Client struct {
 	Address     string
 	Namespace   string
 	Snapshotter string
+	// ImageLabels are added to every image record SetImage writes: a
+	// sandbox instance's label (meta.Paths.InstanceLabels).
+	ImageLabels map[string]string
 }
 
 // Connect dials containerd at address (a socket path or unix:// URL), checks

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -131,6 +132,12 @@ func (s *ImageStore) SetImage(ctx context.Context, name string, target ocispec.D
 			a = nil
 		}
 		target.Annotations = a
+	}
+	if len(s.c.ImageLabels) > 0 {
+		l := make(map[string]string, len(labels)+len(s.c.ImageLabels))
+		maps.Copy(l, labels)
+		maps.Copy(l, s.c.ImageLabels)
+		labels = l
 	}
 	want := images.Image{Name: name, Target: target, Labels: labels}
 	var img images.Image

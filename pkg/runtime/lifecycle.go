@@ -28,8 +28,10 @@ func (s *Sandbox) runcRoot() string { return filepath.Join(s.opts.RunDir, "runc"
 // fifoDir keeps exec FIFOs out of /run/containerd/fifo.
 func (s *Sandbox) fifoDir() string { return filepath.Join(s.opts.RunDir, "fifo") }
 
-// cniID is the container ID given to CNI: unique per containerd namespace.
-func (s *Sandbox) cniID() string { return s.client.Namespace + "-" + s.name }
+// cniID is the container ID given to CNI: unique per (containerd address,
+// namespace, container), so that two containerd daemons with the same
+// namespace, or two instances, never share one in the host-wide IPAM store.
+func (s *Sandbox) cniID() string { return CNIID(s.client.Address, s.client.Namespace, s.name) }
 
 // Create makes the container record (not the task). It fails with
 // errdefs.ErrAlreadyExists if the container exists. Configured mounts are
@@ -306,7 +308,7 @@ func (s *Sandbox) setupTaskNetwork(ctx context.Context, labels map[string]string
 	if labels[meta.LabelContainerNetworkMode] == meta.NetworkHost {
 		return nil, nil
 	}
-	ipamDir := filepath.Join(s.opts.Paths.DataDir, "cni", "ipam")
+	ipamDir := s.opts.IPAMDir
 	conf, err := cniConflist(s.opts.Network, ipamDir)
 	if err != nil {
 		return nil, err
@@ -320,6 +322,19 @@ func (s *Sandbox) setupTaskNetwork(ctx context.Context, labels map[string]string
 	}}}
 	if err := releaseStaleNetwork(ctx, *net, s.opts.Config.CNIPluginDirs, s.opts.RunDir, ipamDir, s.opts.Network.Name); err != nil {
 		return nil, err
+	}
+	// What an occ before the host-wide store and the address in the CNI
+	// id left: a lease in the data directory's own store, under the id
+	// namespace-container (the store is this data directory's, so the
+	// id is this sandbox's).
+	if legacy := legacyIPAMDir(s.opts.Paths); legacy != ipamDir {
+		if old, err := cniConflist(s.opts.Network, legacy); err == nil {
+			stale := *net
+			stale.ID, stale.Conflist = s.client.Namespace+"-"+s.name, old
+			if err := releaseStaleNetwork(ctx, stale, s.opts.Config.CNIPluginDirs, s.opts.RunDir, legacy, s.opts.Network.Name); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := setupNetwork(ctx, net, s.opts.Config.CNIPluginDirs, s.opts.RunDir); err != nil {
 		return nil, err

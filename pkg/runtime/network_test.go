@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 func TestIPAMAddresses(t *testing.T) {
@@ -39,5 +42,40 @@ func TestIPAMAddresses(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "never-used")); err == nil {
 		t.Error("looking created the store of a network never used")
+	}
+}
+
+func TestCNIIDUnique(t *testing.T) {
+	seen := map[string]string{}
+	for _, k := range []struct{ addr, ns, name string }{
+		{"/run/containerd/containerd.sock", "opencode-cloud", "opencode-cloud-sandbox"},
+		{"unix:///run/containerd/containerd.sock", "opencode-cloud", "opencode-cloud-sandbox"}, // the same socket
+		{"/tmp/tb/run/containerd.sock", "opencode-cloud", "opencode-cloud-sandbox"},
+		{"/run/containerd/containerd.sock", "other", "opencode-cloud-sandbox"},
+		{"/run/containerd/containerd.sock", "opencode-cloud", "opencode-cloud-sandbox-dev"},
+	} {
+		id := CNIID(k.addr, k.ns, k.name)
+		if !strings.HasPrefix(id, k.ns+"-"+k.name+"-") {
+			t.Errorf("CNIID(%v) = %q: want it to start with namespace-container", k, id)
+		}
+		if prev, dup := seen[id]; dup && !strings.HasSuffix(prev, strings.TrimPrefix(k.addr, "unix://")) {
+			t.Errorf("CNIID(%v) = %q, also %s's", k, id, prev)
+		}
+		seen[id] = k.ns + "/" + k.name + "@" + strings.TrimPrefix(k.addr, "unix://")
+	}
+	if len(seen) != 4 {
+		t.Errorf("%d distinct ids for 4 distinct (address, namespace, container): %v", len(seen), seen)
+	}
+}
+
+func TestDefaultIPAMDirIsHostWide(t *testing.T) {
+	a := meta.Paths{DataDir: "/data/a"}
+	b := meta.Paths{DataDir: "/data/b"}
+	t.Setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+	if DefaultIPAMDir(a) != DefaultIPAMDir(b) {
+		t.Errorf("two data directories get two IPAM stores: %s, %s", DefaultIPAMDir(a), DefaultIPAMDir(b))
+	}
+	if d := DefaultIPAMDir(a.WithInstance("dev")); d != DefaultIPAMDir(a) {
+		t.Errorf("an instance gets an IPAM store of its own: %s", d)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -36,16 +38,20 @@ type SpecOptions struct {
 	Config *meta.Config
 	Paths  meta.Paths
 
-	// Image is the local image record to run (default meta.CurrentImageName).
-	// It must already exist in containerd (pulled or built).
+	// Image is the local image record to run (default the instance's
+	// current record, Paths.Images().Current). It must already exist in
+	// containerd (pulled or built).
 	Image string
-	// Name is the container ID (default meta.ContainerName).
+	// Name is the container ID (default Paths.ContainerName()).
 	Name string
 	// RunDir holds volatile state that must not survive a reboot: network
 	// namespace files, client FIFOs and runc's state. Default: DefaultRunDir.
 	RunDir string
 	// Network overrides the CNI bridge network (name, bridge, subnet).
 	Network NetworkOptions
+	// IPAMDir is host-local IPAM's store (default DefaultIPAMDir): one for
+	// the host, so that every occ setup on the bridge draws from it.
+	IPAMDir string
 	// ExtraEnv is appended after everything else (tests, future features).
 	ExtraEnv []string
 	// LogDriver is the absolute path of the occ binary, which the shim runs
@@ -74,6 +80,36 @@ func DefaultRunDir(p meta.Paths) string {
 	return filepath.Join(p.DataDir, "run")
 }
 
+// DefaultIPAMDir is where host-local IPAM keeps the addresses it handed
+// out on occ's bridge: one store per host (per user without root), never
+// per data directory or run directory, so that two occ setups (other data
+// directories, other containerd daemons) sharing the bridge never hand out
+// one address twice. Under /run (or $XDG_RUNTIME_DIR) like the bridge
+// itself, it goes with a reboot.
+func DefaultIPAMDir(p meta.Paths) string {
+	if os.Geteuid() == 0 {
+		return filepath.Join("/run", meta.AppName, "cni", "ipam")
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		return filepath.Join(d, meta.AppName, "cni", "ipam")
+	}
+	return legacyIPAMDir(p)
+}
+
+// legacyIPAMDir is the per-data-directory store occ used before
+// DefaultIPAMDir.
+func legacyIPAMDir(p meta.Paths) string { return filepath.Join(p.DataDir, "cni", "ipam") }
+
+// CNIID is the id a container is known by to CNI (IPAM leases, portmap
+// and masquerade chains): namespace-container and 8 hex digits of the
+// FNV-1a hash of containerd's address, so that the same namespace and
+// container on two containerd daemons do not share leases.
+func CNIID(address, namespace, container string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(strings.TrimPrefix(address, "unix://")))
+	return fmt.Sprintf("%s-%s-%08x", namespace, container, h.Sum32())
+}
+
 // Sandbox is occ's handle on the sandbox container. It holds no state of its
 // own beyond its options (and, between Start and WaitReady in one process,
 // the log lines before the start): everything a later occ process needs
@@ -100,10 +136,13 @@ func NewSandbox(c *Client, opts SpecOptions) (*Sandbox, error) {
 		return nil, errdefs.ErrInvalidArgument.WithMessage("runtime: no data directory")
 	}
 	if opts.Image == "" {
-		opts.Image = meta.CurrentImageName
+		opts.Image = opts.Paths.Images().Current
 	}
 	if opts.Name == "" {
-		opts.Name = meta.ContainerName
+		opts.Name = opts.Paths.ContainerName()
+	}
+	if opts.IPAMDir == "" {
+		opts.IPAMDir = DefaultIPAMDir(opts.Paths)
 	}
 	if opts.RunDir == "" {
 		opts.RunDir = DefaultRunDir(opts.Paths)

@@ -103,9 +103,9 @@ func (s *Sandbox) processEnv(imageEnv []string, plan MountPlan) []string {
 }
 
 // containerFiles writes the hosts, hostname and resolv.conf the container
-// sees in its own network namespace, under <data dir>/sandbox.
+// sees in its own network namespace, under Paths.SandboxDir().
 func (s *Sandbox) containerFiles() (hosts, resolv, hostname string, err error) {
-	dir := filepath.Join(s.opts.Paths.DataDir, "sandbox")
+	dir := s.opts.Paths.SandboxDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", "", fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -249,7 +249,7 @@ func withNetNSPath(path string) oci.SpecOpts {
 
 // labels are occ's metadata on the container record.
 func (s *Sandbox) labels(image containerd.Image, plan MountPlan, iso Isolation) map[string]string {
-	return map[string]string{
+	l := map[string]string{
 		LabelContainerIsolation:        iso.label(),
 		LabelContainerRootfs:           iso.rootfsLabel(),
 		meta.ManagedByLabel:            meta.ManagedByValue,
@@ -261,4 +261,8 @@ func (s *Sandbox) labels(image containerd.Image, plan MountPlan, iso Isolation) 
 		meta.LabelContainerImageDigest: image.Target().Digest.String(),
 		meta.LabelContainerCreatedBy:   meta.Version,
 	}
+	for k, v := range s.opts.Paths.InstanceLabels() {
+		l[k] = v
+	}
+	return l
 }

@@ -20,18 +20,18 @@ import (
 // command.
 
 // RepairImageState rewrites the image-state file at stateFile from the
-// current and previous image records when the two disagree, and reports
+// instance's current and previous image records (names) when the two disagree, and reports
 // whether it did. A record without provenance labels keeps the file's
 // entry for its digest (StateFor); with no current record, or one whose
 // provenance is unknown, the file is left as it is. The caller holds
 // occ's lock.
-func (c *Client) RepairImageState(ctx context.Context, stateFile string) (bool, error) {
+func (c *Client) RepairImageState(ctx context.Context, names meta.ImageNames, stateFile string) (bool, error) {
 	if stateFile == "" {
 		return false, nil
 	}
 	ctx = c.WithNamespace(ctx)
 	var recs [2]*images.Image
-	for i, name := range []string{meta.CurrentImageName, meta.PreviousImageName} {
+	for i, name := range []string{names.Current, names.Previous} {
 		img, err := c.ImageService().Get(ctx, name)
 		switch {
 		case errdefs.IsNotFound(err):

@@ -22,8 +22,8 @@ import (
 )
 
 // Image changes of the sandbox (`occ update`, `occ update --rollback`) work
-// on two records: meta.CurrentImageName, which the container runs, and
-// meta.PreviousImageName, kept for a rollback. A change is a small
+// on two records of the instance (meta.Paths.Images): Current, which the
+// container runs, and Previous, kept for a rollback. A change is a small
 // transaction:
 //
 //  1. SaveImageRecords copies both records and the image-state file, and
@@ -39,7 +39,7 @@ import (
 //     old image again (with a context of its own: a Ctrl-C never leaves the
 //     sandbox without a container).
 //
-// A new image is pulled or built into meta.UpdateImageName before any of
+// A new image is pulled or built into the Update record before any of
 // this, so a failed pull or build changes neither record.
 
 // RecordLeaseExpiry bounds how long a saved record's content is held after
@@ -58,21 +58,22 @@ type ImageRecords struct {
 	State    []byte
 	HadState bool
 
+	names     meta.ImageNames
 	stateFile string
 	c         *Client
 	lease     *leases.Lease
 }
 
-// SaveImageRecords reads the current and previous records and the state
-// file (stateFile may be "" for none), and holds the records' content
-// under a lease until Release.
-func (c *Client) SaveImageRecords(ctx context.Context, stateFile string) (*ImageRecords, error) {
+// SaveImageRecords reads the instance's current and previous records
+// (names) and the state file (stateFile may be "" for none), and holds the
+// records' content under a lease until Release.
+func (c *Client) SaveImageRecords(ctx context.Context, names meta.ImageNames, stateFile string) (*ImageRecords, error) {
 	ctx = c.WithNamespace(ctx)
-	r := &ImageRecords{stateFile: stateFile, c: c}
+	r := &ImageRecords{names: names, stateFile: stateFile, c: c}
 	for _, x := range []struct {
 		name string
 		dst  **images.Image
-	}{{meta.CurrentImageName, &r.Current}, {meta.PreviousImageName, &r.Previous}} {
+	}{{names.Current, &r.Current}, {names.Previous, &r.Previous}} {
 		img, err := c.ctr.ImageService().Get(ctx, x.name)
 		switch {
 		case errdefs.IsNotFound(err):
@@ -128,7 +129,7 @@ func (r *ImageRecords) Restore(ctx context.Context) error {
 	for _, x := range []struct {
 		name string
 		img  *images.Image
-	}{{meta.CurrentImageName, r.Current}, {meta.PreviousImageName, r.Previous}} {
+	}{{r.names.Current, r.Current}, {r.names.Previous, r.Previous}} {
 		var err error
 		if x.img == nil {
 			err = is.DeleteImage(ctx, x.name)
@@ -172,12 +173,12 @@ func (r *ImageRecords) Promote(ctx context.Context, staging string) (images.Imag
 	is := r.c.ImageStore()
 	// Previous first: should occ die in between, current still names the
 	// image the container runs.
-	if _, err := is.SetImage(ctx, meta.PreviousImageName, r.Current.Target, r.Current.Labels); err != nil {
-		return images.Image{}, fmt.Errorf("keep the current image as %s: %w", meta.PreviousImageName, err)
+	if _, err := is.SetImage(ctx, r.names.Previous, r.Current.Target, r.Current.Labels); err != nil {
+		return images.Image{}, fmt.Errorf("keep the current image as %s: %w", r.names.Previous, err)
 	}
-	cur, err := is.SetImage(ctx, meta.CurrentImageName, next.Target, next.Labels)
+	cur, err := is.SetImage(ctx, r.names.Current, next.Target, next.Labels)
 	if err != nil {
-		return images.Image{}, fmt.Errorf("record the new image as %s: %w", meta.CurrentImageName, err)
+		return images.Image{}, fmt.Errorf("record the new image as %s: %w", r.names.Current, err)
 	}
 	if err := is.DeleteImage(ctx, staging); err != nil {
 		return images.Image{}, fmt.Errorf("remove the staging record %s: %w", staging, err)
@@ -199,12 +200,12 @@ func (r *ImageRecords) Swap(ctx context.Context) (images.Image, error) {
 	}
 	is := r.c.ImageStore()
 	// Both contents are held by the lease while the records trade places.
-	cur, err := is.SetImage(ctx, meta.CurrentImageName, r.Previous.Target, r.Previous.Labels)
+	cur, err := is.SetImage(ctx, r.names.Current, r.Previous.Target, r.Previous.Labels)
 	if err != nil {
-		return images.Image{}, fmt.Errorf("record the previous image as %s: %w", meta.CurrentImageName, err)
+		return images.Image{}, fmt.Errorf("record the previous image as %s: %w", r.names.Current, err)
 	}
-	if _, err := is.SetImage(ctx, meta.PreviousImageName, r.Current.Target, r.Current.Labels); err != nil {
-		return images.Image{}, fmt.Errorf("keep the current image as %s: %w", meta.PreviousImageName, err)
+	if _, err := is.SetImage(ctx, r.names.Previous, r.Current.Target, r.Current.Labels); err != nil {
+		return images.Image{}, fmt.Errorf("keep the current image as %s: %w", r.names.Previous, err)
 	}
 	return cur, r.writeState(&cur, r.Current)
 }
@@ -387,7 +388,7 @@ func (s *Sandbox) SwitchImage(ctx context.Context, o SwitchOptions) (*SwitchResu
 	exists := st.State != StateMissing
 	running := st.State == StateRunning || st.State == StatePaused
 
-	recs, err := s.client.SaveImageRecords(ctx, o.StateFile)
+	recs, err := s.client.SaveImageRecords(ctx, s.opts.Paths.Images(), o.StateFile)
 	if err != nil {
 		return nil, err
 	}

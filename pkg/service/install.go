@@ -27,6 +27,17 @@ type Installer struct {
 	// Systemctl runs `systemctl [--user] args...` (default: the real one,
 	// after checking that systemd runs).
 	Systemctl func(ctx context.Context, mode string, args ...string) error
+	// Unit is the unit's name without .service (default Name; a sandbox
+	// instance's is Name-<id>, meta.Paths.UnitName).
+	Unit string
+}
+
+// unit is the unit's name (without .service).
+func (in *Installer) unit() string {
+	if in.Unit == "" {
+		return Name
+	}
+	return in.Unit
 }
 
 // UnitPath is where the unit for mode lives.
@@ -37,7 +48,7 @@ func (in *Installer) UnitPath(mode string) (string, error) {
 		if dir == "" {
 			dir = "/etc/systemd/system"
 		}
-		return filepath.Join(dir, Name+".service"), nil
+		return filepath.Join(dir, in.unit()+".service"), nil
 	case ModeUser:
 		dir := in.UserDir
 		if dir == "" {
@@ -51,7 +62,7 @@ func (in *Installer) UnitPath(mode string) (string, error) {
 			}
 			dir = filepath.Join(base, "systemd", "user")
 		}
-		return filepath.Join(dir, Name+".service"), nil
+		return filepath.Join(dir, in.unit()+".service"), nil
 	}
 	return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("boot_mode must be user or system, got %q", mode))
 }
@@ -95,7 +106,7 @@ func (in *Installer) WriteUnit(mode, unit string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return p, writeError(p, mode, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+Name+".*.tmp")
+	tmp, err := os.CreateTemp(dir, "."+in.unit()+".*.tmp")
 	if err != nil {
 		return p, writeError(p, mode, err)
 	}
@@ -142,7 +153,7 @@ func (in *Installer) RemoveUnit(mode string) (path string, removed bool, err err
 
 // Enable reloads systemd, enables the unit and (re)starts it.
 func (in *Installer) Enable(ctx context.Context, mode string) error {
-	for _, args := range [][]string{{"daemon-reload"}, {"enable", Name}, {"restart", Name}} {
+	for _, args := range [][]string{{"daemon-reload"}, {"enable", in.unit()}, {"restart", in.unit()}} {
 		if err := in.systemctl(ctx, mode, args...); err != nil {
 			return err
 		}
@@ -155,7 +166,7 @@ func (in *Installer) Enable(ctx context.Context, mode string) error {
 // not know is not an error.
 func (in *Installer) Disable(ctx context.Context, mode string) error {
 	var errs []error
-	for _, args := range [][]string{{"stop", Name}, {"disable", Name}} {
+	for _, args := range [][]string{{"stop", in.unit()}, {"disable", in.unit()}} {
 		if err := in.systemctl(ctx, mode, args...); err != nil {
 			if errors.Is(err, ErrNoSystemd) {
 				return err
