@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/core/runtime/restart"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
 // rtBridgePorts lists the interfaces enslaved to the bridge (the host ends
@@ -100,7 +101,7 @@ func TestRuntimeStartAfterForgotten(t *testing.T) {
 					return len(rtBridgePorts(t, f.netOpts.Bridge)) == 0
 				})
 			}
-			lease := filepath.Join(f.paths.DataDir, "cni", "ipam", f.netOpts.Name, oldIP)
+			lease := filepath.Join(runtime.DefaultIPAMDir(f.paths), f.netOpts.Name, oldIP)
 			if _, err := os.Stat(lease); err != nil {
 				t.Fatalf("the scenario needs the stale IPAM lease: %v", err)
 			}

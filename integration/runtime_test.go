@@ -479,15 +479,17 @@ func rtAssertNoNetworkLeftovers(t testing.TB, f *rtFixture, chainsBefore map[str
 	if ents, err := os.ReadDir(filepath.Join(f.runDir, "netns")); err == nil && len(ents) > 0 {
 		t.Errorf("netns files left: %v", ents)
 	}
-	ipam := filepath.Join(f.paths.DataDir, "cni", "ipam", f.netOpts.Name)
+	// The store is the host's: only leases held for this container's
+	// CNI id are its own.
+	cniID := runtime.CNIID(f.client.Address, rtNamespace, f.name)
+	ipam := filepath.Join(runtime.DefaultIPAMDir(f.paths), f.netOpts.Name)
 	if ents, err := os.ReadDir(ipam); err == nil {
 		for _, e := range ents {
-			if net.ParseIP(e.Name()) != nil {
+			if b, _ := os.ReadFile(filepath.Join(ipam, e.Name())); net.ParseIP(e.Name()) != nil && strings.HasPrefix(string(b), cniID) {
 				t.Errorf("IPAM lease left: %s", filepath.Join(ipam, e.Name()))
 			}
 		}
 	}
-	cniID := rtNamespace + "-" + f.name
 	if ents, err := os.ReadDir("/var/lib/cni/results"); err == nil {
 		for _, e := range ents {
 			if strings.Contains(e.Name(), cniID) {

@@ -91,7 +91,7 @@ func TestTestbedDownStopsOccSandbox(t *testing.T) {
 	paths := meta.Paths{ConfigFile: filepath.Join(base, "config", "config.json"), DataDir: filepath.Join(base, "data")}
 	runDir := filepath.Join(base, "run")
 	const ns, name = "occ-tbd-test", "occ-tbd-sandbox"
-	cniID := ns + "-" + name
+	cniID := runtime.CNIID(filepath.Join(dir, "run", "containerd.sock"), ns, name)
 
 	start := func() {
 		t.Helper()
@@ -146,7 +146,7 @@ func TestTestbedDownStopsOccSandbox(t *testing.T) {
 	if ports := rtBridgePorts(t, netOpts.Bridge); len(ports) != 0 {
 		t.Errorf("veths left on %s: %v", netOpts.Bridge, ports)
 	}
-	ipam := filepath.Join(paths.DataDir, "cni", "ipam", netOpts.Name)
+	ipam := filepath.Join(runtime.DefaultIPAMDir(paths), netOpts.Name)
 	if ents, err := os.ReadDir(ipam); err == nil {
 		for _, e := range ents {
 			if b, _ := os.ReadFile(filepath.Join(ipam, e.Name())); strings.HasPrefix(string(b), cniID) {
