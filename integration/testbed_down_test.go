@@ -60,7 +60,7 @@ func tbdMountsUnder(t testing.TB, prefixes ...string) []string {
 // the testbed up again and the sandbox started again (the second `make
 // demo`). down must stop the sandbox through occ and leave nothing of it
 // on the host: no network namespace or mount, no veth on occ's bridge, no
-// IPAM lease, no iptables rule, no shim.
+// IPAM lease, no iptables rule, no shim; of a sandbox instance's neither.
 func TestTestbedDownStopsOccSandbox(t *testing.T) {
 	e := rtTestbed(t)
 	ref := rtAppImage(t, e) // from the main testbed's registry
@@ -92,8 +92,13 @@ func TestTestbedDownStopsOccSandbox(t *testing.T) {
 	runDir := filepath.Join(base, "run")
 	const ns, name = "occ-tbd-test", "occ-tbd-sandbox"
 	cniID := runtime.CNIID(filepath.Join(dir, "run", "containerd.sock"), ns, name)
+	// A sandbox instance beside it, under its own names: down stops it too.
+	instPaths := paths.WithInstance("tbd")
+	instID := runtime.CNIID(filepath.Join(dir, "run", "containerd.sock"), ns, instPaths.ContainerName())
+	instCfg := *cfg
+	instCfg.OpencodeWebPort = rtFreePort(t)
 
-	start := func() {
+	start := func(cfg *meta.Config, paths meta.Paths, name string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
@@ -127,8 +132,9 @@ func TestTestbedDownStopsOccSandbox(t *testing.T) {
 	}
 	t.Logf("testbed up: %s", time.Since(t0).Round(time.Millisecond))
 	chainsBefore := rtIptablesChains(t)
-	start()
-	if ports := rtBridgePorts(t, netOpts.Bridge); len(ports) != 1 {
+	start(cfg, paths, name)
+	start(&instCfg, instPaths, "") // the instance's own container name
+	if ports := rtBridgePorts(t, netOpts.Bridge); len(ports) != 2 {
 		t.Fatalf("veths on %s: %v", netOpts.Bridge, ports)
 	}
 
@@ -149,17 +155,17 @@ func TestTestbedDownStopsOccSandbox(t *testing.T) {
 	ipam := filepath.Join(runtime.DefaultIPAMDir(paths), netOpts.Name)
 	if ents, err := os.ReadDir(ipam); err == nil {
 		for _, e := range ents {
-			if b, _ := os.ReadFile(filepath.Join(ipam, e.Name())); strings.HasPrefix(string(b), cniID) {
+			if b, _ := os.ReadFile(filepath.Join(ipam, e.Name())); strings.HasPrefix(string(b), cniID) || strings.HasPrefix(string(b), instID) {
 				t.Errorf("IPAM lease left: %s", e.Name())
 			}
 		}
 	}
-	if txt := rtIptablesText(t); strings.Contains(txt, cniID) || strings.Contains(txt, strings.TrimSuffix(netOpts.Subnet, "0/24")) {
+	if txt := rtIptablesText(t); strings.Contains(txt, cniID) || strings.Contains(txt, instID) || strings.Contains(txt, strings.TrimSuffix(netOpts.Subnet, "0/24")) {
 		t.Errorf("iptables still mentions %s or its subnet %s", cniID, netOpts.Subnet)
 	}
 	if ents, err := os.ReadDir("/var/lib/cni/results"); err == nil {
 		for _, e := range ents {
-			if strings.Contains(e.Name(), cniID) {
+			if strings.Contains(e.Name(), cniID) || strings.Contains(e.Name(), instID) {
 				t.Errorf("libcni cache entry left: %s", e.Name())
 			}
 		}
@@ -177,5 +183,6 @@ func TestTestbedDownStopsOccSandbox(t *testing.T) {
 	if err := tbdRun(t, dir, port, "up"); err != nil {
 		t.Fatal(err)
 	}
-	start()
+	start(cfg, paths, name)
+	start(&instCfg, instPaths, "")
 }
