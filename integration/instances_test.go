@@ -183,6 +183,12 @@ func TestInstancesTwoSetups(t *testing.T) {
 	wantContains(t, "instance two's status", r.stdout,
 		"Container:      opencode-cloud-sandbox-two", "Instance:       two\n",
 		"Image:          opencode-cloud.local/sandbox:instance-two\n", "URL:            http://127.0.0.1:"+itoa(boxes[1].port))
+	// instance list shows the setup's two, not setup B's.
+	r = mustOK(boxes[0], "instance", "list")
+	wantContains(t, "setup A's instance list", r.stdout, "(default)  opencode-cloud-sandbox  ", "two        opencode-cloud-sandbox-two  running  127.0.0.1:"+itoa(boxes[1].port))
+	if n := strings.Count(r.stdout, "\n"); n != 3 {
+		t.Errorf("setup A's instance list: %d lines, want a header and 2:\n%s", n, r.stdout)
+	}
 	if r := mustOK(boxes[0], "status"); strings.Contains(r.stdout, "Instance:") || !strings.Contains(r.stdout, "Container:      opencode-cloud-sandbox (pid") {
 		t.Errorf("the default instance's status:\n%s", r.stdout)
 	}

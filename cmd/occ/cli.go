@@ -89,10 +89,11 @@ type CLI struct {
 	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows on a terminal, or with -f)."`
 	Update  UpdateCmd  `cmd:"" help:"Update the sandbox image and recreate the container (keeps users and data)"`
 
-	User   UserCmd   `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
-	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
-	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
-	Kube   KubeCmd   `cmd:"" help:"Run the sandbox on a Kubernetes cluster: render, apply, status, logs, delete."`
+	User     UserCmd     `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
+	Instance InstanceCmd `cmd:"" help:"List the sandbox instances (--sandbox-instance) and their state."`
+	Image    ImageCmd    `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
+	Config   ConfigCmd   `cmd:"" help:"Show and change occ's configuration."`
+	Kube     KubeCmd     `cmd:"" help:"Run the sandbox on a Kubernetes cluster: render, apply, status, logs, delete."`
 
 	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`
 	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`
