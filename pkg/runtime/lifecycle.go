@@ -270,7 +270,12 @@ func (s *Sandbox) publishedPort(labels map[string]string) (host string, port int
 	}
 	host, portStr, _ := splitHostPort(published)
 	port, _ = strconv.Atoi(portStr)
-	return host, port, CheckPortFree(host, port)
+	err = CheckPortFree(host, port)
+	var inUse *PortInUseError
+	if errors.As(err, &inUse) {
+		inUse.Instance = s.opts.Paths.Instance
+	}
+	return host, port, err
 }
 
 // prepareLog returns the container's log file (its label, else the

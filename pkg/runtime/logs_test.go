@@ -205,6 +205,11 @@ func TestCheckPortFree(t *testing.T) {
 	if !strings.Contains(err.Error(), "occ config set opencode_web_port "+strconv.Itoa(pe.Suggested)) {
 		t.Fatalf("message %q", err)
 	}
+	// An instance's port: the hint names the instance's config.
+	pe.Instance = "dev"
+	if !strings.Contains(pe.Error(), "occ --sandbox-instance dev config set opencode_web_port "+strconv.Itoa(pe.Suggested)) {
+		t.Fatalf("instance message %q", pe.Error())
+	}
 	l.Close()
 	if err := CheckPortFree("127.0.0.1", port); err != nil {
 		t.Fatalf("CheckPortFree(free) = %v", err)

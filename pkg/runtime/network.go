@@ -295,12 +295,19 @@ type PortInUseError struct {
 	Address   string // bind address
 	Port      int
 	Suggested int // 0 if none free within +100
+	// Instance is the sandbox instance whose port it is ("" the default):
+	// the hint then names the instance's config.
+	Instance string
 }
 
 func (e *PortInUseError) Error() string {
 	msg := fmt.Sprintf("port %d is already in use on %s", e.Port, e.Address)
 	if e.Suggested > 0 {
-		msg += fmt.Sprintf("; try port %d (occ config set opencode_web_port %d), or stop what is listening on %d", e.Suggested, e.Suggested, e.Port)
+		occ := "occ"
+		if e.Instance != "" {
+			occ += " --sandbox-instance " + e.Instance
+		}
+		msg += fmt.Sprintf("; try port %d (%s config set opencode_web_port %d), or stop what is listening on %d", e.Suggested, occ, e.Suggested, e.Port)
 	} else {
 		msg += fmt.Sprintf("; no free port within %d-%d: stop what is listening on %d or choose another port", e.Port+1, e.Port+100, e.Port)
 	}
