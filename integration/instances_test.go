@@ -209,7 +209,7 @@ func TestInstancesTwoSetups(t *testing.T) {
 					t.Errorf("%s: %s: user list shows %s: %v\n%s", when, s.label, o.user, has, r.stdout)
 				}
 				var out bytes.Buffer
-				sb, err := runtime.NewSandbox(s.setup.client, runtime.SpecOptions{Config: meta.DefaultConfig(), Paths: s.paths()})
+				sb, err := runtime.NewSandbox(s.setup.client, runtime.SpecOptions{Config: meta.DefaultConfig(), Paths: s.paths(), RunDir: s.setup.in.RunDir})
 				if err != nil {
 					t.Fatal(err)
 				}

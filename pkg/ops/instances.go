@@ -3,6 +3,8 @@ package ops
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
@@ -37,7 +39,11 @@ func (e *Env) Instances(ctx context.Context) ([]InstanceInfo, error) {
 	}
 	out := make([]InstanceInfo, 0, len(ids))
 	for _, id := range ids {
-		sb, err := runtime.NewSandbox(rt, runtime.SpecOptions{Config: cfg, Paths: e.Paths, Name: id})
+		opts := runtime.SpecOptions{Config: cfg, Paths: e.Paths, Name: id}
+		if d := os.Getenv(RunDirEnv); filepath.IsAbs(d) {
+			opts.RunDir = d
+		}
+		sb, err := runtime.NewSandbox(rt, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -85,10 +85,14 @@ func DefaultRunDir(p meta.Paths) string {
 // per data directory or run directory, so that two occ setups (other data
 // directories, other containerd daemons) sharing the bridge never hand out
 // one address twice. Under /run (or $XDG_RUNTIME_DIR) like the bridge
-// itself, it goes with a reboot.
+// itself, it goes with a reboot. Root's is /run/opencode-cloud-cni, beside
+// rather than in /run/opencode-cloud: a rootless occ (root in rootlesskit's
+// namespaces, whose /run is a copy of the host's) must not find a
+// /run/opencode-cloud it cannot write. In rootlesskit's namespaces the
+// bridge is that daemon's, and the store is the user's.
 func DefaultIPAMDir(p meta.Paths) string {
-	if os.Geteuid() == 0 {
-		return filepath.Join("/run", meta.AppName, "cni", "ipam")
+	if os.Geteuid() == 0 && !InRootlessChild() {
+		return filepath.Join("/run", meta.AppName+"-cni")
 	}
 	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
 		return filepath.Join(d, meta.AppName, "cni", "ipam")
