@@ -56,6 +56,8 @@ var Keys = []Key{
 	{Name: "image_verify_key", Settable: true, Help: "a PEM public key file (absolute path): signatures must be made with its private key instead (self-hosted mirrors)", Check: checkImageVerifyKey},
 	{Name: "image_verify_trusted_root", Settable: true, Help: "keyless: a Sigstore trusted_root.json (absolute path) to verify against instead of the one embedded in occ (a newer one, or a private Sigstore's)", Check: checkImageVerifyTrustedRoot},
 	{Name: "insecure_registries", Settable: true, Help: "registry hosts reached over plain HTTP or TLS without certificate checks (loopback always is)", Check: checkInsecureRegistries},
+	{Name: "release_url", Settable: true, Help: "where occ update cli finds occ's releases (files under download/vVERSION/, the newest under latest/download/)", Check: checkReleaseURL},
+	{Name: "release_verify_key", Settable: true, Help: "a PEM public key file (absolute path): releases must be signed with its private key instead of by the release workflow (mirrors, snapshots)", Check: checkReleaseVerifyKey},
 	{Name: "containerd_address", Settable: true, Help: "containerd socket (--address and $CONTAINERD_ADDRESS win over it; empty: the default)", Check: checkContainerdAddress},
 	{Name: "containerd_namespace", Settable: true, Help: "containerd namespace occ works in", Check: checkContainerdNamespace},
 	{Name: "snapshotter", Settable: true, Help: "containerd snapshotter to unpack into", Check: checkSnapshotter},
