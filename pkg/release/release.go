@@ -187,7 +187,7 @@ func (s Source) get(ctx context.Context, u string) (*http.Response, error) {
 	}
 	resp, err := s.client().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", u, errors.Join(errdefs.ErrUnavailable, err))
+		return nil, fmt.Errorf("fetch %s: %w (%w)", u, errdefs.ErrUnavailable, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
