@@ -198,7 +198,7 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 		t.Errorf("update off a terminal without --yes: %s", r)
 	}
 	// On a terminal occ asks; "n" changes nothing.
-	out, code := f.occOnTTY([]ttyAnswer{{"Continue?", "n\n"}}, "update")
+	out, code := f.occOnTTY([]ttyAnswer{{"Continue?", "n\n"}}, "update", "container")
 	if code == 0 || !strings.Contains(out, "Update will stop the sandbox and recreate it. Continue?") || !strings.Contains(out, "Aborted; nothing was changed.") {
 		t.Errorf("update on a terminal answered no: exit %d\n%s", code, out)
 	}

@@ -85,7 +85,7 @@ type CLI struct {
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
 	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
 	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows on a terminal, or with -f)."`
-	Update  UpdateCmd  `cmd:"" help:"Update the sandbox image and recreate the container (keeps users and data)"`
+	Update  UpdateCmd  `cmd:"" help:"Update occ, the sandbox image or its opencode (a selector; --yes: everything available); --rollback goes back to the previous image."`
 
 	User   UserCmd   `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
 	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`

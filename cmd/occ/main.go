@@ -35,7 +35,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if exited {
 		return exitStatus
 	}
-	kctx, err := parser.Parse(globalShortFlags(args))
+	kctx, err := parser.Parse(updateVersionFlag(globalShortFlags(args)))
 	if exited { // --help or --version
 		return exitStatus
 	}
