@@ -133,6 +133,10 @@ func (s Source) Fetch(ctx context.Context, version string) (*Fetched, error) {
 			return nil, err
 		}
 		if *x.dst, err = s.getSmall(ctx, u); err != nil {
+			if x.file == BundleFile && errdefs.IsNotFound(err) && f.Checksums != nil {
+				// The release is there, its signature is not.
+				return nil, &SignatureError{Version: or(version, "latest"), Err: fmt.Errorf("the release has no %s (%s: 404)", BundleFile, u)}
+			}
 			return nil, err
 		}
 	}
@@ -151,6 +155,13 @@ func (s Source) Fetch(ctx context.Context, version string) (*Fetched, error) {
 	}
 	f.ArchiveURL = u
 	return f, nil
+}
+
+func or(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
 }
 
 // versionRe is what a release version looks like (semver, a snapshot's

@@ -237,18 +237,23 @@ func TestFetchAndDownload(t *testing.T) {
 		{"v-prefixed", "v" + testVersion, good, ""},
 		{"a tampered archive", testVersion, tampered, "does not match checksums.txt"},
 		{"no such release", "9.9.9", good, "404"},
+		{"no signature", "unsigned", good, "has no checksums.txt.sigstore.json"},
 		{"not a version", "1.2", good, "not a release version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := server(t, map[string][]byte{
-				"/rel/download/v" + testVersion + "/" + ChecksumsFile: checksums,
-				"/rel/download/v" + testVersion + "/" + BundleFile:    []byte("{}"),
-				"/rel/download/v" + testVersion + "/" + name:          tt.archive,
-				"/rel/latest/download/" + ChecksumsFile:               checksums,
-				"/rel/latest/download/" + BundleFile:                  []byte("{}"),
+				"/rel/download/v" + testVersion + "/" + ChecksumsFile:      checksums,
+				"/rel/download/v" + testVersion + "/" + BundleFile:         []byte("{}"),
+				"/rel/download/v" + testVersion + "/" + name:               tt.archive,
+				"/rel/latest/download/" + ChecksumsFile:                    checksums,
+				"/rel/latest/download/" + BundleFile:                       []byte("{}"),
+				"/unsigned/download/v" + testVersion + "/" + ChecksumsFile: checksums,
 			})
 			s := Source{URL: srv.URL + "/rel/", GOOS: "linux", GOARCH: "amd64"}
+			if tt.version == "unsigned" {
+				s.URL, tt.version = srv.URL+"/unsigned/", testVersion
+			}
 			dir := t.TempDir()
 			f, err := s.Fetch(context.Background(), tt.version)
 			if err == nil {
