@@ -207,7 +207,8 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 	}
 	r = f.mustOK("update", "--yes")
 	t.Logf("occ update:\n%s%s", r.stderr, r.stdout)
-	wantContains(t, "update", r.stderr, "Pulling the prebuilt sandbox image", "Updated to v"+meta.Version+" ("+d2, "occ update --rollback")
+	wantContains(t, "update", r.stderr, "Pulling the prebuilt sandbox image", "Updated to v"+meta.Version+" ("+d2, "occ update --rollback", "purge reclaimed: ",
+		"Update status", "Container image")
 	wantContains(t, "update", r.stdout, "URL:        http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort))
 	v := f.updateView()
 	if v.current != d2 || v.previous != d1 || v.container != d2 {
