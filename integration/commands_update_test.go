@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
@@ -274,6 +276,26 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 	}
 	if st, err := f.sandbox().Status(f.ctx); err != nil || st.State != runtime.StateRunning || !st.StartedAt.Equal(st0.StartedAt) {
 		t.Errorf("a failed pull touched the container: %+v %v", st, err)
+	}
+
+	// One more release: the image that was previous (d1) is let go, and
+	// the purge frees its manifest and config at once.
+	f.cfg.ImageRepositories = []string{repo}
+	f.saveConfig()
+	d4 := pushAppVariant(t, repo+":latest", func(c *v1.Config) { c.Env = append(c.Env, "RELEASE=4") })
+	r = f.mustOK("update", "container", "--yes", "--json")
+	var res struct {
+		Reclaimed int64 `json:"reclaimed_bytes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Reclaimed <= 0 || !strings.Contains(r.stderr, "purge reclaimed: ") {
+		t.Errorf("update dropping the previous image reclaimed %d bytes (%v):\n%s", res.Reclaimed, err, r.stderr)
+	}
+	t.Logf("purge after an update that dropped the previous image: %d bytes", res.Reclaimed)
+	if v := f.updateView(); v.current != d4 || v.previous != before.current {
+		t.Errorf("after the last update: %+v, want current %s previous %s", v, d4, before.current)
+	}
+	if _, err := f.client.ContentStore().Info(f.client.WithNamespace(f.ctx), digest.Digest(d1)); err == nil {
+		t.Errorf("the manifest of the dropped image %s is still in the content store", d1)
 	}
 }
 
