@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -359,8 +360,16 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	e := rtTestbed(t)
 	rtAppImage(t, e)
 	dir := t.TempDir()
+	pinned, err := build.PinnedOpencodeVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	writeDockerfile := func(release string) {
-		df := "FROM " + e.registry + "/test/runtime-app:latest\nARG OCC_VERSION\nLABEL org.opencode-cloud.version=\"${OCC_VERSION}\"\nENV RELEASE=" + release + "\n"
+		// OPENCODE_VERSION as the sandbox's Dockerfile takes it (pinned
+		// to what occ pins, so that opencode is up to date until asked).
+		df := "FROM " + e.registry + "/test/runtime-app:latest\nARG OCC_VERSION\nARG OPENCODE_VERSION=" + pinned + "\n" +
+			"LABEL org.opencode-cloud.version=\"${OCC_VERSION}\" " + build.LabelOpencodeVersion + "=\"${OPENCODE_VERSION}\"\n" +
+			"ENV RELEASE=" + release + " OPENCODE=${OPENCODE_VERSION}\n"
 		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -397,6 +406,24 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	f.checkSandboxData("after a rebuild")
 	r = f.mustOK("status")
 	wantContains(t, "status after a rebuild", r.stdout, "Image src:      built from source (BuildKit v")
+
+	// Another opencode: the image rebuilt with OPENCODE_VERSION, the
+	// container switched to it; --rollback goes back.
+	rebuilt := f.updateView()
+	r = f.mustOK("update", "opencode", "--version", "1.2.3", "--yes")
+	wantContains(t, "update opencode", r.stderr, "Rebuilding the sandbox image with opencode 1.2.3", "Updated to v"+meta.Version, "purge reclaimed: ")
+	out.Reset()
+	if code, err := f.sandbox().Exec(f.ctx, runtime.ExecOptions{Args: []string{"sh", "-c", "echo $OPENCODE"}, Stdout: &out}); err != nil || code != 0 || strings.TrimSpace(out.String()) != "1.2.3" {
+		t.Errorf("after update opencode the container runs OPENCODE=%q (exit %d, %v)", out.String(), code, err)
+	}
+	if v := f.updateView(); v.previous != rebuilt.current || v.current == rebuilt.current {
+		t.Errorf("after update opencode: %+v (before %+v)", v, rebuilt)
+	}
+	f.checkSandboxData("after update opencode")
+	f.mustOK("update", "--rollback", "--yes")
+	if v := f.updateView(); v.current != rebuilt.current {
+		t.Errorf("rollback after update opencode: %+v, want current %s", v, rebuilt.current)
+	}
 }
 
 // TestCommandsUpdateSupervised: an update under `occ start --no-daemon`
