@@ -3,10 +3,13 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/content"
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
+
+	"github.com/opencode-cloud/occ/pkg/meta"
 )
 
 // Usage is what occ's namespace holds in containerd: the content store's
@@ -50,7 +53,11 @@ func (c *Client) Usage(ctx context.Context) (Usage, error) {
 func (c *Client) CollectGarbage(ctx context.Context) error {
 	ctx = c.WithNamespace(ctx)
 	lm := c.ctr.LeasesService()
-	l, err := lm.Create(ctx, leases.WithRandomID())
+	// Labelled as occ's other leases: one an occ killed right here leaves
+	// expires, and the next occ that takes the lock deletes it
+	// (RemoveDeadLeases). It holds nothing.
+	l, err := lm.Create(ctx, leases.WithRandomID(), leases.WithExpiration(time.Minute),
+		leases.WithLabel(meta.ManagedByLabel, meta.ManagedByValue), leases.WithLabel(meta.LabelOwner, meta.ProcessOwner()))
 	if err != nil {
 		return fmt.Errorf("containerd garbage collection: %w", err)
 	}
