@@ -134,11 +134,23 @@ func serve(t *testing.T, v string, trees map[string]map[string][]byte) string {
 	return srv.URL
 }
 
-// installedOcc copies the occ under test to a directory of its own (the
-// self-update replaces it) and returns its path.
-func installedOcc(t *testing.T) string {
+// oldOcc builds the occ under test as release 0.0.1 (older than any
+// snapshot of this tree: a newest release older than the running occ is
+// not installed).
+func oldOcc(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(testutil.OccBinary(t))
+	p := filepath.Join(t.TempDir(), "occ")
+	if err := testutil.GoBuild(p, "./cmd/occ", nil, "-ldflags=-X github.com/opencode-cloud/occ/pkg/meta.Version=0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// installedOcc copies the occ at src to a directory of its own (the
+// self-update replaces it) and returns its path.
+func installedOcc(t *testing.T, src string) string {
+	t.Helper()
+	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +214,8 @@ func TestCommandsUpdateCLI(t *testing.T) {
 		"nosig":    with(release.BundleFile, nil),
 	})
 	in := testutil.NewInstall(t, "")
-	oldVersion := versionOf(t, testutil.OccBinary(t))
+	old := oldOcc(t)
+	oldVersion := versionOf(t, old)
 	if oldVersion == s.version {
 		t.Fatalf("the snapshot's version %s is the binary's own", s.version)
 	}
@@ -220,7 +233,7 @@ func TestCommandsUpdateCLI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bin := installedOcc(t)
+			bin := installedOcc(t, old)
 			before, _ := os.ReadFile(bin)
 			start := time.Now()
 			res := testutil.Run(context.Background(), t, bin, in.Env, "", 0, append([]string{"update", "cli", "--yes"}, tt.args...)...)
@@ -255,7 +268,7 @@ func TestCommandsUpdateCLI(t *testing.T) {
 	// The selector on a terminal: the image unticked, occ updated.
 	t.Run("the selector", func(t *testing.T) {
 		f := newCmdFixture(t, func(c *meta.Config) { c.ReleaseVerifyKey = s.pub })
-		f.bin = installedOcc(t)
+		f.bin = installedOcc(t, old)
 		dialog := []ttyAnswer{
 			{"Select updates to apply", "2\n"}, // untick the container image
 			{"[ ] 2. Container image", ""},     // shown again

@@ -39,8 +39,8 @@ func (e *Env) UpdateCheck(ctx context.Context, cli UpdateCLIOptions) []UpdateCan
 	out := []UpdateCandidate{{Name: UpdateCLI, Label: "occ CLI", Current: meta.Version}}
 	if chk, err := e.CheckCLI(ctx, cli); err != nil {
 		out[0].Note = fmt.Sprintf("cannot check for a new release: %v", err)
-	} else if chk.Available == chk.Current {
-		out[0].Note = "up to date"
+	} else if chk.Available == chk.Current || chk.Newer() {
+		out[0].Note = "up to date (the newest release is " + chk.Available + ")"
 	} else {
 		out[0].Available = chk.Available
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/mod/semver"
 
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/release"
@@ -97,6 +98,16 @@ func (e *Env) CheckCLI(ctx context.Context, o UpdateCLIOptions) (*CLIVersionChec
 	return &CLIVersionCheck{Current: meta.Version, Available: f.Version, fetched: f, sums: sums, signer: signer}, nil
 }
 
+// Newer is whether this occ is newer than the newest release (a build
+// from a later commit): only an explicit --version goes back.
+func (c *CLIVersionCheck) Newer() bool {
+	if !c.fetched.Latest {
+		return false
+	}
+	cur, avail := "v"+strings.TrimPrefix(c.Current, "v"), "v"+c.Available
+	return semver.IsValid(cur) && semver.IsValid(avail) && semver.Compare(cur, avail) > 0
+}
+
 func cmp(s, def string) string {
 	if s != "" {
 		return s
@@ -129,6 +140,11 @@ func (e *Env) UpdateCLI(ctx context.Context, o UpdateCLIOptions) (*UpdateCLIResu
 	if chk.Available == chk.Current {
 		res.UpToDate = true
 		e.Report.Successf("occ is already at %s (%s)", chk.Current, exe)
+		return res, nil
+	}
+	if chk.Newer() {
+		res.UpToDate, res.To = true, chk.Current
+		e.Report.Successf("occ %s is newer than the newest release, %s; nothing to do (--version %s installs that one)", chk.Current, chk.Available, chk.Available)
 		return res, nil
 	}
 	e.Report.Infof("occ release %s: checksums.txt signed by %s", chk.Available, chk.signer)

@@ -78,6 +78,7 @@ func TestUpdateCLI(t *testing.T) {
 	const newVersion = "9.9.9"
 	tests := []struct {
 		name     string
+		version  string // the release's ("": newVersion)
 		reports  string // what the new binary says it is
 		dpkg     bool   // dpkg lists the binary
 		tty, yes bool
@@ -89,10 +90,15 @@ func TestUpdateCLI(t *testing.T) {
 		{name: "the new binary is not the release", reports: "1.0.0", yes: true, wantErr: "the old binary is back", wantOld: true},
 		{name: "owned by dpkg", reports: newVersion, yes: true, dpkg: true, wantErr: "apt", wantOld: true},
 		{name: "no terminal, no --yes", reports: newVersion, wantErr: "--yes", wantOld: true},
+		{name: "the newest release is older", version: "0.0.1", reports: "0.0.1", yes: true, wantOld: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			url, pub := fakeRelease(t, newVersion, tt.reports)
+			version := newVersion
+			if tt.version != "" {
+				version = tt.version
+			}
+			url, pub := fakeRelease(t, version, tt.reports)
 			te := newTestEnv(t, nil)
 			te.prompt.tty = tt.tty
 			bin := filepath.Join(t.TempDir(), "occ")
@@ -105,7 +111,7 @@ func TestUpdateCLI(t *testing.T) {
 			}
 			res, err := te.UpdateCLI(context.Background(), UpdateCLIOptions{Yes: tt.yes, From: url, KeyFile: pub, Executable: bin, DpkgInfoDir: dpkg})
 			if tt.wantErr == "" {
-				if err != nil || res.To != newVersion || res.From != meta.Version || res.UpToDate {
+				if err != nil || res.From != meta.Version || res.UpToDate != tt.wantOld || (!tt.wantOld && res.To != version) {
 					t.Fatalf("UpdateCLI = %+v, %v", res, err)
 				}
 			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
