@@ -63,6 +63,10 @@ func (c *StartCmd) wantsJSON() bool        { return c.JSON }
 func (c *StopCmd) wantsJSON() bool         { return c.JSON }
 func (c *RestartCmd) wantsJSON() bool      { return c.JSON }
 func (c *UpdateCmd) wantsJSON() bool       { return c.JSON }
+func (c *MountAddCmd) wantsJSON() bool     { return c.JSON }
+func (c *MountRemoveCmd) wantsJSON() bool  { return c.JSON }
+func (c *MountListCmd) wantsJSON() bool    { return c.JSON }
+func (c *MountCleanCmd) wantsJSON() bool   { return c.JSON }
 
 // failureJSON builds the error object for err.
 func failureJSON(cmd any, err error) jsonFailure {

@@ -121,3 +121,11 @@ func CheckCleanable(dir, home string, own ...string) error {
 	}
 	return nil
 }
+
+// MountTarget is the container path of a mount spec ("" when it has none).
+func MountTarget(spec string) string {
+	if m, err := ParseMount(spec); err == nil {
+		return m.Target
+	}
+	return ""
+}

@@ -46,7 +46,10 @@ type StatusReport struct {
 	NotSandbox bool         `json:"not_occ_sandbox,omitempty"`
 	Source     *SourceFacts `json:"source,omitempty"`
 
-	Disk     *DiskFacts    `json:"disk,omitempty"`
+	Disk *DiskFacts `json:"disk,omitempty"`
+	// Mounts are the container's volumes and bind mounts (those it was
+	// created with; the configured ones while there is no container).
+	Mounts   *MountFacts   `json:"mounts,omitempty"`
 	Security SecurityFacts `json:"security"`
 }
 
@@ -62,13 +65,6 @@ type SourceFacts struct {
 	// Verification is the signature check done before the image was
 	// recorded (nil: not checked).
 	Verification *meta.Verification `json:"verification,omitempty"`
-}
-
-// DiskFacts are the sizes status shows.
-type DiskFacts struct {
-	ImagesBytes  int64 `json:"images_bytes"`
-	VolumesBytes int64 `json:"volumes_bytes"`
-	LogsBytes    int64 `json:"logs_bytes"`
 }
 
 // SecurityFacts are the settings that decide who can reach the sandbox.
@@ -127,18 +123,23 @@ func (e *Env) Status(ctx context.Context, o StatusOptions) (*StatusReport, error
 	}
 	// The health probe and the disk walks run beside the containerd reads.
 	var (
-		wg               sync.WaitGroup
-		health           string
-		volumes, logsDir int64
+		wg     sync.WaitGroup
+		health string
+		disk   DiskFacts
 	)
-	wg.Go(func() { volumes = diskUsage(e.Paths.VolumesDir()) })
-	wg.Go(func() { logsDir = diskUsage(e.Paths.LogsDir()) })
+	wg.Go(func() {
+		var err error
+		if disk, err = MeasureDisk(ctx, s.Client, s.Sandbox, e.Paths); err != nil {
+			e.Report.Verbosef("disk usage: %v", err)
+		}
+	})
 	if isRunning(st) {
 		wg.Go(func() { health = s.Sandbox.HealthOf(ctx, st).String() })
 	}
 	e.imageFacts(ctx, s.Client, r)
+	r.Mounts = e.mountFacts(ctx, s)
 	wg.Wait()
-	r.Disk.VolumesBytes, r.Disk.LogsBytes = volumes, logsDir
+	r.Disk = &disk
 	if health != "" {
 		r.Health = health
 	}
@@ -224,9 +225,6 @@ func (e *Env) imageFacts(ctx context.Context, rt *runtime.Client, r *StatusRepor
 			r.ImageVersion = ic.Config.Labels[meta.ImageVersionLabel]
 			r.NotSandbox = r.ImageVersion == ""
 		}
-		if size, err := is.ImageSize(ctx, img); err == nil {
-			r.Disk = &DiskFacts{ImagesBytes: size}
-		}
 	} else {
 		e.Report.Verbosef("image record %s: %v", r.Image, err)
 	}
@@ -243,9 +241,6 @@ func (e *Env) imageFacts(ctx context.Context, rt *runtime.Client, r *StatusRepor
 	if r.ImageVersion != "" {
 		m := meta.VersionsMatch(meta.Version, r.ImageVersion)
 		r.VersionMatch = &m
-	}
-	if r.Disk == nil {
-		r.Disk = &DiskFacts{}
 	}
 }
 
