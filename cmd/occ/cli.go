@@ -91,6 +91,7 @@ type CLI struct {
 	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
 	Mount  MountCmd  `cmd:"" help:"Add, remove, list and clean the sandbox's bind mounts."`
+	Reset  ResetCmd  `cmd:"" help:"Remove occ's container, volumes, images, mount directories; or everything (reset host)."`
 	Kube   KubeCmd   `cmd:"" help:"Run the sandbox on a Kubernetes cluster: render, apply, status, logs, delete."`
 
 	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`

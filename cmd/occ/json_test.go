@@ -55,6 +55,7 @@ func TestJSONShapes(t *testing.T) {
 		{"mount add", &ops.MountChangeResult{}, "applied change mounts"},
 		{"mount list", &ops.MountList{}, "applied mounts"},
 		{"mount clean", &ops.CleanResult{}, "cleaned purged"},
+		{"reset", &ops.ResetResult{}, "disk_after disk_before reclaimed_bytes removed"},
 		{"user list", userListJSON{Users: []ops.UserInfo{}}, "users"},
 		{"user", ops.UserInfo{}, "enabled username"},
 		{"config get", configGetJSON{Key: "port", Value: 3000}, "key value"},
