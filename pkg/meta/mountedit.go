@@ -89,11 +89,17 @@ func RemoveMounts(list []string, hostPath string) (out, removed []string) {
 	return out, removed
 }
 
+// cleanRefused are trees no mount directory in them is ever emptied or
+// removed from: the system's programs and libraries, and other software's
+// state, logs and caches.
+var cleanRefused = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/var/lib", "/var/log", "/var/cache", "/var/spool"}
+
 // CheckCleanable refuses to empty or delete a directory occ must never
-// remove: /, a top-level directory (/home, /tmp, /var, …), the home
-// directory or one above it, the host's system paths (refusedSources),
-// and occ's own directories or one holding them. dir must be absolute and
-// already resolved (symlinks followed); home and own may be empty.
+// remove: /, a top-level directory (/home, /tmp, /var, …), a home
+// directory (/home/NAME, home) or one above it, the host's system paths
+// (refusedSources, cleanRefused), and occ's own directories or one
+// holding them. dir must be absolute and already resolved (symlinks
+// followed); home and own may be empty.
 func CheckCleanable(dir, home string, own ...string) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("%s is not an absolute path", dir)
@@ -104,6 +110,14 @@ func CheckCleanable(dir, home string, own ...string) error {
 	}
 	if err := checkSource(dir); err != nil {
 		return fmt.Errorf("refusing to clean %s: %w", dir, err)
+	}
+	for _, r := range cleanRefused {
+		if under(dir, r) {
+			return fmt.Errorf("refusing to clean %s: it is inside %s, the system's or other software's files", dir, r)
+		}
+	}
+	if filepath.Dir(dir) == "/home" {
+		return fmt.Errorf("refusing to clean %s: it is a home directory", dir)
 	}
 	if home != "" {
 		if h := filepath.Clean(home); under(h, dir) {

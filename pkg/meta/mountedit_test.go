@@ -94,6 +94,11 @@ func TestCheckCleanable(t *testing.T) {
 		{"/home/alice/.local/share/opencode-cloud/volumes", "occ's own"},
 		{"/home/alice/.local/share", "occ's own"},
 		{"relative/dir", "absolute"},
+		{"/home/bob", "home directory"},
+		{"/usr/local/src", "system's or other software's"},
+		{"/var/lib/postgresql", "system's or other software's"},
+		{"/var/www/site", ""},
+		{"/opt/data", ""},
 	}
 	for _, tt := range tests {
 		err := CheckCleanable(tt.dir, "/home/alice", own...)

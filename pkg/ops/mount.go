@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -308,7 +309,7 @@ func (e *Env) MountClean(ctx context.Context, o MountCleanOptions) (*CleanResult
 // checked with meta.CheckCleanable after its symlinks are resolved.
 // Directories that do not exist are left out.
 func (e *Env) cleanableMountDirs(cfg *meta.Config) ([]string, error) {
-	home, _ := os.UserHomeDir()
+	homes := protectedHomes()
 	var dirs []string
 	seen := map[string]bool{}
 	for _, spec := range cfg.Mounts {
@@ -323,8 +324,10 @@ func (e *Env) cleanableMountDirs(cfg *meta.Config) ([]string, error) {
 			return nil, fmt.Errorf("resolve %s: %w", m.Source, err)
 		}
 		for _, p := range []string{m.Source, real} {
-			if err := meta.CheckCleanable(p, home, e.Paths.DataDir, e.Paths.ConfigDir()); err != nil {
-				return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error() + "; nothing was deleted (remove that mount with `occ mount remove " + m.Source + "` to clean the others)")
+			for _, home := range homes {
+				if err := meta.CheckCleanable(p, home, e.Paths.DataDir, e.Paths.ConfigDir()); err != nil {
+					return nil, errdefs.ErrInvalidArgument.WithMessage(err.Error() + "; nothing was deleted (remove that mount with `occ mount remove " + m.Source + "` to clean the others)")
+				}
 			}
 		}
 		if !seen[m.Source] {
@@ -333,6 +336,21 @@ func (e *Env) cleanableMountDirs(cfg *meta.Config) ([]string, error) {
 		}
 	}
 	return dirs, nil
+}
+
+// protectedHomes are the home directories no clean may remove: this
+// user's, and under sudo the invoking user's.
+func protectedHomes() []string {
+	homes := []string{""}
+	if h, err := os.UserHomeDir(); err == nil {
+		homes = append(homes, h)
+	}
+	if name := os.Getenv("SUDO_USER"); name != "" {
+		if u, err := user.Lookup(name); err == nil && u.HomeDir != "" {
+			homes = append(homes, u.HomeDir)
+		}
+	}
+	return homes
 }
 
 // cleanMountDirs empties or removes dirs; with purge it also drops their

@@ -196,15 +196,16 @@ func (e *Env) resetSteps(ctx context.Context, s *Session, o ResetOptions, mountD
 // them: whole when named after occ (the XDG default), else only occ's
 // files in them (a --config file elsewhere shares its directory).
 func (e *Env) ownDirs() (dataDir, configFiles []string, err error) {
-	home, _ := os.UserHomeDir()
 	if filepath.Base(e.Paths.DataDir) != meta.AppName {
 		return nil, nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("the data directory %s is not one occ made (not named %s): remove what is yours in it by hand; nothing was deleted", e.Paths.DataDir, meta.AppName))
 	}
-	if err := meta.CheckCleanable(e.Paths.DataDir, home); err != nil {
-		return nil, nil, errdefs.ErrFailedPrecondition.WithMessage(err.Error() + "; nothing was deleted")
+	// Named after occ, so occ made it (wherever XDG_DATA_HOME points);
+	// still never / or a top-level directory.
+	if d := filepath.Clean(e.Paths.DataDir); !filepath.IsAbs(d) || filepath.Dir(d) == "/" {
+		return nil, nil, errdefs.ErrFailedPrecondition.WithMessage(fmt.Sprintf("refusing to delete the data directory %s: it is a top-level directory; nothing was deleted", d))
 	}
 	dataDir = []string{e.Paths.DataDir}
-	if cd := e.Paths.ConfigDir(); filepath.Base(cd) == meta.AppName && meta.CheckCleanable(cd, home) == nil {
+	if cd := filepath.Clean(e.Paths.ConfigDir()); filepath.Base(cd) == meta.AppName && filepath.Dir(cd) != "/" {
 		return dataDir, []string{cd}, nil
 	}
 	return dataDir, []string{e.Paths.ConfigFile, e.Paths.BackupFile()}, nil

@@ -117,6 +117,7 @@ func (e *Env) Status(ctx context.Context, o StatusOptions) (*StatusReport, error
 		return &StatusReport{State: string(s.State.State)}, nil
 	}
 	r := e.baseStatus(ctx, s, o)
+	r.Mounts = e.mountFacts(ctx, s)
 	st := s.State
 	if st.State == runtime.StateMissing {
 		return r, nil
@@ -137,7 +138,6 @@ func (e *Env) Status(ctx context.Context, o StatusOptions) (*StatusReport, error
 		wg.Go(func() { health = s.Sandbox.HealthOf(ctx, st).String() })
 	}
 	e.imageFacts(ctx, s.Client, r)
-	r.Mounts = e.mountFacts(ctx, s)
 	wg.Wait()
 	r.Disk = &disk
 	if health != "" {
