@@ -65,14 +65,14 @@ func expandHome(p, home string) string {
 
 // signers are the keys to offer: the host's identity file, then ssh-agent's
 // keys, then ~/.ssh's default unencrypted keys when the host names no file.
-func signers(h Host, o DialOptions) ([]ssh.Signer, func(), error) {
+func signers(name string, h Host, o DialOptions) ([]ssh.Signer, func(), error) {
 	var out []ssh.Signer
 	closer := func() {}
 	if h.IdentityFile != nil && *h.IdentityFile != "" {
 		path := expandHome(*h.IdentityFile, o.Home)
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, closer, fmt.Errorf("identity file: %w (fix it with `occ host edit NAME -i FILE`)", err)
+			return nil, closer, fmt.Errorf("identity file: %w (give another with `occ host edit %s -i FILE`)", err, name)
 		}
 		s, err := ssh.ParsePrivateKey(data)
 		var pe *ssh.PassphraseMissingError
@@ -147,7 +147,7 @@ func (o DialOptions) handshake(ctx context.Context, conn net.Conn, addr string, 
 
 // Dial connects to the host name describes and logs in.
 func Dial(ctx context.Context, name string, h Host, o DialOptions) (*ssh.Client, error) {
-	ss, closeAgent, err := signers(h, o)
+	ss, closeAgent, err := signers(name, h, o)
 	defer closeAgent()
 	if err != nil {
 		return nil, fmt.Errorf("remote host %s: %w", name, err)

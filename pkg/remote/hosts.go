@@ -148,6 +148,12 @@ func SaveHosts(path string, hs *Hosts) error {
 	if err := hs.Validate(); err != nil {
 		return err
 	}
+	for n, h := range hs.Hosts {
+		if h.Groups == nil { // [] as upstream writes it, not null
+			h.Groups = []string{}
+			hs.Hosts[n] = h
+		}
+	}
 	data, err := json.MarshalIndent(hs, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode hosts file: %w", err)
