@@ -48,6 +48,7 @@ func runRemoteIfTargeted(kctx *kong.Context, g *Globals, args []string, stdin io
 		hs, err := remote.LoadHosts(remote.HostsFile(app.Paths))
 		if err != nil {
 			app.UI.PrintError(err)
+			reportJSONFailure(stdout, selectedCommand(kctx), err)
 			return exitCode(err), true
 		}
 		if name = hs.Default(); name == "" {
@@ -59,7 +60,10 @@ func runRemoteIfTargeted(kctx *kong.Context, g *Globals, args []string, stdin io
 	app.Ctx = ctx
 	code, err := app.runRemote(ctx, name, remote.ForwardedArgs(args), stdin, stdout, stderr)
 	if err != nil {
+		// The remote occ did not run: this occ reports, as for a local
+		// failure (the error object on stdout under --json).
 		app.UI.PrintError(err)
+		reportJSONFailure(stdout, selectedCommand(kctx), err)
 		return exitCode(err), true
 	}
 	return code, true
