@@ -26,7 +26,8 @@ import (
 // without a terminal and trusted with --accept-new-host-key; a changed key
 // refused, naming the file and line; occ installed on a remote that has
 // none; status, config get, start and stop run remotely with their exit
-// codes; a password prompt answered through the remote PTY.
+// codes; a host reached through a jump host; a password prompt answered
+// through the remote PTY.
 func TestRemoteHosts(t *testing.T) {
 	f := newCmdFixture(t, nil)
 	var remoteEnv []string
@@ -135,6 +136,25 @@ func TestRemoteHosts(t *testing.T) {
 	if r := occ("--remote-host", "tb", "config", "get", "no_such_key"); r.code == 0 || !strings.HasPrefix(r.stderr, "[tb] ") {
 		t.Errorf("remote config get no_such_key: want a failure prefixed [tb], got %s", r)
 	}
+
+	// Through a jump host (the other sshd, which now takes the same key):
+	// both host keys checked, the jump's trusted and recorded too.
+	pub, err := os.ReadFile(sshd.UserKey + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other.Dir, "authorized_keys"), pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustOK("--accept-new-host-key", "host", "add", "viajump", "127.0.0.1", "-p", port, "-u", sshd.User, "-i", sshd.UserKey,
+		"-J", sshd.User+"@"+other.Addr)
+	if got := mustOK("--remote-host", "viajump", "config", "get", "opencode_web_port").stdout; got != "[viajump] "+strconv.Itoa(f.cfg.OpencodeWebPort)+"\n" {
+		t.Errorf("config get through the jump host = %q", got)
+	}
+	if kh, err := os.ReadFile(knownHosts); err != nil || !strings.Contains(string(kh), other.KnownHostsLine()) {
+		t.Errorf("known_hosts: want the jump host's %q in it, got %q (%v)", other.KnownHostsLine(), kh, err)
+	}
+	mustOK("host", "remove", "viajump", "-f")
 
 	// One lifecycle: the fixture's sandbox started and stopped remotely.
 	f.importImage(meta.Provenance{Source: meta.SourcePrebuilt, Registry: rtTestbed(t).registry,
