@@ -25,7 +25,7 @@ import (
 // list, show, edit, test, default and remove; an unknown host key refused
 // without a terminal and trusted with --accept-new-host-key; a changed key
 // refused, naming the file and line; occ installed on a remote that has
-// none; status, config get, start and stop run remotely with their exit
+// none, and updated when older; status, config get, start and stop run remotely with their exit
 // codes; a host reached through a jump host; a password prompt answered
 // through the remote PTY.
 func TestRemoteHosts(t *testing.T) {
@@ -155,6 +155,20 @@ func TestRemoteHosts(t *testing.T) {
 		t.Errorf("known_hosts: want the jump host's %q in it, got %q (%v)", other.KnownHostsLine(), kh, err)
 	}
 	mustOK("host", "remove", "viajump", "-f")
+
+	// An older occ that occ installed itself: refused without --yes, then
+	// replaced by host test --yes. (A script that reports an old version
+	// stands in for an old release.)
+	remoteOcc := filepath.Join(sshd.Home, ".local", "bin", "occ")
+	if err := os.WriteFile(remoteOcc, []byte("#!/bin/sh\necho 'occ 0.0.1 (commit old)'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = occ("--remote-host", "tb", "config", "get", "opencode_web_port")
+	if r.code == 0 {
+		t.Fatalf("a remote command ran on an older occ without --yes: %s", r)
+	}
+	wantContains(t, "older remote occ", r.stderr, "occ 0.0.1 on tb", "is older than this occ", "--yes")
+	wantContains(t, "update the remote occ", mustOK("host", "test", "tb", "--yes").stderr, "Installed occ")
 
 	// One lifecycle: the fixture's sandbox started and stopped remotely.
 	f.importImage(meta.Provenance{Source: meta.SourcePrebuilt, Registry: rtTestbed(t).registry,
