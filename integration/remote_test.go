@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/remote"
@@ -23,11 +25,12 @@ import (
 // test sandbox on the testbed's containerd, while the local occ has an
 // installation of its own (hosts.json, known_hosts). It covers host add,
 // list, show, edit, test, default and remove; an unknown host key refused
-// without a terminal and trusted with --accept-new-host-key; a changed key
-// refused, naming the file and line; occ installed on a remote that has
-// none, and updated when older; status, config get, start and stop run remotely with their exit
-// codes; a host reached through a jump host; a password prompt answered
-// through the remote PTY.
+// without a terminal, trusted with --accept-new-host-key, and trusted on a
+// terminal after its fingerprint is shown; a changed key refused, naming
+// the file and line; occ installed on a remote that has none, and updated
+// when older; status, config get, start and stop run remotely with their
+// exit codes; a host reached through a jump host; a password prompt
+// answered through the remote PTY.
 func TestRemoteHosts(t *testing.T) {
 	f := newCmdFixture(t, nil)
 	var remoteEnv []string
@@ -137,8 +140,7 @@ func TestRemoteHosts(t *testing.T) {
 		t.Errorf("remote config get no_such_key: want a failure prefixed [tb], got %s", r)
 	}
 
-	// Through a jump host (the other sshd, which now takes the same key):
-	// both host keys checked, the jump's trusted and recorded too.
+	// The other sshd takes the same user key from now on.
 	pub, err := os.ReadFile(sshd.UserKey + ".pub")
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +148,24 @@ func TestRemoteHosts(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(other.Dir, "authorized_keys"), pub, 0o600); err != nil {
 		t.Fatal(err)
 	}
+
+	// On a terminal, an unknown host key is shown with its SHA256
+	// fingerprint and trusted on "y"; the offer to copy occ may be declined.
+	otherKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(other.HostKeyPub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPTY(t, local.Env, f.bin, "host", "add", "o", "127.0.0.1", "-p", strconv.Itoa(other.Port), "-u", sshd.User, "-i", sshd.UserKey)
+	p.expect(ssh.FingerprintSHA256(otherKey))
+	p.expect("Trust this key and connect")
+	p.send("y\r")
+	p.expect("Copy this occ")
+	p.send("n\r")
+	p.expect("Added host o")
+	waitPTY(t, p)
+	mustOK("host", "remove", "o", "-f")
+
+	// Through a jump host (the other sshd): both host keys checked.
 	mustOK("--accept-new-host-key", "host", "add", "viajump", "127.0.0.1", "-p", port, "-u", sshd.User, "-i", sshd.UserKey,
 		"-J", sshd.User+"@"+other.Addr)
 	if got := mustOK("--remote-host", "viajump", "config", "get", "opencode_web_port").stdout; got != "[viajump] "+strconv.Itoa(f.cfg.OpencodeWebPort)+"\n" {
@@ -183,20 +203,13 @@ func TestRemoteHosts(t *testing.T) {
 	}
 
 	// On a terminal the remote command gets one: its password prompts work.
-	p := startPTY(t, local.Env, f.bin, "--remote-host", "tb", "user", "add", "bob")
+	p = startPTY(t, local.Env, f.bin, "--remote-host", "tb", "user", "add", "bob")
 	p.expect("Password: ")
 	p.send("remote-horse-battery-42\r")
 	p.expect("Confirm password: ")
 	p.send("remote-horse-battery-42\r")
 	p.expect("Added user bob")
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Errorf("remote user add on a terminal: %v\n%s", p.err, p.screen())
-		}
-	case <-time.After(expectTimeout):
-		t.Fatalf("remote user add on a terminal did not end:\n%s", p.screen())
-	}
+	waitPTY(t, p)
 	if _, err := runtime.ReadUserRecord(filepath.Join(f.paths.VolumesDir(), runtime.UsersVolume), "bob"); err != nil {
 		t.Errorf("the user added remotely has no record on the remote: %v", err)
 	}
@@ -223,5 +236,18 @@ func TestRemoteHosts(t *testing.T) {
 	wantContains(t, "host remove", r.stderr, "was the default host")
 	if got := mustOK("host", "list", "--names-only").stdout; got != "" {
 		t.Errorf("after remove, host list = %q", got)
+	}
+}
+
+// waitPTY waits for the command on p to exit 0.
+func waitPTY(t *testing.T, p *ptyTerm) {
+	t.Helper()
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Errorf("occ on a terminal: %v\n%s", p.err, p.screen())
+		}
+	case <-time.After(expectTimeout):
+		t.Fatalf("occ on a terminal did not end:\n%s", p.screen())
 	}
 }
