@@ -303,3 +303,15 @@ func splitHostPort(a string) (string, int, error) {
 	}
 	return host, n, nil
 }
+
+// Running is whether the sandbox's task runs (or is paused), read without
+// occ's lock: for the hints of commands that do not need the sandbox
+// (config set, bare occ). An unreachable containerd is an error.
+func (e *Env) Running(ctx context.Context) (bool, error) {
+	s, err := e.Open(ctx, OpenOptions{})
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	return s.Running(), nil
+}
