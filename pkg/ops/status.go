@@ -43,8 +43,14 @@ type StatusReport struct {
 	VersionMatch *bool  `json:"version_match,omitempty"`
 	// NotSandbox: the image carries no org.opencode-cloud.version label, so
 	// it is not an occ sandbox (no gateway, no opencode-cloud-users).
-	NotSandbox bool         `json:"not_occ_sandbox,omitempty"`
-	Source     *SourceFacts `json:"source,omitempty"`
+	NotSandbox bool `json:"not_occ_sandbox,omitempty"`
+	// OpencodeVersion is the opencode release in the image, and
+	// SandboxRevision the source revision the image was built from (its
+	// labels; opencode comes from the npm registry, which records no
+	// commit of its own).
+	OpencodeVersion string       `json:"opencode_version,omitempty"`
+	SandboxRevision string       `json:"sandbox_revision,omitempty"`
+	Source          *SourceFacts `json:"source,omitempty"`
 
 	Disk     *DiskFacts    `json:"disk,omitempty"`
 	Security SecurityFacts `json:"security"`
@@ -223,6 +229,8 @@ func (e *Env) imageFacts(ctx context.Context, rt *runtime.Client, r *StatusRepor
 		if ic, err := is.ImageConfig(ctx, img.Target); err == nil {
 			r.ImageVersion = ic.Config.Labels[meta.ImageVersionLabel]
 			r.NotSandbox = r.ImageVersion == ""
+			r.OpencodeVersion = ic.Config.Labels[meta.OpencodeVersionLabel]
+			r.SandboxRevision = ic.Config.Labels[meta.ImageRevisionLabel]
 		}
 		if size, err := is.ImageSize(ctx, img); err == nil {
 			r.Disk = &DiskFacts{ImagesBytes: size}
