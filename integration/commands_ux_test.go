@@ -3,12 +3,19 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -100,4 +107,97 @@ func TestCommandsUserListAccounts(t *testing.T) {
 	if r := f.mustOK("-q", "user", "list"); r.stdout != "alice\nbob\n" {
 		t.Errorf("user list -q: %q", r.stdout)
 	}
+}
+
+// TestFirstRunWizard: with no config file, occ user list on a terminal
+// runs the set-up wizard first (custom: port, this machine only, the
+// default persistence mounts, a user; not started), then lists the users
+// as asked. Off a terminal nothing is asked (today's defaults).
+func TestFirstRunWizard(t *testing.T) {
+	base := t.TempDir()
+	home := filepath.Join(base, "home")
+	in := testutil.NewInstall(t, base, "NO_COLOR=", "TERM=xterm-256color", "HOME="+home,
+		"CONTAINERD_ADDRESS="+filepath.Join(base, "no-containerd.sock"))
+	port := setupFreePort(t)
+
+	// Not a terminal: no wizard, no config written.
+	r := testutil.Run(context.Background(), t, testutil.OccBinary(t), in.Env, "", 0, "user", "list")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "No users yet") || strings.Contains(r.Stderr, "Setup mode") {
+		t.Fatalf("user list off a terminal: %s", r)
+	}
+	if _, err := os.Stat(in.Paths.ConfigFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a config was written off a terminal: %v", err)
+	}
+
+	p := startPTY(t, in.Env, testutil.OccBinary(t), "user", "list")
+	p.expect("occ has no configuration yet")
+	p.expect("Setup mode")
+	p.send(keyDown + keyEnter) // custom
+	p.expect("Image source")
+	p.send(keyEnter) // prebuilt
+	p.expect("Web UI port")
+	p.send(keyCtrlU + strconv.Itoa(port) + keyEnter)
+	p.expect("Network access")
+	p.send(keyEnter)
+	p.expect("Persistence")
+	p.expect("Default persistence mounts")
+	p.send(keyDown + keyEnter)
+	p.expect("✓ Mounts: " + home + "/.local/share/opencode:/home/opencoder/.local/share/opencode")
+	p.expect("┃ Username")
+	p.send(keyCtrlU + "dana" + keyEnter)
+	p.expect("┃ Password")
+	p.send("pw-of-dana" + keyEnter)
+	p.expect("┃ Confirm password")
+	p.send("pw-of-dana" + keyEnter)
+	p.expect("Save this configuration?")
+	p.expect(home + "/opencode:/home/opencoder/workspace")
+	p.send(keyEnter)
+	p.expect("Start opencode-cloud now?")
+	p.send("n")
+	p.expect("Setup complete! Continuing with: occ user list")
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit %d; screen:\n%s", code, tail(p.screen()))
+	}
+	if !regexp.MustCompile(`(?m)^dana\s+enabled\s+-\s+-\s+-`).MatchString(p.screen()) {
+		t.Errorf("the user list did not follow the wizard:\n%s", tail(p.screen()))
+	}
+	cfg, _, err := meta.LoadConfig(in.Paths.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OpencodeWebPort != port || len(cfg.Mounts) != 4 || cfg.Mounts[3] != home+"/opencode:/home/opencoder/workspace" {
+		t.Errorf("config after the first run: port %d mounts %v", cfg.OpencodeWebPort, cfg.Mounts)
+	}
+	for _, d := range []string{".local/share/opencode", ".local/state/opencode", ".cache/opencode", "opencode"} {
+		if st, err := os.Stat(filepath.Join(home, d)); err != nil || !st.IsDir() {
+			t.Errorf("mount directory %s: %v", d, err)
+		}
+	}
+}
+
+// TestBareOcc: occ alone exits 0 with -q; with the service stopped it
+// says so and, on a terminal, offers to start it (no: a hint; yes: start,
+// then status); with it running it is occ status.
+func TestBareOcc(t *testing.T) {
+	f := newCmdFixture(t, nil)
+	f.importImage(meta.Provenance{Source: meta.SourcePrebuilt, ImageVersion: meta.Version})
+	if r := f.occ("-q"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("occ -q: %s", r)
+	}
+	r := f.occ()
+	if r.code != 0 || !strings.Contains(r.stderr, "Note: Service is not running.") || !strings.Contains(r.stderr, "occ start") ||
+		strings.Contains(r.stderr, "Start the service now?") {
+		t.Errorf("occ off a terminal, stopped: %s", r)
+	}
+	out, code := f.occOnTTY([]ttyAnswer{{"Start the service now? [Y/n]", "n\r"}})
+	if code != 0 || !strings.Contains(out, "Note: Service is not running.") || !strings.Contains(out, "Start it with 'occ start'") {
+		t.Errorf("occ on a terminal, answered no: exit %d\n%s", code, out)
+	}
+	out, code = f.occOnTTY([]ttyAnswer{{"Start the service now? [Y/n]", "\r"}})
+	if code != 0 {
+		t.Fatalf("occ on a terminal, answered yes: exit %d\n%s", code, out)
+	}
+	wantContains(t, "occ, yes", out, "Service started", "URL:        http://127.0.0.1:", "State:          running")
+	r = f.mustOK()
+	wantContains(t, "occ while running", r.stdout, "State:          running\n", "Health:         Healthy\n")
 }
