@@ -59,7 +59,10 @@ func TestNeedsRestart(t *testing.T) {
 		{"image source", func(p setupPlan) setupPlan { p.ImageSource = meta.SourceBuild; return p }, false},
 		{"port", func(p setupPlan) setupPlan { p.Port = cfg.OpencodeWebPort + 1; return p }, true},
 		{"bind address", func(p setupPlan) setupPlan { p.BindAddress = "0.0.0.0"; return p }, true},
-		{"mounts", func(p setupPlan) setupPlan { p.SetMounts, p.Mounts = true, "/srv/x:/home/opencoder/workspace"; return p }, true},
+		{"mounts", func(p setupPlan) setupPlan {
+			p.SetMounts, p.Mounts = true, "/srv/x:/home/opencoder/workspace"
+			return p
+		}, true},
 		{"mounts set to the same", func(p setupPlan) setupPlan { p.SetMounts = true; return p }, false},
 	}
 	for _, tt := range tests {
