@@ -200,4 +200,15 @@ func TestBareOcc(t *testing.T) {
 	wantContains(t, "occ, yes", out, "Service started", "URL:        http://127.0.0.1:", "State:          running")
 	r = f.mustOK()
 	wantContains(t, "occ while running", r.stdout, "State:          running\n", "Health:         Healthy\n")
+
+	// config set while it runs: a key the container is made from asks for
+	// a restart; one it is not made from does not.
+	r = f.mustOK("config", "set", "rate_limit_attempts", "7")
+	wantContains(t, "config set rate_limit_attempts, running", r.stderr, "Restart required for changes to take effect", "occ restart", "Set rate_limit_attempts = 7")
+	if r = f.mustOK("config", "set", "update_check", "never"); strings.Contains(r.stderr, "Restart required") {
+		t.Errorf("config set update_check asked for a restart: %s", r)
+	}
+	if r = f.mustOK("config", "get", "users"); r.stdout != "alice\n" {
+		t.Errorf("config get users: %q", r.stdout)
+	}
 }
