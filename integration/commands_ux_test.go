@@ -212,3 +212,45 @@ func TestBareOcc(t *testing.T) {
 		t.Errorf("config get users: %q", r.stdout)
 	}
 }
+
+// TestSetupWizardEditMounts edits the mount list in custom setup: a host
+// directory that does not exist is refused at the prompt (pkg/meta's
+// checks), an existing one is taken; Esc then cancels with nothing saved.
+func TestSetupWizardEditMounts(t *testing.T) {
+	env, paths := setupEnv(t)
+	if err := meta.SaveConfig(paths.ConfigFile, meta.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(paths.ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := startPTY(t, env, testutil.OccBinary(t), "setup")
+	p.expect("Reconfigure?")
+	p.send("y")
+	p.expect("Setup mode")
+	p.send(keyDown + keyEnter) // custom
+	p.expect("Image source")
+	p.send(keyEnter)
+	p.expect("Web UI port")
+	p.send(keyCtrlU + strconv.Itoa(setupFreePort(t)) + keyEnter)
+	p.expect("Network access")
+	p.send(keyEnter)
+	p.expect("Persistence")
+	p.send(keyDown + keyDown + keyEnter) // edit the list
+	p.expect("comma-separated or one per line")
+	p.send("/nonexistent/occ-ux:/home/opencoder/workspace" + keyEnter)
+	p.expect("host directory /nonexistent/occ-ux does not exist")
+	p.send(keyCtrlU + dir + ":/home/opencoder/workspace:ro" + keyEnter)
+	p.expect("✓ Mounts: " + dir + ":/home/opencoder/workspace:ro")
+	p.expect("┃ Username")
+	p.send(keyEsc)
+	p.expect("Setup cancelled; nothing was changed.")
+	if code := p.wait(); code != 130 {
+		t.Fatalf("exit %d; screen:\n%s", code, tail(p.screen()))
+	}
+	if after, err := os.ReadFile(paths.ConfigFile); err != nil || string(after) != string(before) {
+		t.Errorf("the config changed on cancel: %v\n%s", err, after)
+	}
+}

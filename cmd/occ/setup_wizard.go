@@ -287,8 +287,8 @@ func (w *wizard) askMounts(p *setupPlan) error {
 	case mountsEdit:
 		list := current
 		if err := w.ask(huh.NewText().
-			Title("Mounts, one per line: /host/dir:/container/dir[:ro|rw]").
-			Description("Delete a line to remove a mount; the host directory must exist.").
+			Title("Mounts: /host/dir:/container/dir[:ro|rw], comma-separated or one per line (ctrl+j)").
+			Description("Delete one to remove that mount; each host directory must exist.").
 			Value(&list).
 			Validate(w.checkMountList)); err != nil {
 			return err
