@@ -86,6 +86,10 @@ func globalTakesValue(a string) bool {
 type CLI struct {
 	Globals
 
+	// Bare is `occ` alone: status, or an offer to start (hidden: it has
+	// no name to type).
+	Bare BareCmd `cmd:"" default:"1" hidden:"" help:"Show the status, or offer to start the service when it is not running."`
+
 	Start   StartCmd   `cmd:"" help:"Start the service: get the sandbox image if needed, create the container, wait until it answers."`
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`

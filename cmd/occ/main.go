@@ -112,6 +112,13 @@ func runCommand(kctx *kong.Context, g *Globals, stdin io.Reader, stdout, stderr 
 	app.Ctx = ctx
 	quietLibraryLogs(stderr, g.Verbose)
 	kctx.BindTo(ctx, (*context.Context)(nil))
+	if _, err := firstRun(ctx, app, kctx.Command(), stdout); err != nil {
+		var es silentExit
+		if !errors.As(err, &es) {
+			app.UI.PrintError(err)
+		}
+		return exitCode(err)
+	}
 	stopProfile := startProfile(stderr)
 	err = kctx.Run(app)
 	stopProfile()

@@ -159,6 +159,12 @@ func (r statusView) renderOpenCode(sw statusWriter) {
 	sw.section("OpenCode")
 	sw.line("URL", r.URL)
 	sw.line("Health", r.Health)
+	if r.OpencodeVersion != "" {
+		sw.line("Version", r.OpencodeVersion)
+	}
+	if r.SandboxRevision != "" {
+		sw.line("Commit", shortRevision(r.SandboxRevision)+" (sandbox image source)")
+	}
 	if r.StartedAt != nil {
 		sw.line("Uptime", fmt.Sprintf("%s (since %s)", formatUptime(time.Duration(r.UptimeSecs)*time.Second), utc(*r.StartedAt)))
 	}
@@ -298,4 +304,13 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// shortRevision is a git commit as status shows it: 7 characters of a
+// full hash, anything else as it is.
+func shortRevision(rev string) string {
+	if len(rev) == 40 && strings.Trim(rev, "0123456789abcdef") == "" {
+		return rev[:7]
+	}
+	return rev
 }

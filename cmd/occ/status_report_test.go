@@ -124,6 +124,15 @@ func TestStatusRender(t *testing.T) {
 		{"mounts differ from the config", func(r *ops.StatusReport) { r.Mounts.DiffersFromConfig = true },
 			[]string{"The container's mounts differ from the config: run `occ restart` to apply mount changes.\n"}, nil},
 		{"signature not checked", nil, []string{"Signature:      not checked"}, nil},
+		{"opencode version and commit", func(r *ops.StatusReport) {
+			r.OpencodeVersion, r.SandboxRevision = "1.18.33", "0123456789abcdef0123456789abcdef01234567"
+		}, []string{"Health:         Healthy\nVersion:        1.18.33\nCommit:         0123456 (sandbox image source)\n"}, nil},
+		{"opencode version, no revision label", func(r *ops.StatusReport) {
+			r.OpencodeVersion = "1.18.33"
+		}, []string{"Version:        1.18.33\n"}, []string{"Commit:"}},
+		{"stopped: no opencode section", func(r *ops.StatusReport) {
+			r.State, r.OpencodeVersion = "stopped", "1.18.33"
+		}, nil, []string{"Version:"}},
 		{"not an occ sandbox", func(r *ops.StatusReport) {
 			r.ImageVersion, r.VersionMatch, r.NotSandbox = "", nil, true
 		}, []string{"Image ver:      none: not an occ sandbox image (no org.opencode-cloud.version label)",

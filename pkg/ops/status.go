@@ -43,8 +43,14 @@ type StatusReport struct {
 	VersionMatch *bool  `json:"version_match,omitempty"`
 	// NotSandbox: the image carries no org.opencode-cloud.version label, so
 	// it is not an occ sandbox (no gateway, no opencode-cloud-users).
-	NotSandbox bool         `json:"not_occ_sandbox,omitempty"`
-	Source     *SourceFacts `json:"source,omitempty"`
+	NotSandbox bool `json:"not_occ_sandbox,omitempty"`
+	// OpencodeVersion is the opencode release in the image, and
+	// SandboxRevision the source revision the image was built from (its
+	// labels; opencode comes from the npm registry, which records no
+	// commit of its own).
+	OpencodeVersion string       `json:"opencode_version,omitempty"`
+	SandboxRevision string       `json:"sandbox_revision,omitempty"`
+	Source          *SourceFacts `json:"source,omitempty"`
 
 	Disk *DiskFacts `json:"disk,omitempty"`
 	// Mounts are the container's volumes and bind mounts (those it was
@@ -224,6 +230,8 @@ func (e *Env) imageFacts(ctx context.Context, rt *runtime.Client, r *StatusRepor
 		if ic, err := is.ImageConfig(ctx, img.Target); err == nil {
 			r.ImageVersion = ic.Config.Labels[meta.ImageVersionLabel]
 			r.NotSandbox = r.ImageVersion == ""
+			r.OpencodeVersion = ic.Config.Labels[meta.OpencodeVersionLabel]
+			r.SandboxRevision = ic.Config.Labels[meta.ImageRevisionLabel]
 		}
 	} else {
 		e.Report.Verbosef("image record %s: %v", r.Image, err)
@@ -297,4 +305,16 @@ func splitHostPort(a string) (string, int, error) {
 		return "", 0, errdefs.ErrInvalidArgument.WithMessage("bad port in " + a)
 	}
 	return host, n, nil
+}
+
+// Running is whether the sandbox's task runs (or is paused), read without
+// occ's lock: for the hints of commands that do not need the sandbox
+// (config set, bare occ). An unreachable containerd is an error.
+func (e *Env) Running(ctx context.Context) (bool, error) {
+	s, err := e.Open(ctx, OpenOptions{})
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	return s.Running(), nil
 }
