@@ -46,6 +46,6 @@ func (c *ResetContainerCmd) Run(ctx context.Context, app *App) error {
 			Running ops.Running `json:"running"`
 		}{res, started.Running})
 	}
-	renderRunning(app, started.Running)
+	renderRunning(app, started.Running, false)
 	return nil
 }
