@@ -16,6 +16,12 @@ type Globals struct {
 	ConfigPath string           `name:"config" env:"OCC_CONFIG" placeholder:"PATH" help:"Config file to use (default: $XDG_CONFIG_HOME/opencode-cloud/config.json)."`
 	Version    kong.VersionFlag `help:"Print occ's version and commit, then exit."`
 
+	// The target: a remote host from hosts.json (occ host), where the same
+	// occ command runs over SSH (docs/remote.md).
+	RemoteHost       string `name:"remote-host" xor:"target" placeholder:"NAME" help:"Run this command on a remote host of occ host list, over SSH (over default_host in hosts.json)."`
+	Local            bool   `xor:"target" help:"Run on this machine, even when hosts.json names a default_host."`
+	AcceptNewHostKey bool   `name:"accept-new-host-key" env:"OCC_ACCEPT_NEW_HOST_KEY" help:"Trust a remote host's unknown SSH host key without asking, and record it (a changed key is always refused)."`
+
 	// The daemons, as nerdctl takes them: flag > environment > config file
 	// > default. -n is the namespace only before the command (`occ -n ns
 	// status`): after it, `logs -n` is the number of lines, as in docker
@@ -70,7 +76,7 @@ func globalShortFlags(args []string) []string {
 // its value (its value is not joined with =).
 func globalTakesValue(a string) bool {
 	switch a {
-	case "--config", "-a", "--address", "--namespace", "--snapshotter", "--buildkit-host", "--cni-path":
+	case "--config", "--remote-host", "-a", "--address", "--namespace", "--snapshotter", "--buildkit-host", "--cni-path":
 		return true
 	}
 	return false
@@ -79,6 +85,10 @@ func globalTakesValue(a string) bool {
 // CLI is occ's command tree. Each command lives in its own file.
 type CLI struct {
 	Globals
+
+	// Bare is `occ` alone: status, or an offer to start (hidden: it has
+	// no name to type).
+	Bare BareCmd `cmd:"" default:"1" hidden:"" help:"Show the status, or offer to start the service when it is not running."`
 
 	Start   StartCmd   `cmd:"" help:"Start the service: get the sandbox image if needed, create the container, wait until it answers."`
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
@@ -90,7 +100,10 @@ type CLI struct {
 	User   UserCmd   `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
 	Image  ImageCmd  `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
 	Config ConfigCmd `cmd:"" help:"Show and change occ's configuration."`
+	Mount  MountCmd  `cmd:"" help:"Add, remove, list and clean the sandbox's bind mounts."`
+	Reset  ResetCmd  `cmd:"" help:"Remove occ's container, volumes, images, mount directories; or everything (reset host)."`
 	Kube   KubeCmd   `cmd:"" help:"Run the sandbox on a Kubernetes cluster: render, apply, status, logs, delete."`
+	Host   HostCmd   `cmd:"" help:"Add, list, test and remove the remote hosts occ runs commands on over SSH (--remote-host)."`
 
 	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`
 	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`

@@ -37,24 +37,31 @@ func TestJSONShapes(t *testing.T) {
 		Health: "healthy", StartedAt: &started, UptimeSecs: 5, Published: "127.0.0.1:3000", Port: 3000, Network: "cni",
 		LastRun: &started, ExitCode: &code, Container: "opencode-cloud-sandbox", Pid: 7, Image: "i", ImageDigest: "sha256:1",
 		CLIVersion: "1.0.0", ImageVersion: "1.0.0", VersionMatch: &yes, NotSandbox: true,
-		Source: &ops.SourceFacts{Source: "prebuilt"}, Disk: &ops.DiskFacts{},
+		Source: &ops.SourceFacts{Source: "prebuilt"}, Disk: &ops.DiskFacts{}, Mounts: &ops.MountFacts{},
 		Security: ops.SecurityFacts{Isolation: &runtime.Isolation{}, IsolationConfigured: true}}
 	for _, tc := range []struct {
 		name string
 		v    any
 		want string
 	}{
-		{"status (all fields)", full, "boot_mode cli_version config container disk exit_code health image image_digest image_version installed last_run network_mode not_occ_sandbox pid port published security source started_at state uptime_seconds url version_match"},
+		{"status (all fields)", full, "boot_mode cli_version config container disk exit_code health image image_digest image_version installed last_run mounts network_mode not_occ_sandbox pid port published security source started_at state uptime_seconds url version_match"},
 		{"status (missing)", &ops.StatusReport{State: "missing"}, "cli_version config security state"},
 		{"status security", ops.SecurityFacts{}, "allow_unauthenticated_network binding exposed rate_limit_attempts rate_limit_window_seconds trust_proxy users"},
 		{"status source", ops.SourceFacts{}, "source"},
-		{"status disk", ops.DiskFacts{}, "images_bytes logs_bytes volumes_bytes"},
+		{"status disk", ops.DiskFacts{Host: &ops.HostDisk{}}, "host images_bytes logs_bytes snapshots_bytes total_bytes volumes_bytes"},
+		{"host disk", ops.HostDisk{}, "available_bytes path total_bytes used_bytes"},
+		{"status mounts", ops.MountFacts{DiffersFromConfig: true}, "binds differs_from_config in_force volumes"},
+		{"mount", ops.MountEntry{}, "container host origin read_only"},
+		{"mount add", &ops.MountChangeResult{}, "applied change mounts"},
+		{"mount list", &ops.MountList{}, "applied mounts"},
+		{"mount clean", &ops.CleanResult{}, "cleaned purged"},
+		{"reset", &ops.ResetResult{}, "disk_after disk_before reclaimed_bytes removed"},
 		{"user list", userListJSON{Users: []ops.UserInfo{}}, "users"},
 		{"user", ops.UserInfo{}, "enabled username"},
 		{"config get", configGetJSON{Key: "port", Value: 3000}, "key value"},
 		{"image", imageJSON{}, "created_at media_type name size target_digest updated_at"},
-		{"start", &ops.StartResult{}, "already_running container url"},
-		{"restart", &ops.RestartResult{}, "container recreated url"},
+		{"start", &ops.StartResult{}, "already_running container exposed url users"},
+		{"restart", &ops.RestartResult{}, "container exposed recreated url users"},
 		{"stop", &ops.StopResult{}, "killed message removed was_running"},
 		{"update", &ops.UpdateResult{URL: "u", Container: "c"}, "container from reclaimed_bytes recreated started to up_to_date url"},
 		{"update cli", &ops.UpdateCLIResult{Signer: "s"}, "from path restarted signer to up_to_date"},
