@@ -29,6 +29,8 @@ func TestCommandsLifecycle(t *testing.T) {
 	wantContains(t, "status", r.stdout,
 		"State:          running\n",
 		"Health:         Healthy\n",
+		"Version:        "+rtOpencodeVersion+"\n",
+		"Commit:         "+rtImageRevision[:7]+" (sandbox image source)\n",
 		"URL:            http://127.0.0.1:",
 		"Image:          "+meta.CurrentImageName+"\n",
 		"Image src:      prebuilt from "+rtTestbed(t).registry+" (sha256:",
@@ -54,6 +56,9 @@ func TestCommandsLifecycle(t *testing.T) {
 	} else if iso, _ := sec["isolation"].(map[string]any); iso["seccomp"] != true || iso["userns"] != tbLeg(t).userns ||
 		(tbLeg(t).userns && iso["rootfs"] != tbLeg(t).rootfs) || iso["pids_limit"] != float64(meta.DefaultPidsLimit) {
 		t.Errorf("status --json security.isolation: %v", sec["isolation"])
+	}
+	if js["opencode_version"] != rtOpencodeVersion || js["sandbox_revision"] != rtImageRevision {
+		t.Errorf("status --json opencode_version %v sandbox_revision %v", js["opencode_version"], js["sandbox_revision"])
 	}
 	if js["state"] != "running" || js["health"] != "Healthy" {
 		t.Errorf("status --json: %v", js)

@@ -290,6 +290,10 @@ func TestSetupWizardChoosesBuild(t *testing.T) {
 	p.send(keyEnter) // this machine only (the default)
 	p.expect("✓ Bind address: 127.0.0.1")
 
+	p.expect("Persistence")
+	p.send(keyEnter) // keep: none
+	p.expect("✓ Mounts: (none)")
+
 	// One form holds the three fields: wait for each to take the focus
 	// (┃) before typing into it, as a person would.
 	p.expect("┃ Username")
@@ -306,7 +310,7 @@ func TestSetupWizardChoosesBuild(t *testing.T) {
 	p.expect("alice (new)")
 	p.send(keyEnter) // Save (the default)
 
-	p.expect("Start the service now?")
+	p.expect("Start opencode-cloud now?")
 	p.send("n")
 	p.expect("Configuration saved")
 	p.expect("Start the service with: occ start")
@@ -393,6 +397,8 @@ func TestSetupWizardCancel(t *testing.T) {
 			p.expect("WARNING: NETWORK EXPOSURE")
 			p.send("y")
 			p.expect("✓ Bind address: 0.0.0.0")
+			p.expect("Persistence")
+			p.send(keyEnter)
 			p.expect("┃ Username")
 			p.send(keyCtrlU + "carol" + keyEnter)
 			p.expect("┃ Password")

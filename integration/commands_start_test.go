@@ -49,7 +49,9 @@ func TestCommandsStart(t *testing.T) {
 	f.saveConfig()
 	r = f.mustOK("start")
 	wantContains(t, "first start", r.stderr, "image_source in the config says prebuilt", "Pulling "+e.registry+"/test/runtime-app:latest", "Service started")
-	wantContains(t, "first start", r.stdout, "URL:        http://127.0.0.1:", "Container:  "+meta.ContainerName)
+	wantContains(t, "first start", r.stdout, "URL:        http://127.0.0.1:", "Container:  "+meta.ContainerName,
+		"Port:       "+itoa(f.cfg.OpencodeWebPort)+" (host network)\n", "Security:   [LOCAL ONLY] 127.0.0.1, this machine only\n",
+		"Auth:       login required (1 user; occ user list)\n", "Open in browser: occ start --open (or http://localhost:"+itoa(f.cfg.OpencodeWebPort)+"/)\n")
 	url := "http://127.0.0.1:" + itoa(f.cfg.OpencodeWebPort)
 	if got := rtGet(t, url+"/global/health"); !strings.Contains(got, "healthy") {
 		t.Errorf("health: %q", got)

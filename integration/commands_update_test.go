@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/opencontainers/go-digest"
 
+	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -198,7 +201,7 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 		t.Errorf("update off a terminal without --yes: %s", r)
 	}
 	// On a terminal occ asks; "n" changes nothing.
-	out, code := f.occOnTTY([]ttyAnswer{{"Continue?", "n\n"}}, "update")
+	out, code := f.occOnTTY([]ttyAnswer{{"Continue?", "n\n"}}, "update", "container")
 	if code == 0 || !strings.Contains(out, "Update will stop the sandbox and recreate it. Continue?") || !strings.Contains(out, "Aborted; nothing was changed.") {
 		t.Errorf("update on a terminal answered no: exit %d\n%s", code, out)
 	}
@@ -207,7 +210,8 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 	}
 	r = f.mustOK("update", "--yes")
 	t.Logf("occ update:\n%s%s", r.stderr, r.stdout)
-	wantContains(t, "update", r.stderr, "Pulling the prebuilt sandbox image", "Updated to v"+meta.Version+" ("+d2, "occ update --rollback")
+	wantContains(t, "update", r.stderr, "Pulling the prebuilt sandbox image", "Updated to v"+meta.Version+" ("+d2, "occ update --rollback", "purge reclaimed: ",
+		"Update status", "Container image")
 	wantContains(t, "update", r.stdout, "URL:        http://127.0.0.1:"+itoa(f.cfg.OpencodeWebPort))
 	v := f.updateView()
 	if v.current != d2 || v.previous != d1 || v.container != d2 {
@@ -274,6 +278,26 @@ func TestCommandsUpdatePrebuilt(t *testing.T) {
 	if st, err := f.sandbox().Status(f.ctx); err != nil || st.State != runtime.StateRunning || !st.StartedAt.Equal(st0.StartedAt) {
 		t.Errorf("a failed pull touched the container: %+v %v", st, err)
 	}
+
+	// One more release: the image that was previous (d1) is let go, and
+	// the purge frees its manifest and config at once.
+	f.cfg.ImageRepositories = []string{repo}
+	f.saveConfig()
+	d4 := pushAppVariant(t, repo+":latest", func(c *v1.Config) { c.Env = append(c.Env, "RELEASE=4") })
+	r = f.mustOK("update", "container", "--yes", "--json")
+	var res struct {
+		Reclaimed int64 `json:"reclaimed_bytes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Reclaimed <= 0 || !strings.Contains(r.stderr, "purge reclaimed: ") {
+		t.Errorf("update dropping the previous image reclaimed %d bytes (%v):\n%s", res.Reclaimed, err, r.stderr)
+	}
+	t.Logf("purge after an update that dropped the previous image: %d bytes", res.Reclaimed)
+	if v := f.updateView(); v.current != d4 || v.previous != before.current {
+		t.Errorf("after the last update: %+v, want current %s previous %s", v, d4, before.current)
+	}
+	if _, err := f.client.ContentStore().Info(f.client.WithNamespace(f.ctx), digest.Digest(d1)); err == nil {
+		t.Errorf("the manifest of the dropped image %s is still in the content store", d1)
+	}
 }
 
 // TestCommandsUpdateInterrupted: Ctrl-C while the new container is being
@@ -336,8 +360,16 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	e := rtTestbed(t)
 	rtAppImage(t, e)
 	dir := t.TempDir()
+	pinned, err := build.PinnedOpencodeVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
 	writeDockerfile := func(release string) {
-		df := "FROM " + e.registry + "/test/runtime-app:latest\nARG OCC_VERSION\nLABEL org.opencode-cloud.version=\"${OCC_VERSION}\"\nENV RELEASE=" + release + "\n"
+		// OPENCODE_VERSION as the sandbox's Dockerfile takes it (pinned
+		// to what occ pins, so that opencode is up to date until asked).
+		df := "FROM " + e.registry + "/test/runtime-app:latest\nARG OCC_VERSION\nARG OPENCODE_VERSION=" + pinned + "\n" +
+			"LABEL org.opencode-cloud.version=\"${OCC_VERSION}\" " + build.LabelOpencodeVersion + "=\"${OPENCODE_VERSION}\"\n" +
+			"ENV RELEASE=" + release + " OPENCODE=${OPENCODE_VERSION}\n"
 		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -374,6 +406,24 @@ func TestCommandsUpdateBuild(t *testing.T) {
 	f.checkSandboxData("after a rebuild")
 	r = f.mustOK("status")
 	wantContains(t, "status after a rebuild", r.stdout, "Image src:      built from source (BuildKit v")
+
+	// Another opencode: the image rebuilt with OPENCODE_VERSION, the
+	// container switched to it; --rollback goes back.
+	rebuilt := f.updateView()
+	r = f.mustOK("update", "opencode", "--version", "1.2.3", "--yes")
+	wantContains(t, "update opencode", r.stderr, "Rebuilding the sandbox image with opencode 1.2.3", "Updated to v"+meta.Version, "purge reclaimed: ")
+	out.Reset()
+	if code, err := f.sandbox().Exec(f.ctx, runtime.ExecOptions{Args: []string{"sh", "-c", "echo $OPENCODE"}, Stdout: &out}); err != nil || code != 0 || strings.TrimSpace(out.String()) != "1.2.3" {
+		t.Errorf("after update opencode the container runs OPENCODE=%q (exit %d, %v)", out.String(), code, err)
+	}
+	if v := f.updateView(); v.previous != rebuilt.current || v.current == rebuilt.current {
+		t.Errorf("after update opencode: %+v (before %+v)", v, rebuilt)
+	}
+	f.checkSandboxData("after update opencode")
+	f.mustOK("update", "--rollback", "--yes")
+	if v := f.updateView(); v.current != rebuilt.current {
+		t.Errorf("rollback after update opencode: %+v, want current %s", v, rebuilt.current)
+	}
 }
 
 // TestCommandsUpdateSupervised: an update under `occ start --no-daemon`

@@ -24,6 +24,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
+	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -71,6 +72,12 @@ func rtAppImage(t testing.TB, e rtEnv) string {
 	}
 	return rtImageRef
 }
+
+// The test app image's opencode version and source revision labels.
+const (
+	rtOpencodeVersion = "0.0.0-test"
+	rtImageRevision   = "0123456789abcdef0123456789abcdef01234567"
+)
 
 func buildRTAppImage(e rtEnv) (string, error) {
 	dir, err := os.MkdirTemp("", "occ-rt-app-")
@@ -124,6 +131,14 @@ func buildRTAppImage(e rtEnv) (string, error) {
 	cfg.Cmd = nil
 	cfg.Env = append(cfg.Env, "FROM_IMAGE=image", "SHARED=image")
 	cfg.ExposedPorts = map[string]struct{}{"3000/tcp": {}}
+	// The labels the sandbox image carries about opencode and its source
+	// (occ status shows them); not org.opencode-cloud.version: this is
+	// not an occ sandbox.
+	if cfg.Labels == nil {
+		cfg.Labels = map[string]string{}
+	}
+	cfg.Labels[meta.OpencodeVersionLabel] = rtOpencodeVersion
+	cfg.Labels[meta.ImageRevisionLabel] = rtImageRevision
 	img, err = mutate.Config(img, cfg)
 	if err != nil {
 		return "", err

@@ -18,6 +18,12 @@ type Globals struct {
 	// Instance is the sandbox instance (resolved by NewApp into Paths).
 	Instance string `name:"sandbox-instance" env:"OPENCODE_SANDBOX_INSTANCE" placeholder:"NAME|auto" help:"Sandbox instance: its own container, port, image records, volumes, state, lock, logs and unit (NAME: 1-32 of a-z, 0-9, '-'; auto: wt-<hash> of the git work tree or directory). Default: the one shared sandbox."`
 
+	// The target: a remote host from hosts.json (occ host), where the same
+	// occ command runs over SSH (docs/remote.md).
+	RemoteHost       string `name:"remote-host" xor:"target" placeholder:"NAME" help:"Run this command on a remote host of occ host list, over SSH (over default_host in hosts.json)."`
+	Local            bool   `xor:"target" help:"Run on this machine, even when hosts.json names a default_host."`
+	AcceptNewHostKey bool   `name:"accept-new-host-key" env:"OCC_ACCEPT_NEW_HOST_KEY" help:"Trust a remote host's unknown SSH host key without asking, and record it (a changed key is always refused)."`
+
 	// The daemons, as nerdctl takes them: flag > environment > config file
 	// > default. -n is the namespace only before the command (`occ -n ns
 	// status`): after it, `logs -n` is the number of lines, as in docker
@@ -72,7 +78,7 @@ func globalShortFlags(args []string) []string {
 // its value (its value is not joined with =).
 func globalTakesValue(a string) bool {
 	switch a {
-	case "--config", "--sandbox-instance", "-a", "--address", "--namespace", "--snapshotter", "--buildkit-host", "--cni-path":
+	case "--config", "--sandbox-instance", "--remote-host", "-a", "--address", "--namespace", "--snapshotter", "--buildkit-host", "--cni-path":
 		return true
 	}
 	return false
@@ -82,18 +88,25 @@ func globalTakesValue(a string) bool {
 type CLI struct {
 	Globals
 
+	// Bare is `occ` alone: status, or an offer to start (hidden: it has
+	// no name to type).
+	Bare BareCmd `cmd:"" default:"1" hidden:"" help:"Show the status, or offer to start the service when it is not running."`
+
 	Start   StartCmd   `cmd:"" help:"Start the service: get the sandbox image if needed, create the container, wait until it answers."`
 	Stop    StopCmd    `cmd:"" help:"Stop the service (the container is kept unless --remove)."`
 	Restart RestartCmd `cmd:"" help:"Restart the service and wait until it answers."`
 	Status  StatusCmd  `cmd:"" help:"Show the service's state, address, health, image and security."`
 	Logs    LogsCmd    `cmd:"" help:"Show the service's output (follows on a terminal, or with -f)."`
-	Update  UpdateCmd  `cmd:"" help:"Update the sandbox image and recreate the container (keeps users and data)"`
+	Update  UpdateCmd  `cmd:"" help:"Update occ, the sandbox image or its opencode (a selector; --yes: everything available); --rollback goes back to the previous image."`
 
 	User     UserCmd     `cmd:"" help:"Add, remove, list and change the sandbox's login users."`
 	Instance InstanceCmd `cmd:"" help:"List the sandbox instances (--sandbox-instance) and their state."`
 	Image    ImageCmd    `cmd:"" help:"Pull, build, list and inspect the sandbox image."`
 	Config   ConfigCmd   `cmd:"" help:"Show and change occ's configuration."`
+	Mount    MountCmd    `cmd:"" help:"Add, remove, list and clean the sandbox's bind mounts."`
+	Reset    ResetCmd    `cmd:"" help:"Remove occ's container, volumes, images, mount directories; or everything (reset host)."`
 	Kube     KubeCmd     `cmd:"" help:"Run the sandbox on a Kubernetes cluster: render, apply, status, logs, delete."`
+	Host     HostCmd     `cmd:"" help:"Add, list, test and remove the remote hosts occ runs commands on over SSH (--remote-host)."`
 
 	Install   InstallCmd   `cmd:"" help:"Register the service with systemd so it starts on login or boot (boot_mode)."`
 	Uninstall UninstallCmd `cmd:"" help:"Remove the systemd registration (config and data are kept)."`

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -65,7 +66,27 @@ func (c *ConfigSetCmd) Run(ctx context.Context, app *App) error {
 		app.UI.Warnf("WARNING: Network exposure enabled! The web UI will answer on %s:%d for anyone who can reach this host. Make sure users are set up (occ user add) and consider a TLS reverse proxy.",
 			cfg.BindAddress, cfg.OpencodeWebPort)
 	}
+	if k.Restart && sandboxRunning(ctx, app) {
+		app.UI.Warnf("Restart required for changes to take effect: the running sandbox keeps the old %s until `occ restart`.", k.Name)
+	}
 	shown := cfg.Get(k)
 	app.UI.Successf("Set %s = %s", k.Name, shown)
 	return nil
 }
+
+// sandboxRunning is whether the sandbox runs, for a hint: a containerd
+// that does not answer within a few seconds counts as not running (said
+// with -v).
+func sandboxRunning(ctx context.Context, app *App) bool {
+	ctx, cancel := context.WithTimeout(ctx, runningProbeTimeout)
+	defer cancel()
+	running, err := app.ops().Running(ctx)
+	if err != nil {
+		app.UI.Verbosef("sandbox state: %v", err)
+		return false
+	}
+	return running
+}
+
+// runningProbeTimeout bounds sandboxRunning.
+const runningProbeTimeout = 5 * time.Second

@@ -55,8 +55,11 @@ func (c *LogsCmd) Help() string {
 
 func (c *UpdateCmd) Help() string {
 	return examples(
-		"occ update", "new image per image_source, container recreated, rolled back on failure",
-		"occ update --yes", "without asking (scripts)",
+		"occ update", "what can be updated (occ, the image, opencode), then choose",
+		"occ update --yes", "every available update, without asking (scripts)",
+		"occ update container --yes", "only the image: per image_source, container recreated, rolled back on failure",
+		"occ update cli --version 0.2.0", "occ itself from a signed release (occ.old kept until the new one runs)",
+		"occ update opencode --version 1.18.40", "the image rebuilt with BuildKit with that opencode",
 		"occ update --rollback", "back to the previous image")
 }
 

@@ -51,18 +51,24 @@ type jsonError struct {
 // jsonCommand is a command with a --json flag.
 type jsonCommand interface{ wantsJSON() bool }
 
-func (c *StatusCmd) wantsJSON() bool       { return c.JSON }
-func (c *UserListCmd) wantsJSON() bool     { return c.JSON }
-func (c *ConfigShowCmd) wantsJSON() bool   { return c.JSON }
-func (c *ConfigGetCmd) wantsJSON() bool    { return c.JSON }
-func (c *DoctorCmd) wantsJSON() bool       { return c.JSON }
-func (c *VersionCmd) wantsJSON() bool      { return c.JSON }
-func (c *ImageLsCmd) wantsJSON() bool      { return c.JSON }
-func (c *ImageInspectCmd) wantsJSON() bool { return c.JSON }
-func (c *StartCmd) wantsJSON() bool        { return c.JSON }
-func (c *StopCmd) wantsJSON() bool         { return c.JSON }
-func (c *RestartCmd) wantsJSON() bool      { return c.JSON }
-func (c *UpdateCmd) wantsJSON() bool       { return c.JSON }
+func (c *StatusCmd) wantsJSON() bool         { return c.JSON }
+func (c *UserListCmd) wantsJSON() bool       { return c.JSON }
+func (c *ConfigShowCmd) wantsJSON() bool     { return c.JSON }
+func (c *ConfigGetCmd) wantsJSON() bool      { return c.JSON }
+func (c *DoctorCmd) wantsJSON() bool         { return c.JSON }
+func (c *VersionCmd) wantsJSON() bool        { return c.JSON }
+func (c *ImageLsCmd) wantsJSON() bool        { return c.JSON }
+func (c *ImageInspectCmd) wantsJSON() bool   { return c.JSON }
+func (c *StartCmd) wantsJSON() bool          { return c.JSON }
+func (c *StopCmd) wantsJSON() bool           { return c.JSON }
+func (c *RestartCmd) wantsJSON() bool        { return c.JSON }
+func (c *UpdateCmd) wantsJSON() bool         { return c.JSON }
+func (c *MountAddCmd) wantsJSON() bool       { return c.JSON }
+func (c *MountRemoveCmd) wantsJSON() bool    { return c.JSON }
+func (c *MountListCmd) wantsJSON() bool      { return c.JSON }
+func (c *MountCleanCmd) wantsJSON() bool     { return c.JSON }
+func (c *ResetContainerCmd) wantsJSON() bool { return c.JSON }
+func (c *ResetHostCmd) wantsJSON() bool      { return c.JSON }
 
 // failureJSON builds the error object for err.
 func failureJSON(cmd any, err error) jsonFailure {

@@ -35,7 +35,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if exited {
 		return exitStatus
 	}
-	kctx, err := parser.Parse(globalShortFlags(args))
+	kctx, err := parser.Parse(updateVersionFlag(globalShortFlags(args)))
 	if exited { // --help or --version
 		return exitStatus
 	}
@@ -59,6 +59,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// needs nothing of App.
 	if cli.LogDriver.Path != "" && kctx.Command() == "log-driver <path>" {
 		return exitCodeOf(kctx.Run())
+	}
+
+	// On a remote host (--remote-host, or hosts.json's default_host) the
+	// same command runs there, through the occ installed on it.
+	if code, remote := runRemoteIfTargeted(kctx, &cli.Globals, args, stdin, stdout, stderr); remote {
+		return code
 	}
 
 	// Under rootless containerd occ runs in rootlesskit's namespaces, where
@@ -106,6 +112,13 @@ func runCommand(kctx *kong.Context, g *Globals, stdin io.Reader, stdout, stderr 
 	app.Ctx = ctx
 	quietLibraryLogs(stderr, g.Verbose)
 	kctx.BindTo(ctx, (*context.Context)(nil))
+	if _, err := firstRun(ctx, app, kctx.Command(), stdout); err != nil {
+		var es silentExit
+		if !errors.As(err, &es) {
+			app.UI.PrintError(err)
+		}
+		return exitCode(err)
+	}
 	stopProfile := startProfile(stderr)
 	err = kctx.Run(app)
 	stopProfile()

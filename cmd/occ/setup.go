@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,10 @@ type SetupCmd struct {
 	PasswordStdin bool   `name:"password-stdin" help:"With --yes --user: read the user's password from the first line of stdin (it is never taken from the command line)."`
 	Start         bool   `xor:"start" help:"Start the service once the configuration is saved."`
 	NoStart       bool   `name:"no-start" xor:"start" help:"Do not start the service (and do not ask)."`
+
+	// then is the command the first-run wizard runs before (firstRun):
+	// no "Start the service with" hint then.
+	then string
 }
 
 // setupPlan is what setup will write: the settings, and the first user.
@@ -36,7 +41,22 @@ type setupPlan struct {
 	BindAddress string
 	User        string
 	Password    string // never printed, never written except as a hash
+	// SetMounts: Mounts (comma-joined) replaces the configured mounts;
+	// CreateMountDirs: their missing host directories are made (0700) on
+	// save (the default persistence mounts).
+	SetMounts       bool
+	Mounts          string
+	CreateMountDirs bool
 }
+
+// after is what setup does once the config is saved.
+type after int
+
+const (
+	afterNothing after = iota
+	afterStart
+	afterRestart
+)
 
 // errSetupCancelled ends the wizard on Esc, Ctrl-C or a closed terminal.
 // Nothing was written: the message says so, and occ exits 130 like any
@@ -62,17 +82,19 @@ func (c *SetupCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	var (
-		plan  setupPlan
-		start bool
+		plan setupPlan
+		then after
 	)
 	if c.Yes {
 		if plan, err = c.planFromFlags(app, cfg); err != nil {
 			return err
 		}
-		start = c.Start
+		if c.Start {
+			then = afterStart
+		}
 	} else {
 		w := newWizard(ctx, app, c, cfg, exists)
-		plan, start, err = w.run()
+		plan, then, err = w.run()
 		if errors.Is(err, errSetupCancelled) {
 			fmt.Fprintln(app.UI.Err, setupCancelledMsg)
 			return silentExit{code: exitInterrupted}
@@ -93,11 +115,16 @@ func (c *SetupCmd) Run(ctx context.Context, app *App) error {
 	if len(saved.Users) == 0 && !saved.AllowUnauthenticatedNetwork {
 		app.UI.Warnf("no login user is configured, so occ start will refuse to start: add one with occ user add NAME (or occ setup --yes --user NAME --password-stdin).")
 	}
-	if !start {
-		app.UI.Infof("Start the service with: occ start")
-		return nil
+	switch then {
+	case afterStart:
+		return (&StartCmd{Yes: c.Yes}).Run(ctx, app)
+	case afterRestart:
+		return (&RestartCmd{Yes: true}).Run(ctx, app)
 	}
-	return (&StartCmd{Yes: c.Yes}).Run(ctx, app)
+	if c.then == "" {
+		app.UI.Infof("Start the service with: occ start")
+	}
+	return nil
 }
 
 // check refuses flag values and combinations that make no sense, before
@@ -188,6 +215,11 @@ func (p setupPlan) applyTo(cfg *meta.Config) error {
 	if err := set("bind_address", p.BindAddress); err != nil {
 		return err
 	}
+	if p.SetMounts {
+		if err := set("mounts", p.Mounts); err != nil {
+			return err
+		}
+	}
 	if p.User != "" && !slices.Contains(cfg.Users, p.User) {
 		cfg.Users = append(cfg.Users, p.User)
 	}
@@ -256,6 +288,11 @@ func saveSetup(ctx context.Context, app *App, p setupPlan) (*meta.Config, error)
 			return nil, err
 		}
 	}
+	if p.CreateMountDirs {
+		if err := makeMountDirs(s.Config.Mounts); err != nil {
+			return nil, err
+		}
+	}
 	if err := meta.SaveConfig(app.Paths.ConfigFile, s.Config); err != nil {
 		return nil, err
 	}
@@ -267,4 +304,20 @@ func saveSetup(ctx context.Context, app *App, p setupPlan) (*meta.Config, error)
 		}
 	}
 	return s.Config, nil
+}
+
+// makeMountDirs makes the missing host directories of mounts (0700, as
+// the user running occ), so that the default persistence mounts work on
+// the first start.
+func makeMountDirs(mounts []string) error {
+	for _, spec := range mounts {
+		m, err := meta.ParseMount(spec)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(m.Source, 0o700); err != nil {
+			return fmt.Errorf("create the host directory of mount %s: %w", spec, err)
+		}
+	}
+	return nil
 }

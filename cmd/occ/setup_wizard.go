@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,20 +71,21 @@ func (w *wizard) answer(label, value string) {
 	w.app.UI.Infof("%s %s %s", w.app.UI.E.Green("✓"), label+":", value)
 }
 
-// run asks every step and returns the plan and whether to start. A zero
-// plan with no error means the user chose not to change anything.
-func (w *wizard) run() (setupPlan, bool, error) {
+// run asks every step and returns the plan and what to do after saving
+// it. A zero plan with no error means the user chose not to change
+// anything.
+func (w *wizard) run() (setupPlan, after, error) {
 	ui := w.app.UI
 	ui.Infof("%s\nEsc or Ctrl-C cancels at any step; nothing is saved until the end.\n", ui.E.Bold("occ setup: configure the opencode sandbox service"))
 	if w.exists {
 		reconfigure, err := w.askReconfigure()
 		if err != nil || !reconfigure {
-			return setupPlan{}, false, err
+			return setupPlan{}, afterNothing, err
 		}
 	}
 	p := w.startingPlan()
 	if err := w.askSteps(&p); err != nil {
-		return setupPlan{}, false, err
+		return setupPlan{}, afterNothing, err
 	}
 	save := true
 	if err := w.ask(huh.NewConfirm().
@@ -90,16 +93,16 @@ func (w *wizard) run() (setupPlan, bool, error) {
 		Description(planSummary(p, w.cfg, w.app.Paths)).
 		Affirmative("Save").Negative("Cancel").
 		Value(&save)); err != nil {
-		return setupPlan{}, false, err
+		return setupPlan{}, afterNothing, err
 	}
 	if !save {
-		return setupPlan{}, false, errSetupCancelled
+		return setupPlan{}, afterNothing, errSetupCancelled
 	}
-	start, err := w.askStart(p)
+	then, err := w.askAfter(p)
 	if err != nil {
-		return setupPlan{}, false, err
+		return setupPlan{}, afterNothing, err
 	}
-	return p, start, nil
+	return p, then, nil
 }
 
 // askReconfigure asks whether to change an existing configuration.
@@ -157,17 +160,41 @@ func (w *wizard) askSteps(p *setupPlan) error {
 		if err := w.askBindAddress(p); err != nil {
 			return err
 		}
+		if err := w.askMounts(p); err != nil {
+			return err
+		}
 	} else if err := w.checkPort(p, true); err != nil {
 		return err
 	}
 	return w.askUser(p)
 }
 
-// askStart is whether to start the service after saving: the flags, or
-// the question.
-func (w *wizard) askStart(p setupPlan) (bool, error) {
-	if w.flags.Start || w.flags.NoStart {
-		return w.flags.Start, nil
+// askAfter is what to do once saved: the flags; else, with the sandbox
+// running, "Config changed. Restart opencode-cloud to apply?" when a
+// setting the container is made from changed (nothing when none did);
+// else "Start opencode-cloud now?".
+func (w *wizard) askAfter(p setupPlan) (after, error) {
+	switch {
+	case w.flags.Start:
+		return afterStart, nil
+	case w.flags.NoStart:
+		return afterNothing, nil
+	}
+	if sandboxRunning(w.ctx, w.app) {
+		if !p.needsRestart(w.cfg) {
+			w.app.UI.Infof("The service is running; nothing it is made from changed.")
+			return afterNothing, nil
+		}
+		restart := true
+		err := w.ask(huh.NewConfirm().
+			Title("Config changed. Restart opencode-cloud to apply?").
+			Description("The running sandbox keeps the old port, network access or mounts until it restarts (occ restart).").
+			Affirmative("Yes").Negative("No").
+			Value(&restart))
+		if restart {
+			return afterRestart, err
+		}
+		return afterNothing, err
 	}
 	start := true
 	what := "pulls the prebuilt image (~2 min) the first time"
@@ -175,11 +202,134 @@ func (w *wizard) askStart(p setupPlan) (bool, error) {
 		what = "builds the image from source (30–60 min) the first time"
 	}
 	err := w.ask(huh.NewConfirm().
-		Title("Start the service now?").
+		Title("Start opencode-cloud now?").
 		Description("This runs occ start, which " + what + ", then starts the sandbox.").
 		Affirmative("Yes").Negative("No").
 		Value(&start))
-	return start, err
+	if start {
+		return afterStart, err
+	}
+	return afterNothing, err
+}
+
+// needsRestart is whether the plan changes a setting a running container
+// was made from (the keys marked Restart in pkg/meta's table).
+func (p setupPlan) needsRestart(cfg *meta.Config) bool {
+	next := *cfg
+	next.Users = slices.Clone(cfg.Users)
+	next.Mounts = slices.Clone(cfg.Mounts)
+	if err := p.applyTo(&next); err != nil {
+		return true
+	}
+	for _, k := range meta.Keys {
+		if k.Restart && cfg.Get(k) != next.Get(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// Mount choices in the wizard's persistence step.
+const (
+	mountsKeep     = "keep"
+	mountsDefaults = "defaults"
+	mountsEdit     = "edit"
+	mountsNone     = "none"
+)
+
+// defaultMounts are upstream's default persistence mounts (§2.3) that occ
+// accepts: opencode's data, state and cache and a workspace, in the home
+// directory of the user running occ. Upstream's other two (~/.config/
+// opencode-cloud/opencode and ~/.local/share/opencode-cloud/ssh) lie
+// inside occ's own config and data directories, which never go into the
+// sandbox.
+func defaultMounts(home string) []string {
+	return []string{
+		home + "/.local/share/opencode:/home/opencoder/.local/share/opencode",
+		home + "/.local/state/opencode:/home/opencoder/.local/state/opencode",
+		home + "/.cache/opencode:/home/opencoder/.cache/opencode",
+		home + "/opencode:/home/opencoder/workspace",
+	}
+}
+
+// askMounts is the persistence step: keep the mounts, take the defaults,
+// edit the list (add or remove host paths), or none.
+func (w *wizard) askMounts(p *setupPlan) error {
+	home, _ := os.UserHomeDir()
+	current := strings.Join(w.cfg.Mounts, ",")
+	shown := "none: the sandbox's data lives in volumes under occ's data directory"
+	if current != "" {
+		shown = strings.Join(w.cfg.Mounts, ", ")
+	}
+	choice := mountsKeep
+	opts := []huh.Option[string]{huh.NewOption("Keep the current mounts ("+shown+")", mountsKeep)}
+	if home != "" {
+		opts = append(opts, huh.NewOption("Default persistence mounts: "+home+"/opencode as the workspace, opencode's data, state and cache under "+home, mountsDefaults))
+	}
+	opts = append(opts,
+		huh.NewOption("Edit the list (add or remove host directories)", mountsEdit),
+		huh.NewOption("No mounts", mountsNone))
+	if err := w.ask(huh.NewSelect[string]().
+		Title("Persistence: which host directories should the sandbox see?").
+		Description("A bind mount /host:/container[:ro|rw] keeps files on this host, where you can reach them.").
+		Options(opts...).
+		Value(&choice)); err != nil {
+		return err
+	}
+	switch choice {
+	case mountsKeep:
+		w.answer("Mounts", shownOrNone(w.cfg.Mounts))
+		return nil
+	case mountsNone:
+		p.SetMounts, p.Mounts = true, ""
+	case mountsDefaults:
+		p.SetMounts, p.Mounts, p.CreateMountDirs = true, strings.Join(defaultMounts(home), ","), true
+	case mountsEdit:
+		list := current
+		if err := w.ask(huh.NewText().
+			Title("Mounts: /host/dir:/container/dir[:ro|rw], comma-separated or one per line (ctrl+j)").
+			Description("Delete one to remove that mount; each host directory must exist.").
+			Value(&list).
+			Validate(w.checkMountList)); err != nil {
+			return err
+		}
+		p.SetMounts, p.Mounts = true, strings.Join(mountLines(list), ",")
+	}
+	w.answer("Mounts", shownOrNone(mountLines(p.Mounts)))
+	return nil
+}
+
+// checkMountList validates the typed mounts with pkg/meta's parser and
+// the host checks occ start makes.
+func (w *wizard) checkMountList(list string) error {
+	for _, spec := range mountLines(list) {
+		m, err := meta.ParseMount(spec)
+		if err != nil {
+			return err
+		}
+		if err := meta.CheckMountSource(m, w.app.Paths.DataDir, w.app.Paths.ConfigDir()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountLines splits a list typed one per line (or comma-separated).
+func mountLines(list string) []string {
+	var out []string
+	for _, l := range strings.FieldsFunc(list, func(r rune) bool { return r == '\n' || r == ',' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func shownOrNone(mounts []string) string {
+	if len(mounts) == 0 {
+		return "(none)"
+	}
+	return strings.Join(mounts, ", ")
 }
 
 func (w *wizard) askImageSource(p *setupPlan) error {
@@ -402,8 +552,12 @@ func planSummary(p setupPlan, cfg *meta.Config, paths meta.Paths) string {
 	if len(users) > 0 {
 		u = strings.Join(users, ", ")
 	}
-	return fmt.Sprintf("Image source:  %s\nPort:          %d\nBind address:  %s%s\nUsers:         %s\nConfig file:   %s",
-		src, p.Port, p.BindAddress, exposure(p.BindAddress), u, paths.ConfigFile)
+	mounts := cfg.Mounts
+	if p.SetMounts {
+		mounts = mountLines(p.Mounts)
+	}
+	return fmt.Sprintf("Image source:  %s\nPort:          %d\nBind address:  %s%s\nMounts:        %s\nUsers:         %s\nConfig file:   %s",
+		src, p.Port, p.BindAddress, exposure(p.BindAddress), shownOrNone(mounts), u, paths.ConfigFile)
 }
 
 func exposure(addr string) string {

@@ -65,7 +65,7 @@ func (c *StartCmd) Run(ctx context.Context, app *App) error {
 	case app.UI.Quiet:
 		fmt.Fprintln(app.UI.Out, res.URL)
 	default:
-		renderRunning(app, res.Running)
+		renderRunning(app, res.Running, c.Open)
 	}
 	if c.Open {
 		openBrowser(app, res.URL)
@@ -76,9 +76,20 @@ func (c *StartCmd) Run(ctx context.Context, app *App) error {
 	return res.Supervise(ctx)
 }
 
-// openBrowser opens url with xdg-open, best effort.
+// browserURL is url as a browser should open it: loopback and wildcard
+// addresses as localhost (passkeys want a localhost origin), as upstream.
+func browserURL(url string) string {
+	for _, h := range []string{"127.0.0.1", "0.0.0.0", "[::1]", "[::]"} {
+		if strings.Contains(url, "//"+h+":") || strings.HasSuffix(url, "//"+h) {
+			return strings.Replace(url, "//"+h, "//localhost", 1)
+		}
+	}
+	return url
+}
+
+// openBrowser opens url with xdg-open when it is there, best effort.
 func openBrowser(app *App, url string) {
-	url = strings.Replace(url, "127.0.0.1", "localhost", 1) // passkeys want localhost
+	url = browserURL(url)
 	p, err := exec.LookPath("xdg-open")
 	if err != nil {
 		app.UI.Warnf("cannot open a browser (no xdg-open); open %s yourself", url)

@@ -122,10 +122,10 @@ func (r statusView) render(w io.Writer, ui *UI) {
 	}
 	r.renderSandbox(sw)
 	if r.Disk != nil {
-		sw.section("Disk")
-		sw.line("Images", formatBytes(r.Disk.ImagesBytes))
-		sw.line("Volumes", formatBytes(r.Disk.VolumesBytes))
-		sw.line("Logs", formatBytes(r.Disk.LogsBytes))
+		r.renderDisk(sw)
+	}
+	if r.Mounts != nil {
+		r.renderMounts(sw)
 	}
 	r.renderSecurity(sw)
 	if !r.running() {
@@ -159,6 +159,12 @@ func (r statusView) renderOpenCode(sw statusWriter) {
 	sw.section("OpenCode")
 	sw.line("URL", r.URL)
 	sw.line("Health", r.Health)
+	if r.OpencodeVersion != "" {
+		sw.line("Version", r.OpencodeVersion)
+	}
+	if r.SandboxRevision != "" {
+		sw.line("Commit", shortRevision(r.SandboxRevision)+" (sandbox image source)")
+	}
 	if r.StartedAt != nil {
 		sw.line("Uptime", fmt.Sprintf("%s (since %s)", formatUptime(time.Duration(r.UptimeSecs)*time.Second), utc(*r.StartedAt)))
 	}
@@ -206,6 +212,48 @@ func (r statusView) renderSandbox(sw statusWriter) {
 		if r.Source.Source == meta.SourcePrebuilt {
 			sw.line("Signature", signature(r.Source, ui))
 		}
+	}
+}
+
+func (r statusView) renderDisk(sw statusWriter) {
+	d := r.Disk
+	sw.section("Disk")
+	fmt.Fprintln(sw.w, "occ's disk usage (current):")
+	item := func(label string, n int64) { fmt.Fprintf(sw.w, "  %-12s %s\n", label+":", formatBytes(n)) }
+	item("Images", d.ImagesBytes)
+	item("Snapshots", d.SnapshotsBytes)
+	item("Volumes", d.VolumesBytes)
+	item("Logs", d.LogsBytes)
+	item("Total", d.TotalBytes)
+	if d.Host != nil {
+		fmt.Fprintf(sw.w, "\nHost disk (%s):\n", d.Host.Path)
+		item("Total", d.Host.TotalBytes)
+		item("Available", d.Host.AvailableBytes)
+		item("Used", d.Host.UsedBytes)
+	}
+}
+
+func (r statusView) renderMounts(sw statusWriter) {
+	m := r.Mounts
+	sw.section("Mounts")
+	mode := func(ro bool) string {
+		if ro {
+			return "ro"
+		}
+		return "rw"
+	}
+	fmt.Fprintln(sw.w, "  Volumes:")
+	for _, v := range m.Volumes {
+		fmt.Fprintf(sw.w, "    %s -> %s %s (volume)\n", v.Host, v.Container, mode(v.ReadOnly))
+	}
+	if len(m.Binds) > 0 {
+		fmt.Fprintln(sw.w, "  Bind mounts:")
+		for _, b := range m.Binds {
+			fmt.Fprintf(sw.w, "    %s -> %s %s (%s)\n", b.Host, b.Container, mode(b.ReadOnly), b.Origin)
+		}
+	}
+	if m.DiffersFromConfig {
+		fmt.Fprintf(sw.w, "  %s\n", sw.ui.Yellow("The container's mounts differ from the config: run `occ restart` to apply mount changes."))
 	}
 }
 
@@ -259,4 +307,13 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// shortRevision is a git commit as status shows it: 7 characters of a
+// full hash, anything else as it is.
+func shortRevision(rev string) string {
+	if len(rev) == 40 && strings.Trim(rev, "0123456789abcdef") == "" {
+		return rev[:7]
+	}
+	return rev
 }

@@ -65,8 +65,12 @@ func TestStatusRender(t *testing.T) {
 			URL: "http://127.0.0.1:3000/", Health: "Healthy", StartedAt: &started, UptimeSecs: 7500,
 			Port: 3000, Network: "cni", Container: "opencode-cloud-sandbox", Pid: 42,
 			Image: meta.CurrentImageName, ImageDigest: "sha256:abc", CLIVersion: "1.2.3", ImageVersion: "1.2.3", VersionMatch: &yes,
-			Source:   &ops.SourceFacts{Source: "prebuilt", Registry: "ghcr.io", ManifestDigest: "sha256:0123456789abcdef", AcquiredAt: &started},
-			Disk:     &ops.DiskFacts{ImagesBytes: 1 << 30, VolumesBytes: 2048},
+			Source: &ops.SourceFacts{Source: "prebuilt", Registry: "ghcr.io", ManifestDigest: "sha256:0123456789abcdef", AcquiredAt: &started},
+			Disk: &ops.DiskFacts{ImagesBytes: 1 << 30, VolumesBytes: 2048, TotalBytes: 1<<30 + 2048,
+				Host: &ops.HostDisk{Path: "/var", TotalBytes: 100 << 30, AvailableBytes: 40 << 30, UsedBytes: 60 << 30}},
+			Mounts: &ops.MountFacts{InForce: true,
+				Volumes: []ops.MountEntry{{Host: "/d/volumes/opencode-users", Container: "/var/lib/opencode-users", Origin: "volume"}},
+				Binds:   []ops.MountEntry{{Host: "/srv/x", Container: "/mnt/x", ReadOnly: true, Origin: "cli"}}},
 			Security: ops.SecurityFacts{Binding: "127.0.0.1", Users: []string{"alice", "bob"}, RateLimitAttempts: 5, RateLimitWindowSecs: 60},
 		}
 	}
@@ -82,7 +86,10 @@ func TestStatusRender(t *testing.T) {
 			"Uptime:         2h 5m (since 2026-11-27 20:00:00 UTC)\n", "Port:           3000 -> container:3000\n",
 			"Container:      opencode-cloud-sandbox (pid 42)\n", "Digest:         sha256:abc\n", "CLI:            v1.2.3\n",
 			"Image ver:      v1.2.3\n", "Image src:      prebuilt from ghcr.io (sha256:0123456789ab)\n",
-			"Acquired:       2026-11-27 20:00:00 UTC\n", "Images:         1.00 GiB\n", "Volumes:        2.00 KiB\n",
+			"Acquired:       2026-11-27 20:00:00 UTC\n", "  Images:      1.00 GiB\n", "  Volumes:     2.00 KiB\n",
+			"  Total:       1.00 GiB\n", "Host disk (/var):\n  Total:       100.00 GiB\n  Available:   40.00 GiB\n  Used:        60.00 GiB\n",
+			"\nMounts\n------\n  Volumes:\n    /d/volumes/opencode-users -> /var/lib/opencode-users rw (volume)\n",
+			"  Bind mounts:\n    /srv/x -> /mnt/x ro (cli)\n",
 			"Binding:        127.0.0.1 [LOCAL ONLY]\n", "Auth users:     alice, bob\n", "Trust proxy:    no\n",
 			"Rate limit:     5 attempts / 60s window\n",
 		}, []string{"Run 'occ start'", "Warning", "differs"}},
@@ -114,7 +121,18 @@ func TestStatusRender(t *testing.T) {
 		{"signature not verified under warn", func(r *ops.StatusReport) {
 			r.Source.Verification = &meta.Verification{Policy: "warn", Problem: "x has no signature"}
 		}, []string{"Signature:      NOT verified (image_verify warn): x has no signature\n"}, nil},
+		{"mounts differ from the config", func(r *ops.StatusReport) { r.Mounts.DiffersFromConfig = true },
+			[]string{"The container's mounts differ from the config: run `occ restart` to apply mount changes.\n"}, nil},
 		{"signature not checked", nil, []string{"Signature:      not checked"}, nil},
+		{"opencode version and commit", func(r *ops.StatusReport) {
+			r.OpencodeVersion, r.SandboxRevision = "1.18.33", "0123456789abcdef0123456789abcdef01234567"
+		}, []string{"Health:         Healthy\nVersion:        1.18.33\nCommit:         0123456 (sandbox image source)\n"}, nil},
+		{"opencode version, no revision label", func(r *ops.StatusReport) {
+			r.OpencodeVersion = "1.18.33"
+		}, []string{"Version:        1.18.33\n"}, []string{"Commit:"}},
+		{"stopped: no opencode section", func(r *ops.StatusReport) {
+			r.State, r.OpencodeVersion = "stopped", "1.18.33"
+		}, nil, []string{"Version:"}},
 		{"not an occ sandbox", func(r *ops.StatusReport) {
 			r.ImageVersion, r.VersionMatch, r.NotSandbox = "", nil, true
 		}, []string{"Image ver:      none: not an occ sandbox image (no org.opencode-cloud.version label)",

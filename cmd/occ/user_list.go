@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"strconv"
 	"text/tabwriter"
+
+	"github.com/opencode-cloud/occ/pkg/ops"
 )
 
 // UserListCmd lists the user records (the sandbox restores its accounts
@@ -17,7 +21,7 @@ func (c *UserListCmd) Run(ctx context.Context, app *App) error {
 	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
 		return orKube(err, func() error { return kubeUserList(ctx, app, kc) })
 	}
-	users, listErr := app.ops().UserList()
+	users, listErr := app.ops().UserList(ctx)
 	if users == nil && listErr != nil {
 		return listErr
 	}
@@ -39,16 +43,7 @@ func (c *UserListCmd) Run(ctx context.Context, app *App) error {
 		return nil
 	}
 	if len(users) > 0 {
-		tw := tabwriter.NewWriter(app.UI.Out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "USERNAME\tSTATUS")
-		for _, u := range users {
-			status := "enabled"
-			if !u.Enabled {
-				status = "disabled"
-			}
-			fmt.Fprintf(tw, "%s\t%s\n", u.Username, status)
-		}
-		if err := tw.Flush(); err != nil {
+		if err := renderUsers(app.UI.Out, users); err != nil {
 			return err
 		}
 	}
@@ -56,4 +51,24 @@ func (c *UserListCmd) Run(ctx context.Context, app *App) error {
 		app.UI.Warnf("some user records could not be read:")
 	}
 	return listErr
+}
+
+// renderUsers is upstream's table: Username, Status, UID, Home, Shell; the
+// last three are the accounts in the running sandbox ("-" while it does
+// not run or has not restored the account yet).
+func renderUsers(w io.Writer, users []ops.UserInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tSTATUS\tUID\tHOME\tSHELL")
+	for _, u := range users {
+		status := "enabled"
+		if !u.Enabled {
+			status = "disabled"
+		}
+		uid, home, shell := "-", orDash(u.Home), orDash(u.Shell)
+		if u.UID != nil {
+			uid = strconv.FormatUint(uint64(*u.UID), 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, status, uid, home, shell)
+	}
+	return tw.Flush()
 }

@@ -27,6 +27,9 @@ func configUsers(t *testing.T) []string {
 	if code != 0 {
 		t.Fatalf("config get users: %d %s", code, errOut)
 	}
+	if strings.TrimSpace(out) == "(none)" {
+		return nil
+	}
 	return strings.Fields(strings.ReplaceAll(out, ",", " "))
 }
 
@@ -75,11 +78,11 @@ func TestUserCommands(t *testing.T) {
 				}
 			}},
 		{name: "add alice again", args: []string{"user", "add", "alice"}, stdin: "x\n", wantCode: 1, wantErr: "already exists"},
-		{name: "list alice", args: []string{"user", "list"}, wantOut: `(?m)^alice\s+enabled$`},
+		{name: "list alice", args: []string{"user", "list"}, wantOut: `(?m)^alice\s+enabled\s+-\s+-\s+-$`},
 		{name: "remove the last user", args: []string{"user", "remove", "alice"}, wantCode: 1, wantErr: "last user"},
 		{name: "disable", args: []string{"user", "disable", "alice"}, wantErr: "Disabled user alice"},
 		{name: "disable again", args: []string{"user", "disable", "alice"}, wantErr: "already disabled"},
-		{name: "list disabled", args: []string{"user", "list"}, wantOut: `(?m)^alice\s+disabled$`},
+		{name: "list disabled", args: []string{"user", "list"}, wantOut: `(?m)^alice\s+disabled\s+-\s+-\s+-$`},
 		{name: "passwd keeps the lock", args: []string{"user", "passwd", "alice"}, stdin: "new one\n", wantErr: "Set the password of alice",
 			check: func(t *testing.T) {
 				r, err := runtime.ReadUserRecord(dir, "alice")

@@ -32,6 +32,10 @@ func (in Install) Vars() map[string]string {
 		"OCC_RUN_DIR":     in.RunDir,
 		"OCC_CONFIG":      "",
 		"NO_COLOR":        "1",
+		// occ update's release check stays on this machine (a port
+		// nothing listens on: refused at once); tests of the self-update
+		// pass --from.
+		"OCC_RELEASE_URL": "http://127.0.0.1:9/",
 	}
 }
 

@@ -108,6 +108,61 @@ func (p *Prompter) Choose(question string, options []string, def int) (int, erro
 	return choice, err
 }
 
+// MultiSelect shows options with a check box each (selected: the initial
+// marks) and lets the user toggle them by number until Enter accepts the
+// marks; "all" and "none" mark everything or nothing. It returns the final
+// marks and needs a terminal (flag names the flag to use without one).
+func (p *Prompter) MultiSelect(question string, options []string, selected []bool, flag string) ([]bool, error) {
+	if !p.Interactive {
+		return nil, ErrNeedsTTY(question, flag)
+	}
+	marks := make([]bool, len(options))
+	copy(marks, selected)
+	err := p.around(func() error {
+		rd := bufio.NewReader(p.In)
+		for {
+			for i, o := range options {
+				box := "[ ]"
+				if marks[i] {
+					box = "[x]"
+				}
+				fmt.Fprintf(p.Err, "  %s %d. %s\n", box, i+1, o)
+			}
+			fmt.Fprintf(p.Err, "%s (numbers toggle, all, none; Enter accepts): ", question)
+			line, err := p.interruptible(func() (string, error) { return rd.ReadString('\n') }, nil)
+			if IsInterrupt(err) {
+				return err
+			}
+			if err != nil && line == "" {
+				return errdefs.ErrAborted.WithMessage(fmt.Sprintf("no answer to %q", question))
+			}
+			s := strings.ToLower(strings.TrimSpace(line))
+			switch s {
+			case "":
+				return nil
+			case "all", "none":
+				for i := range marks {
+					marks[i] = s == "all"
+				}
+				continue
+			}
+			bad := false
+			for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+				n, err := strconv.Atoi(f)
+				if err != nil || n < 1 || n > len(options) {
+					bad = true
+					continue
+				}
+				marks[n-1] = !marks[n-1]
+			}
+			if bad {
+				fmt.Fprintf(p.Err, "Please give numbers from 1 to %d, all or none.\n", len(options))
+			}
+		}
+	})
+	return marks, err
+}
+
 // Line asks for one line of text; Enter takes def. It needs a terminal.
 func (p *Prompter) Line(question, def, flag string) (string, error) {
 	if !p.Interactive {

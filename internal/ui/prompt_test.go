@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -29,6 +30,39 @@ func TestChoose(t *testing.T) {
 	p := &Prompter{Err: io.Discard, In: strings.NewReader("1\n")}
 	if _, err := p.Choose("Pick", opts, 1); err == nil {
 		t.Error("Choose without a terminal did not fail")
+	}
+}
+
+func TestMultiSelect(t *testing.T) {
+	opts := []string{"cli", "container", "opencode"}
+	tests := []struct {
+		name, in string
+		want     string
+		wantErr  bool
+	}{
+		{"Enter keeps the marks", "\n", "[true false true]", false},
+		{"toggle two", "1, 2\n\n", "[false true true]", false},
+		{"none, then one", "none\n3\n\n", "[false false true]", false},
+		{"all", "all\n\n", "[true true true]", false},
+		{"out of range is asked again", "7\nx\n\n", "[true false true]", false},
+		{"no answer", "", "[]", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out strings.Builder
+			p := &Prompter{Err: &out, In: strings.NewReader(tt.in), Interactive: true}
+			got, err := p.MultiSelect("Select updates", opts, []bool{true, false, true}, "--yes")
+			if (err != nil) != tt.wantErr || (err == nil && fmt.Sprint(got) != tt.want) {
+				t.Errorf("MultiSelect(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+			}
+			if !strings.Contains(out.String(), "[x] 1. cli") || !strings.Contains(out.String(), "[ ] 2. container") {
+				t.Errorf("the list was not shown with its marks:\n%s", out.String())
+			}
+		})
+	}
+	p := &Prompter{Err: io.Discard, In: strings.NewReader("\n")}
+	if _, err := p.MultiSelect("Select updates", opts, nil, "--yes"); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Errorf("MultiSelect without a terminal: %v", err)
 	}
 }
 

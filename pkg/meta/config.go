@@ -64,6 +64,9 @@ const (
 	DefaultVerifyIdentity = `https://github\.com/opencode-cloud/occ/\.github/workflows/release\.yml@refs/tags/v.+`
 )
 
+// DefaultReleaseURL is where `occ update cli` finds occ's releases.
+const DefaultReleaseURL = "https://github.com/opencode-cloud/occ/releases"
+
 const (
 	DefaultContainerdAddress = "/run/containerd/containerd.sock"
 	DefaultBuildkitAddress   = "unix:///run/buildkit/buildkitd.sock"
@@ -104,6 +107,8 @@ type Config struct {
 	ImageVerifyKey      string   `json:"image_verify_key,omitempty"`          // a PEM public key file: key mode
 	ImageVerifyRoot     string   `json:"image_verify_trusted_root,omitempty"` // a trusted_root.json (empty: the one embedded in occ)
 	InsecureRegistries  []string `json:"insecure_registries"`
+	ReleaseURL          string   `json:"release_url"`                  // where occ update cli finds occ's releases
+	ReleaseVerifyKey    string   `json:"release_verify_key,omitempty"` // a PEM public key file: releases signed with a key
 	ContainerdAddr      string   `json:"containerd_address,omitempty"` // empty: $CONTAINERD_ADDRESS, else the default socket
 	ContainerdNamespace string   `json:"containerd_namespace"`
 	Snapshotter         string   `json:"snapshotter"`
@@ -165,6 +170,7 @@ func DefaultConfig() *Config {
 		ImageVerifyIssuer:      DefaultVerifyIssuer,
 		ImageVerifyIdentity:    DefaultVerifyIdentity,
 		InsecureRegistries:     []string{},
+		ReleaseURL:             DefaultReleaseURL,
 		BuildCAFiles:           []string{},
 		ContainerdNamespace:    "opencode-cloud",
 		Snapshotter:            "overlayfs",

@@ -17,7 +17,11 @@ type Key struct {
 	Aliases  []string // upstream's short names and synonyms
 	Settable bool     // false: managed by other commands (users, env, version)
 	Secret   bool     // prompted for, never taken from argv, masked on output
-	Help     string
+	// Restart: the container is made from this setting (its spec, env or
+	// published port), so a running sandbox keeps the old value until
+	// `occ restart`; `occ config set` says so.
+	Restart bool
+	Help    string
 	// Check is the key's validation rule: what is wrong with its value
 	// in c and the command that fixes it, or "" when it is fine. Nil:
 	// any value will do.
@@ -27,7 +31,7 @@ type Key struct {
 // Keys lists the keys in file order.
 var Keys = []Key{
 	{Name: "version", Help: "config schema version"},
-	{Name: "opencode_web_port", Aliases: []string{"port"}, Settable: true, Help: "host port for the web UI (>= 1024)", Check: checkOpencodeWebPort},
+	{Name: "opencode_web_port", Aliases: []string{"port"}, Settable: true, Restart: true, Help: "host port for the web UI (>= 1024)", Check: checkOpencodeWebPort},
 	{Name: "bind", Aliases: []string{"hostname"}, Settable: true, Help: "legacy, kept for upstream files; bind_address decides the binding"},
 	{Name: "auto_restart", Settable: true, Help: "restart the service when it fails"},
 	{Name: "boot_mode", Settable: true, Help: "user or system service registration", Check: checkBootMode},
@@ -35,18 +39,18 @@ var Keys = []Key{
 	{Name: "restart_delay", Settable: true, Help: "seconds between service restarts", Check: checkRestartDelay},
 	{Name: "auth_username", Aliases: []string{"username"}, Settable: true, Help: "deprecated: use occ user add"},
 	{Name: "auth_password", Aliases: []string{"password"}, Settable: true, Secret: true, Help: "deprecated: use occ user add"},
-	{Name: "container_env", Aliases: []string{"env"}, Help: "extra KEY=value for the container (occ config env)", Check: checkContainerEnv},
-	{Name: "bind_address", Aliases: []string{"host"}, Settable: true, Help: "host address the web port is published on", Check: checkBindAddress},
-	{Name: "trust_proxy", Aliases: []string{"proxy"}, Settable: true, Help: "client address from X-Forwarded-For, from a reverse proxy on this host only"},
+	{Name: "container_env", Aliases: []string{"env"}, Restart: true, Help: "extra KEY=value for the container (occ config env)", Check: checkContainerEnv},
+	{Name: "bind_address", Aliases: []string{"host"}, Settable: true, Restart: true, Help: "host address the web port is published on", Check: checkBindAddress},
+	{Name: "trust_proxy", Aliases: []string{"proxy"}, Settable: true, Restart: true, Help: "client address from X-Forwarded-For, from a reverse proxy on this host only"},
 	{Name: "allow_unauthenticated_network", Aliases: []string{"allow_unauth", "unauth_network"}, Settable: true, Help: "allow a network-exposed start with no users"},
-	{Name: "rate_limit_attempts", Aliases: []string{"rate_attempts"}, Settable: true, Help: "login checks per client address per window (4x per user name)", Check: checkRateLimitAttempts},
-	{Name: "rate_limit_window_seconds", Aliases: []string{"rate_window", "rate_limit_window"}, Settable: true, Help: "login rate-limit window in seconds", Check: checkRateLimitWindowSeconds},
+	{Name: "rate_limit_attempts", Aliases: []string{"rate_attempts"}, Settable: true, Restart: true, Help: "login checks per client address per window (4x per user name)", Check: checkRateLimitAttempts},
+	{Name: "rate_limit_window_seconds", Aliases: []string{"rate_window", "rate_limit_window"}, Settable: true, Restart: true, Help: "login rate-limit window in seconds", Check: checkRateLimitWindowSeconds},
 	{Name: "users", Help: "sandbox users (occ user)", Check: checkUsers},
 	{Name: "cockpit_port", Settable: true, Help: "cockpit port (cockpit is disabled)", Check: checkCockpitPort},
 	{Name: "cockpit_enabled", Aliases: []string{"cockpit"}, Settable: true, Help: "cockpit (disabled)"},
 	{Name: "image_source", Settable: true, Help: "where the sandbox image comes from: prebuilt or build", Check: checkImageSource},
 	{Name: "update_check", Settable: true, Help: "version check on start: always, once or never", Check: checkUpdateCheck},
-	{Name: "mounts", Settable: true, Help: "bind mounts /host:/container[:ro|rw], comma-separated", Check: checkMounts},
+	{Name: "mounts", Settable: true, Restart: true, Help: "bind mounts /host:/container[:ro|rw], comma-separated", Check: checkMounts},
 	{Name: "image_repositories", Settable: true, Help: "registries to pull from, in order, comma-separated", Check: checkImageRepositories},
 	{Name: "image_tag", Settable: true, Help: "tag to pull (empty: the sandbox of this occ's version; latest for a development build)", Check: checkImageTag},
 	{Name: "image_digest", Settable: true, Help: "sha256 digest pin; when set, pulls are by digest", Check: checkImageDigest},
@@ -56,20 +60,22 @@ var Keys = []Key{
 	{Name: "image_verify_key", Settable: true, Help: "a PEM public key file (absolute path): signatures must be made with its private key instead (self-hosted mirrors)", Check: checkImageVerifyKey},
 	{Name: "image_verify_trusted_root", Settable: true, Help: "keyless: a Sigstore trusted_root.json (absolute path) to verify against instead of the one embedded in occ (a newer one, or a private Sigstore's)", Check: checkImageVerifyTrustedRoot},
 	{Name: "insecure_registries", Settable: true, Help: "registry hosts reached over plain HTTP or TLS without certificate checks (loopback always is)", Check: checkInsecureRegistries},
+	{Name: "release_url", Settable: true, Help: "where occ update cli finds occ's releases (files under download/vVERSION/, the newest under latest/download/)", Check: checkReleaseURL},
+	{Name: "release_verify_key", Settable: true, Help: "a PEM public key file (absolute path): releases must be signed with its private key instead of by the release workflow (mirrors, snapshots)", Check: checkReleaseVerifyKey},
 	{Name: "containerd_address", Settable: true, Help: "containerd socket (--address and $CONTAINERD_ADDRESS win over it; empty: the default)", Check: checkContainerdAddress},
 	{Name: "containerd_namespace", Settable: true, Help: "containerd namespace occ works in", Check: checkContainerdNamespace},
 	{Name: "snapshotter", Settable: true, Help: "containerd snapshotter to unpack into", Check: checkSnapshotter},
 	{Name: "buildkit_address", Settable: true, Help: "BuildKit address (--buildkit-host and $BUILDKIT_HOST win over it; empty: the default sockets)", Check: checkBuildkitAddress},
 	{Name: "build_ca_files", Settable: true, Help: "extra CA certificates (PEM files) for builds behind a TLS-intercepting proxy, comma-separated (empty: " + SystemExtraCADir + ")", Check: checkBuildCaFiles},
-	{Name: "network_mode", Settable: true, Help: "cni (own network namespace) or host", Check: checkNetworkMode},
-	{Name: "cni_plugin_dirs", Settable: true, Help: "where to look for CNI plugins, comma-separated", Check: checkCniPluginDirs},
-	{Name: "seccomp", Settable: true, Help: "containerd's default seccomp profile on the sandbox"},
-	{Name: "apparmor", Settable: true, Help: "AppArmor's default profile on the sandbox, where the host has AppArmor"},
-	{Name: "userns", Settable: true, Help: "user namespace: the sandbox's ids 0-65535 are host ids userns_base and up"},
-	{Name: "userns_base", Settable: true, Help: "first host id of the sandbox's 65536 ids (no host user, group or subordinate range may use them)", Check: checkUsernsBase},
-	{Name: "pids_limit", Settable: true, Help: "most processes and threads in the sandbox (0: no limit)", Check: checkPidsLimit},
-	{Name: "memory_limit", Settable: true, Help: "sandbox memory limit: auto (3/4 of the host's), none, or a size such as 4g or 512m", Check: checkMemoryLimit},
-	{Name: "cpu_limit", Settable: true, Help: "sandbox CPU limit in CPUs: auto (the host's CPUs less half a CPU, at least 1), none, or a number such as 1.5", Check: checkCPULimit},
+	{Name: "network_mode", Settable: true, Restart: true, Help: "cni (own network namespace) or host", Check: checkNetworkMode},
+	{Name: "cni_plugin_dirs", Settable: true, Restart: true, Help: "where to look for CNI plugins, comma-separated", Check: checkCniPluginDirs},
+	{Name: "seccomp", Settable: true, Restart: true, Help: "containerd's default seccomp profile on the sandbox"},
+	{Name: "apparmor", Settable: true, Restart: true, Help: "AppArmor's default profile on the sandbox, where the host has AppArmor"},
+	{Name: "userns", Settable: true, Restart: true, Help: "user namespace: the sandbox's ids 0-65535 are host ids userns_base and up"},
+	{Name: "userns_base", Settable: true, Restart: true, Help: "first host id of the sandbox's 65536 ids (no host user, group or subordinate range may use them)", Check: checkUsernsBase},
+	{Name: "pids_limit", Settable: true, Restart: true, Help: "most processes and threads in the sandbox (0: no limit)", Check: checkPidsLimit},
+	{Name: "memory_limit", Settable: true, Restart: true, Help: "sandbox memory limit: auto (3/4 of the host's), none, or a size such as 4g or 512m", Check: checkMemoryLimit},
+	{Name: "cpu_limit", Settable: true, Restart: true, Help: "sandbox CPU limit in CPUs: auto (the host's CPUs less half a CPU, at least 1), none, or a number such as 1.5", Check: checkCPULimit},
 	{Name: "target", Settable: true, Help: "where the sandbox runs: host (this machine's containerd) or kube (a Kubernetes cluster: occ kube)", Check: kubeCheck("target")},
 	{Name: "kube_context", Settable: true, Help: "kubeconfig context for target kube (empty: the current context, as kubectl)"},
 	{Name: "kube_namespace", Settable: true, Help: "Kubernetes namespace of the sandbox", Check: kubeCheck("kube_namespace")},
@@ -114,7 +120,8 @@ func LookupKey(name string) (Key, error) {
 const masked = "********"
 
 // Get renders the key's value for scripts: scalars as is, lists
-// comma-joined (container_env as a JSON array, like upstream), secrets masked.
+// comma-joined (container_env as a JSON array, like upstream), secrets
+// masked; no users is "(none)", as upstream prints it.
 func (c *Config) Get(k Key) string {
 	field := fieldByJSONKey(c.normalized(), k.Name)
 	switch v := field.(type) {
@@ -140,10 +147,16 @@ func (c *Config) Get(k Key) string {
 			b, _ := json.Marshal(MaskEnv(*v))
 			return string(b)
 		}
+		if k.Name == "users" && len(*v) == 0 {
+			return NoneValue
+		}
 		return strings.Join(*v, ",")
 	}
 	return ""
 }
+
+// NoneValue is what `occ config get users` prints when there are none.
+const NoneValue = "(none)"
 
 // GetRevealed is Get with secrets shown (--show-secrets): container_env's
 // values as they are. auth_password stays masked: occ never shows it.

@@ -95,6 +95,42 @@ func TestSetGet(t *testing.T) {
 	}
 }
 
+// TestGetUsers: no users is upstream's "(none)", several are comma-joined.
+func TestGetUsers(t *testing.T) {
+	k, _ := LookupKey("users")
+	for _, tt := range []struct {
+		users []string
+		want  string
+	}{{nil, "(none)"}, {[]string{}, "(none)"}, {[]string{"alice"}, "alice"}, {[]string{"alice", "bob"}, "alice,bob"}} {
+		c := DefaultConfig()
+		c.Users = tt.users
+		if got := c.Get(k); got != tt.want {
+			t.Errorf("Get(users) with %v = %q, want %q", tt.users, got, tt.want)
+		}
+	}
+}
+
+// TestRestartKeys: the settings the container is made from say so
+// (config set then asks for a restart); the others do not.
+func TestRestartKeys(t *testing.T) {
+	for _, tt := range []struct {
+		key     string
+		restart bool
+	}{
+		{"port", true}, {"bind_address", true}, {"mounts", true}, {"env", true}, {"memory_limit", true},
+		{"trust_proxy", true}, {"network_mode", true},
+		{"image_source", false}, {"update_check", false}, {"boot_mode", false}, {"users", false}, {"bind", false},
+	} {
+		k, err := LookupKey(tt.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Restart != tt.restart {
+			t.Errorf("%s: Restart = %v, want %v", k.Name, k.Restart, tt.restart)
+		}
+	}
+}
+
 func TestSecretIsMasked(t *testing.T) {
 	c := DefaultConfig()
 	k, _ := LookupKey("password")

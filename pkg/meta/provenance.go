@@ -25,6 +25,13 @@ const (
 	LabelPrefix = "org.opencode-cloud."
 	// ImageVersionLabel is the image-config label carrying the sandbox version.
 	ImageVersionLabel = LabelPrefix + "version"
+	// OpencodeVersionLabel is the image-config label carrying the opencode
+	// release the sandbox runs (the Dockerfile's OPENCODE_VERSION).
+	OpencodeVersionLabel = LabelPrefix + "opencode-version"
+	// ImageRevisionLabel is the OCI label carrying the source revision the
+	// sandbox image was built from (the Dockerfile's OCC_REVISION; empty
+	// when the build was given none).
+	ImageRevisionLabel = "org.opencontainers.image.revision"
 )
 
 // Provenance label keys on containerd image records.

@@ -301,6 +301,23 @@ func checkImageVerifyTrustedRoot(c *Config) (problem, fix string) {
 	return "", ""
 }
 
+// checkReleaseURL checks release_url.
+func checkReleaseURL(c *Config) (problem, fix string) {
+	u, err := url.Parse(c.ReleaseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Sprintf("%q must be an http(s) URL such as %s", c.ReleaseURL, DefaultReleaseURL), "occ config set release_url " + DefaultReleaseURL
+	}
+	return "", ""
+}
+
+// checkReleaseVerifyKey checks release_verify_key.
+func checkReleaseVerifyKey(c *Config) (problem, fix string) {
+	if c.ReleaseVerifyKey != "" && !filepath.IsAbs(c.ReleaseVerifyKey) {
+		return fmt.Sprintf("%q must be an absolute path to a PEM public key", c.ReleaseVerifyKey), `occ config set release_verify_key ""`
+	}
+	return "", ""
+}
+
 // checkInsecureRegistries checks insecure_registries.
 func checkInsecureRegistries(c *Config) (problem, fix string) {
 	for _, h := range c.InsecureRegistries {

@@ -154,6 +154,12 @@ const BuildContextEnv = "OCC_BUILD_CONTEXT"
 // written; any other name (update's staging record) leaves the state file
 // alone.
 func (e *Env) Build(ctx context.Context, rt *runtime.Client, noCache bool, name string) (*build.Result, error) {
+	return e.buildWith(ctx, rt, noCache, name, nil)
+}
+
+// buildWith is Build with build arguments (update opencode's
+// OPENCODE_VERSION).
+func (e *Env) buildWith(ctx context.Context, rt *runtime.Client, noCache bool, name string, args map[string]string) (*build.Result, error) {
 	cfg, err := e.LoadConfig()
 	if err != nil {
 		return nil, err
@@ -184,7 +190,7 @@ func (e *Env) Build(ctx context.Context, rt *runtime.Client, noCache bool, name 
 	if name == "" {
 		name = e.Paths.Images().Current
 	}
-	opts := build.Options{Context: bctx, NoCache: noCache, Name: name, ExtraCAFiles: cfg.BuildCAFiles,
+	opts := build.Options{Context: bctx, NoCache: noCache, Name: name, ExtraCAFiles: cfg.BuildCAFiles, BuildArgs: args,
 		Progress: e.Progress.BuildOutput(), ProgressMode: mode, Logf: e.Report.Verbosef}
 	if name == e.Paths.Images().Current {
 		opts.StateFile = e.Paths.StateFile()

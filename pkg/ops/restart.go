@@ -7,6 +7,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -21,6 +22,25 @@ type RestartOptions struct {
 type Running struct {
 	URL       string `json:"url"`
 	Container string `json:"container"`
+	// Port and BindAddress are where the web UI is published; Exposed:
+	// beyond this machine.
+	Port        int    `json:"port,omitempty"`
+	BindAddress string `json:"bind_address,omitempty"`
+	Exposed     bool   `json:"exposed"`
+	NetworkMode string `json:"network_mode,omitempty"`
+	// Users is how many login users are configured (0: the gateway lets
+	// anyone in, which start allows only with allow_unauthenticated_network
+	// or on this machine only).
+	Users int `json:"users"`
+}
+
+// runningOf is where the sandbox in state st answers, for the result.
+func runningOf(st runtime.Status, name string, cfg *meta.Config) Running {
+	r := Running{URL: st.URL(), Container: name, NetworkMode: st.NetworkMode, Users: len(cfg.Users)}
+	if host, port, err := splitHostPort(st.Published); err == nil {
+		r.Port, r.BindAddress, r.Exposed = port, host, meta.IsExposed(host)
+	}
+	return r
 }
 
 // RestartResult is what a restart did.
@@ -60,7 +80,7 @@ func (e *Env) Restart(ctx context.Context, o RestartOptions) (*RestartResult, er
 		return nil, err
 	}
 	e.Report.Successf("Service restarted")
-	return &RestartResult{Running: Running{URL: st.URL(), Container: sb.Name()}, Recreated: recreate}, nil
+	return &RestartResult{Running: runningOf(st, sb.Name(), s.Config), Recreated: recreate}, nil
 }
 
 // recreateAsk says how recreateIfChanged goes: yes recreates without a

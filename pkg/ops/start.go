@@ -80,7 +80,7 @@ func (e *Env) Start(ctx context.Context, o StartOptions) (res *StartResult, err 
 	if err != nil {
 		return nil, err
 	}
-	res.Running = Running{URL: st.URL(), Container: s.Sandbox.Name()}
+	res.Running = runningOf(st, s.Sandbox.Name(), s.Config)
 	return res, nil
 }
 

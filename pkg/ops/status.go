@@ -46,10 +46,19 @@ type StatusReport struct {
 	VersionMatch *bool  `json:"version_match,omitempty"`
 	// NotSandbox: the image carries no org.opencode-cloud.version label, so
 	// it is not an occ sandbox (no gateway, no opencode-cloud-users).
-	NotSandbox bool         `json:"not_occ_sandbox,omitempty"`
-	Source     *SourceFacts `json:"source,omitempty"`
+	NotSandbox bool `json:"not_occ_sandbox,omitempty"`
+	// OpencodeVersion is the opencode release in the image, and
+	// SandboxRevision the source revision the image was built from (its
+	// labels; opencode comes from the npm registry, which records no
+	// commit of its own).
+	OpencodeVersion string       `json:"opencode_version,omitempty"`
+	SandboxRevision string       `json:"sandbox_revision,omitempty"`
+	Source          *SourceFacts `json:"source,omitempty"`
 
-	Disk     *DiskFacts    `json:"disk,omitempty"`
+	Disk *DiskFacts `json:"disk,omitempty"`
+	// Mounts are the container's volumes and bind mounts (those it was
+	// created with; the configured ones while there is no container).
+	Mounts   *MountFacts   `json:"mounts,omitempty"`
 	Security SecurityFacts `json:"security"`
 }
 
@@ -65,13 +74,6 @@ type SourceFacts struct {
 	// Verification is the signature check done before the image was
 	// recorded (nil: not checked).
 	Verification *meta.Verification `json:"verification,omitempty"`
-}
-
-// DiskFacts are the sizes status shows.
-type DiskFacts struct {
-	ImagesBytes  int64 `json:"images_bytes"`
-	VolumesBytes int64 `json:"volumes_bytes"`
-	LogsBytes    int64 `json:"logs_bytes"`
 }
 
 // SecurityFacts are the settings that decide who can reach the sandbox.
@@ -124,24 +126,29 @@ func (e *Env) Status(ctx context.Context, o StatusOptions) (*StatusReport, error
 		return &StatusReport{State: string(s.State.State)}, nil
 	}
 	r := e.baseStatus(ctx, s, o)
+	r.Mounts = e.mountFacts(ctx, s)
 	st := s.State
 	if st.State == runtime.StateMissing {
 		return r, nil
 	}
 	// The health probe and the disk walks run beside the containerd reads.
 	var (
-		wg               sync.WaitGroup
-		health           string
-		volumes, logsDir int64
+		wg     sync.WaitGroup
+		health string
+		disk   DiskFacts
 	)
-	wg.Go(func() { volumes = diskUsage(e.Paths.VolumesDir()) })
-	wg.Go(func() { logsDir = diskUsage(e.Paths.LogsDir()) })
+	wg.Go(func() {
+		var err error
+		if disk, err = MeasureDisk(ctx, s.Client, s.Sandbox, e.Paths); err != nil {
+			e.Report.Verbosef("disk usage: %v", err)
+		}
+	})
 	if isRunning(st) {
 		wg.Go(func() { health = s.Sandbox.HealthOf(ctx, st).String() })
 	}
 	e.imageFacts(ctx, s.Client, r)
 	wg.Wait()
-	r.Disk.VolumesBytes, r.Disk.LogsBytes = volumes, logsDir
+	r.Disk = &disk
 	if health != "" {
 		r.Health = health
 	}
@@ -226,9 +233,8 @@ func (e *Env) imageFacts(ctx context.Context, rt *runtime.Client, r *StatusRepor
 		if ic, err := is.ImageConfig(ctx, img.Target); err == nil {
 			r.ImageVersion = ic.Config.Labels[meta.ImageVersionLabel]
 			r.NotSandbox = r.ImageVersion == ""
-		}
-		if size, err := is.ImageSize(ctx, img); err == nil {
-			r.Disk = &DiskFacts{ImagesBytes: size}
+			r.OpencodeVersion = ic.Config.Labels[meta.OpencodeVersionLabel]
+			r.SandboxRevision = ic.Config.Labels[meta.ImageRevisionLabel]
 		}
 	} else {
 		e.Report.Verbosef("image record %s: %v", r.Image, err)
@@ -246,9 +252,6 @@ func (e *Env) imageFacts(ctx context.Context, rt *runtime.Client, r *StatusRepor
 	if r.ImageVersion != "" {
 		m := meta.VersionsMatch(meta.Version, r.ImageVersion)
 		r.VersionMatch = &m
-	}
-	if r.Disk == nil {
-		r.Disk = &DiskFacts{}
 	}
 }
 
@@ -305,4 +308,16 @@ func splitHostPort(a string) (string, int, error) {
 		return "", 0, errdefs.ErrInvalidArgument.WithMessage("bad port in " + a)
 	}
 	return host, n, nil
+}
+
+// Running is whether the sandbox's task runs (or is paused), read without
+// occ's lock: for the hints of commands that do not need the sandbox
+// (config set, bare occ). An unreachable containerd is an error.
+func (e *Env) Running(ctx context.Context) (bool, error) {
+	s, err := e.Open(ctx, OpenOptions{})
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	return s.Running(), nil
 }

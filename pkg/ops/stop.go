@@ -17,6 +17,12 @@ type StopOptions struct {
 	Timeout time.Duration
 	// Remove also removes the container (volumes are always kept).
 	Remove bool
+	// ForceKill, when closed during the graceful wait, SIGKILLs at once
+	// (occ stop on a terminal closes it when Enter is pressed); nil: never.
+	ForceKill <-chan struct{}
+	// ForceHint follows the "Stopping service…" line when ForceKill is set
+	// ("Press Enter to force kill now.").
+	ForceHint string
 }
 
 // StopResult is what a stop did.
@@ -24,6 +30,9 @@ type StopResult struct {
 	WasRunning bool `json:"was_running"`
 	Removed    bool `json:"removed"`
 	Killed     bool `json:"killed"`
+	// KilledOnRequest: the kill was asked for (ForceKill) before the
+	// timeout.
+	KilledOnRequest bool `json:"killed_on_request,omitempty"`
 	// Message is the result line ("Service stopped", "Service is already
 	// stopped", …).
 	Message string `json:"message"`
@@ -58,12 +67,16 @@ func (e *Env) stopSandbox(ctx context.Context, sb *runtime.Sandbox, st runtime.S
 		timeout = time.Nanosecond // runtime treats 0 as its default; kill at once
 	}
 	if res.WasRunning {
-		e.Report.Infof("Stopping service (%s graceful timeout, then force kill)...", Secs(timeout))
-		sr, err := sb.Stop(ctx, timeout)
+		hint := ""
+		if o.ForceKill != nil && o.ForceHint != "" {
+			hint = " " + o.ForceHint
+		}
+		e.Report.Infof("Stopping service (%s graceful timeout, then force kill)...%s", Secs(timeout), hint)
+		sr, err := sb.StopOrKill(ctx, timeout, o.ForceKill)
 		if err != nil {
 			return nil, err
 		}
-		res.Killed = sr.Killed
+		res.Killed, res.KilledOnRequest = sr.Killed, sr.KilledOnRequest
 	}
 	if o.Remove {
 		if err := sb.Remove(ctx, timeout); err != nil {
@@ -71,13 +84,14 @@ func (e *Env) stopSandbox(ctx context.Context, sb *runtime.Sandbox, st runtime.S
 		}
 		res.Removed = true
 	}
-	res.Message = StopMessage(res.WasRunning, res.Killed, res.Removed, timeout)
+	res.Message = StopMessage(res.WasRunning, res.Killed, res.KilledOnRequest, res.Removed, timeout)
 	e.Report.Successf("%s", res.Message)
 	return res, nil
 }
 
-// StopMessage is the result line of a stop.
-func StopMessage(wasRunning, killed, removed bool, timeout time.Duration) string {
+// StopMessage is the result line of a stop: upstream's, with "(force
+// killed on request)" or "(force killed after 30s timeout)".
+func StopMessage(wasRunning, killed, onRequest, removed bool, timeout time.Duration) string {
 	var msg string
 	switch {
 	case wasRunning && removed:
@@ -87,7 +101,10 @@ func StopMessage(wasRunning, killed, removed bool, timeout time.Duration) string
 	default:
 		msg = "Service container removed"
 	}
-	if killed {
+	switch {
+	case killed && onRequest:
+		msg += " (force killed on request)"
+	case killed:
 		msg += " (force killed after " + Secs(timeout) + " timeout)"
 	}
 	return msg

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
 
+	"github.com/opencode-cloud/occ/pkg/build"
 	"github.com/opencode-cloud/occ/pkg/meta"
 	"github.com/opencode-cloud/occ/pkg/registry"
 	"github.com/opencode-cloud/occ/pkg/runtime"
@@ -21,6 +22,9 @@ type UpdateOptions struct {
 	Yes bool
 	// Rollback swaps the current and previous images instead.
 	Rollback bool
+	// OpencodeVersion, when set, rebuilds the image with BuildKit with
+	// that opencode (whatever image_source says): `occ update opencode`.
+	OpencodeVersion string
 }
 
 // UpdateResult is what an update or rollback did.
@@ -36,6 +40,9 @@ type UpdateResult struct {
 	Recreated bool   `json:"recreated"`
 	URL       string `json:"url,omitempty"`
 	Container string `json:"container,omitempty"`
+	// Reclaimed is what containerd freed after the update: the blobs and
+	// snapshots of the images it left unreferenced, in bytes.
+	Reclaimed int64 `json:"reclaimed_bytes"`
 }
 
 // UpdateReadyTimeout is how long update and rollback wait for the new
@@ -68,7 +75,7 @@ func (e *Env) Update(ctx context.Context, o UpdateOptions) (*UpdateResult, error
 	} else if err != nil {
 		return nil, fmt.Errorf("look up the sandbox image: %w", err)
 	}
-	u := &updater{env: e, s: s, sb: sb, cur: cur, running: s.Running(), yes: o.Yes}
+	u := &updater{env: e, s: s, sb: sb, cur: cur, running: s.Running(), yes: o.Yes, opencode: o.OpencodeVersion}
 	if o.Rollback {
 		return u.rollback(ctx)
 	}
@@ -83,6 +90,8 @@ type updater struct {
 	cur     images.Image
 	running bool
 	yes     bool
+	// opencode is update opencode's version ("": update the image).
+	opencode string
 }
 
 func (u *updater) update(ctx context.Context) (*UpdateResult, error) {
@@ -105,7 +114,7 @@ func (u *updater) update(ctx context.Context) (*UpdateResult, error) {
 		}
 		e.Report.Successf("Already up to date (%s)", upToDate)
 		d := DescribeImage(u.cur)
-		return &UpdateResult{UpToDate: true, From: d, To: d}, nil
+		return &UpdateResult{UpToDate: true, From: d, To: d, Reclaimed: u.reclaim(ctx)}, nil
 	}
 	e.Report.Infof("Updating from %s to %s...", DescribeImage(u.cur), DescribeImage(*next))
 	res, err := u.sb.SwitchImage(ctx, u.switchOptions(func(ctx context.Context, r *runtime.ImageRecords) (images.Image, error) {
@@ -121,7 +130,9 @@ func (u *updater) update(ctx context.Context) (*UpdateResult, error) {
 		return nil, switchFailure("Update", err, u.running)
 	}
 	e.Report.Successf("Updated to %s; the image it replaced is kept as previous (undo with: occ update --rollback)", DescribeImage(res.Image))
-	return u.result(ctx, res), nil
+	r := u.result(ctx, res)
+	r.Reclaimed = u.reclaim(ctx)
+	return r, nil
 }
 
 // stage gets the new image into the staging record: current and previous
@@ -175,6 +186,14 @@ func (u *updater) dropStaging(ctx context.Context) {
 // image_source.
 func (u *updater) acquire(ctx context.Context) (images.Image, error) {
 	e, cfg := u.env, u.s.Config
+	if u.opencode != "" {
+		e.Report.Infof("Rebuilding the sandbox image with opencode %s (BuildKit, cached: only the opencode layer and what follows it are rebuilt)", u.opencode)
+		res, err := e.buildWith(ctx, u.s.Client, false, e.Paths.Images().Update, map[string]string{build.ArgOpencodeVersion: u.opencode})
+		if err != nil {
+			return images.Image{}, err
+		}
+		return res.Image, nil
+	}
 	if cfg.ImageSource == meta.SourceBuild {
 		e.Report.Infof("Rebuilding the sandbox image from source (image_source is build; to pull instead: occ config set image_source prebuilt)")
 		res, err := e.Build(ctx, u.s.Client, false, e.Paths.Images().Update)
@@ -219,6 +238,19 @@ func (u *updater) rollback(ctx context.Context) (*UpdateResult, error) {
 	}
 	e.Report.Successf("Rolled back to %s; the image it replaced is kept as previous (again: occ update --rollback)", DescribeImage(res.Image))
 	return u.result(ctx, res), nil
+}
+
+// reclaim has containerd collect what the update left unreferenced (the
+// image that was previous before it, a staging image that was not needed)
+// and reports the bytes freed; a failure only costs the figure.
+func (u *updater) reclaim(ctx context.Context) int64 {
+	n, err := u.s.Client.Reclaim(context.WithoutCancel(ctx))
+	if err != nil {
+		u.env.Report.Warnf("purge: %v", err)
+		return 0
+	}
+	u.env.Report.Infof("purge reclaimed: %s", HumanBytes(n))
+	return n
 }
 
 func (u *updater) switchOptions(change func(context.Context, *runtime.ImageRecords) (images.Image, error)) runtime.SwitchOptions {

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -188,16 +189,22 @@ func (e *Env) UserSetLocked(ctx context.Context, name string, locked bool) (*Use
 	})
 }
 
-// UserInfo is one login user as `occ user list` shows it.
+// UserInfo is one login user as `occ user list` shows it. UID, Home and
+// Shell are the account's in the running sandbox (unset while it does not
+// run, or before the sandbox has restored the account).
 type UserInfo struct {
-	Username string `json:"username"`
-	Enabled  bool   `json:"enabled"`
+	Username string  `json:"username"`
+	Enabled  bool    `json:"enabled"`
+	UID      *uint32 `json:"uid,omitempty"`
+	Home     string  `json:"home,omitempty"`
+	Shell    string  `json:"shell,omitempty"`
 }
 
 // UserList lists the user records (the sandbox restores its accounts from
-// them, so this is right whether it runs or not). With records that could
-// not be read it returns those it could and the error.
-func (e *Env) UserList() ([]UserInfo, error) {
+// them, so this is right whether it runs or not), with each account's
+// UID, home and shell when the sandbox runs. With records that could not
+// be read it returns those it could and the error.
+func (e *Env) UserList(ctx context.Context) ([]UserInfo, error) {
 	cfg, err := e.LoadConfig()
 	if err != nil {
 		return nil, err
@@ -207,7 +214,40 @@ func (e *Env) UserList() ([]UserInfo, error) {
 	for _, r := range records {
 		users = append(users, UserInfo{Username: r.Username, Enabled: !r.Locked})
 	}
+	if len(users) > 0 {
+		e.addAccounts(ctx, users)
+	}
 	return users, listErr
+}
+
+// accountsTimeout bounds reading the sandbox's accounts for a list.
+const accountsTimeout = 10 * time.Second
+
+// addAccounts fills in the accounts of a running sandbox; what cannot be
+// read is left out (and said with -v): the records are the list.
+func (e *Env) addAccounts(ctx context.Context, users []UserInfo) {
+	ctx, cancel := context.WithTimeout(ctx, accountsTimeout)
+	defer cancel()
+	s, err := e.Open(ctx, OpenOptions{})
+	if err != nil {
+		e.Report.Verbosef("sandbox accounts: %v", err)
+		return
+	}
+	defer s.Close()
+	if !s.Running() {
+		return
+	}
+	accounts, err := s.Sandbox.Accounts(ctx)
+	if err != nil {
+		e.Report.Verbosef("sandbox accounts: %v", err)
+		return
+	}
+	for i := range users {
+		if a, ok := accounts[users[i].Username]; ok {
+			uid := a.UID
+			users[i].UID, users[i].Home, users[i].Shell = &uid, a.Home, a.Shell
+		}
+	}
 }
 
 // changeUser is every user change's preamble: the name checked (before

@@ -37,8 +37,8 @@ func TestUserOps(t *testing.T) {
 	if res, err := te.UserSetLocked(ctx, "bob", true); err != nil || res.Changed {
 		t.Fatalf("disable again: %+v %v", res, err)
 	}
-	users, err := te.UserList()
-	if err != nil || len(users) != 2 || users[0] != (UserInfo{"alice", true}) || users[1] != (UserInfo{"bob", false}) {
+	users, err := te.UserList(ctx)
+	if err != nil || len(users) != 2 || users[0] != (UserInfo{Username: "alice", Enabled: true}) || users[1] != (UserInfo{Username: "bob"}) {
 		t.Fatalf("list: %+v %v", users, err)
 	}
 	cfg, _ := te.LoadConfig()

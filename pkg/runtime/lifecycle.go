@@ -485,8 +485,11 @@ var killGrace = 30 * time.Second
 // StopResult says how the task ended.
 type StopResult struct {
 	WasRunning bool
-	Killed     bool // SIGKILL was needed after the timeout
-	ExitCode   uint32
+	Killed     bool // SIGKILL was sent: after the timeout, or on request
+	// KilledOnRequest: SIGKILL was sent because force was closed before the
+	// timeout (StopOrKill).
+	KilledOnRequest bool
+	ExitCode        uint32
 }
 
 // Stop sends the image's stop signal (SIGTERM by default), waits up to
@@ -494,6 +497,13 @@ type StopResult struct {
 // the task, tears down the network and marks the stop as explicit so the
 // restart monitor leaves it down. Stopping a stopped container is a no-op.
 func (s *Sandbox) Stop(ctx context.Context, timeout time.Duration) (StopResult, error) {
+	return s.StopOrKill(ctx, timeout, nil)
+}
+
+// StopOrKill is Stop, with SIGKILL sent at once when force is closed
+// during the graceful wait (occ stop's "Press Enter to force kill now").
+// A nil force never fires.
+func (s *Sandbox) StopOrKill(ctx context.Context, timeout time.Duration, force <-chan struct{}) (StopResult, error) {
 	ctx = s.ctx(ctx)
 	if timeout <= 0 {
 		timeout = DefaultStopTimeout
@@ -505,7 +515,7 @@ func (s *Sandbox) Stop(ctx context.Context, timeout time.Duration) (StopResult, 
 	if err := updateLabels(ctx, c, restartStoppingLabels()); err != nil {
 		return StopResult{}, fmt.Errorf("mark the stop for the restart monitor: %w", err)
 	}
-	res, err := s.stopTask(ctx, c, timeout)
+	res, err := s.stopTask(ctx, c, timeout, force)
 	if err != nil {
 		return res, err
 	}
@@ -514,7 +524,7 @@ func (s *Sandbox) Stop(ctx context.Context, timeout time.Duration) (StopResult, 
 
 // stopTask ends the container's task, if it has one, and deletes it,
 // recording its exit.
-func (s *Sandbox) stopTask(ctx context.Context, c containerd.Container, timeout time.Duration) (StopResult, error) {
+func (s *Sandbox) stopTask(ctx context.Context, c containerd.Container, timeout time.Duration, force <-chan struct{}) (StopResult, error) {
 	var res StopResult
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
@@ -531,7 +541,7 @@ func (s *Sandbox) stopTask(ctx context.Context, c containerd.Container, timeout 
 	}
 	if st.Status != containerd.Stopped {
 		res.WasRunning = true
-		if res.Killed, err = s.terminate(ctx, c, task, timeout); err != nil {
+		if res.Killed, res.KilledOnRequest, err = s.terminate(ctx, c, task, timeout, force); err != nil {
 			return res, err
 		}
 	}
@@ -539,46 +549,63 @@ func (s *Sandbox) stopTask(ctx context.Context, c containerd.Container, timeout 
 	return res, err
 }
 
-// terminate sends the stop signal and waits up to timeout for the exit,
-// then SIGKILLs every process and waits up to killGrace. killed says
-// SIGKILL was needed.
-func (s *Sandbox) terminate(ctx context.Context, c containerd.Container, task containerd.Task, timeout time.Duration) (killed bool, err error) {
+// terminate sends the stop signal and waits up to timeout for the exit
+// (or until force is closed), then SIGKILLs every process and waits up to
+// killGrace. killed says SIGKILL was needed; onRequest that force asked
+// for it.
+func (s *Sandbox) terminate(ctx context.Context, c containerd.Container, task containerd.Task, timeout time.Duration, force <-chan struct{}) (killed, onRequest bool, err error) {
 	waitC, err := task.Wait(ctx)
 	if err != nil {
-		return false, fmt.Errorf("wait for task: %w", err)
+		return false, false, fmt.Errorf("wait for task: %w", err)
 	}
 	sig, err := containerd.GetStopSignal(ctx, c, syscall.SIGTERM)
 	if err != nil {
 		sig = syscall.SIGTERM
 	}
 	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
-		return false, fmt.Errorf("send %v: %w", sig, err)
+		return false, false, fmt.Errorf("send %v: %w", sig, err)
 	}
-	if exited, err := waitExit(ctx, waitC, timeout); exited || err != nil {
-		return false, err
+	exited, onRequest, err := waitExitOrForce(ctx, waitC, timeout, force)
+	if exited || err != nil {
+		return false, false, err
 	}
 	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
-		return true, fmt.Errorf("send SIGKILL: %w", err)
+		return true, onRequest, fmt.Errorf("send SIGKILL: %w", err)
 	}
-	exited, err := waitExit(ctx, waitC, killGrace)
+	exited, err = waitExit(ctx, waitC, killGrace)
 	if err == nil && !exited {
 		err = errdefs.ErrUnavailable.WithMessage(fmt.Sprintf(
 			"the sandbox's processes did not exit %s after SIGKILL (stuck in the kernel, e.g. on a hung mount); "+
 				"check `ctr -n %s tasks ls` and the host's dmesg, then run `occ stop` again", killGrace, s.client.Namespace))
 	}
-	return true, err
+	return true, onRequest, err
 }
 
 // waitExit waits up to d for the task's exit on waitC. exited is false
 // when d passed first; the error is ctx's when ctx ended first.
 func waitExit(ctx context.Context, waitC <-chan containerd.ExitStatus, d time.Duration) (exited bool, err error) {
+	exited, _, err = waitExitOrForce(ctx, waitC, d, nil)
+	return exited, err
+}
+
+// waitExitOrForce is waitExit that also returns (forced true) as soon as
+// force is closed; a nil force never fires. An exit already there wins
+// over force.
+func waitExitOrForce(ctx context.Context, waitC <-chan containerd.ExitStatus, d time.Duration, force <-chan struct{}) (exited, forced bool, err error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	select {
 	case <-waitC:
-		return true, nil
+		return true, false, nil
+	case <-force:
+		select {
+		case <-waitC:
+			return true, false, nil
+		default:
+			return false, true, nil
+		}
 	case <-wctx.Done():
-		return false, ctx.Err()
+		return false, false, ctx.Err()
 	}
 }
 

@@ -44,6 +44,41 @@ func TestWaitExit(t *testing.T) {
 	}
 }
 
+// TestWaitExitOrForce: Enter at occ stop's prompt ends the graceful wait
+// at once, unless the task has exited already.
+func TestWaitExitOrForce(t *testing.T) {
+	closed := func() <-chan struct{} { c := make(chan struct{}); close(c); return c }
+	exitedC := func() <-chan containerd.ExitStatus {
+		c := make(chan containerd.ExitStatus, 1)
+		c <- containerd.ExitStatus{}
+		return c
+	}
+	tests := []struct {
+		name                   string
+		waitC                  <-chan containerd.ExitStatus
+		force                  <-chan struct{}
+		d                      time.Duration
+		wantExited, wantForced bool
+	}{
+		{"forced", make(chan containerd.ExitStatus), closed(), time.Minute, false, true},
+		{"exit wins over force", exitedC(), closed(), time.Minute, true, false},
+		{"nil force times out", make(chan containerd.ExitStatus), nil, 10 * time.Millisecond, false, false},
+		{"open force, exits", exitedC(), make(chan struct{}), time.Minute, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			exited, forced, err := waitExitOrForce(context.Background(), tt.waitC, tt.d, tt.force)
+			if err != nil || exited != tt.wantExited || forced != tt.wantForced {
+				t.Errorf("got %v, %v, %v; want %v, %v", exited, forced, err, tt.wantExited, tt.wantForced)
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Errorf("took %s", el)
+			}
+		})
+	}
+}
+
 func TestSleepCtx(t *testing.T) {
 	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
 		t.Errorf("sleep: %v", err)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -320,4 +322,43 @@ func SetUserLocked(dir, username string, locked bool) (UserRecord, error) {
 	}
 	r.Locked = locked
 	return r, WriteUserRecord(dir, r)
+}
+
+// Account is a login account as the sandbox's /etc/passwd has it.
+type Account struct {
+	UID   uint32
+	Home  string
+	Shell string
+}
+
+// Accounts reads the running sandbox's /etc/passwd: every account by
+// name. It fails with errdefs.ErrFailedPrecondition when the sandbox does
+// not run.
+func (s *Sandbox) Accounts(ctx context.Context) (map[string]Account, error) {
+	var out, errOut bytes.Buffer
+	code, err := s.Exec(ctx, ExecOptions{Args: []string{"cat", "/etc/passwd"}, Stdout: &out, Stderr: &errOut})
+	if err != nil {
+		return nil, fmt.Errorf("read the sandbox's /etc/passwd: %w", err)
+	}
+	if code != 0 {
+		return nil, errdefs.ErrUnknown.WithMessage(fmt.Sprintf("read the sandbox's /etc/passwd: cat exited %d: %s", code, strings.TrimSpace(errOut.String())))
+	}
+	return ParsePasswd(out.String()), nil
+}
+
+// ParsePasswd parses passwd(5) lines; malformed lines are skipped.
+func ParsePasswd(text string) map[string]Account {
+	accounts := map[string]Account{}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Split(strings.TrimRight(line, "\r"), ":")
+		if len(f) != 7 || f[0] == "" {
+			continue
+		}
+		uid, err := strconv.ParseUint(f[2], 10, 32)
+		if err != nil {
+			continue
+		}
+		accounts[f[0]] = Account{UID: uint32(uid), Home: f[5], Shell: f[6]}
+	}
+	return accounts
 }

@@ -258,3 +258,23 @@ func BenchmarkHashPassword(b *testing.B) {
 		}
 	}
 }
+
+func TestParsePasswd(t *testing.T) {
+	got := ParsePasswd("root:x:0:0:root:/root:/bin/bash\n" +
+		"alice:x:1001:1001:opencode-cloud user:/nonexistent:/usr/sbin/nologin\r\n" +
+		"broken line\n" +
+		"bad:x:notanumber:1:x:/h:/s\n" +
+		":x:5:5::/h:/s\n")
+	want := map[string]Account{
+		"root":  {UID: 0, Home: "/root", Shell: "/bin/bash"},
+		"alice": {UID: 1001, Home: "/nonexistent", Shell: "/usr/sbin/nologin"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for n, a := range want {
+		if got[n] != a {
+			t.Errorf("%s: got %+v, want %+v", n, got[n], a)
+		}
+	}
+}
