@@ -13,6 +13,10 @@
 #   make rootless          testbed up, rootless BuildKit and rootless containerd tests (docs/rootless.md), down
 #   make e2e               testbed up, Debian base seeded, the end-to-end test (e2e/: the real sandbox
 #                          built by occ, run, logged into with users occ adds), testbed down
+#   make kube              testbed up and seeded, a one-node Kubernetes cluster (hack/kube/cluster up
+#                          --node), the real sandbox published, signed and run there by occ kube apply
+#                          (integration/kubenode_test.go, tag kubenode), cluster and testbed down;
+#                          not in make test (docs/kubernetes.md has the times)
 #   make fuzz              every fuzz target for FUZZTIME each (default 10s; e.g. make fuzz FUZZTIME=5m)
 #   make chaos             testbed up, occ image pull and occ update under fault schedules injected by
 #                          a chaos proxy in front of the registry (internal/chaosproxy), testbed down
@@ -56,7 +60,8 @@ TESTBED := hack/testbed
 KUBE    := hack/kube/cluster
 
 .PHONY: all build man deb test-deb test-go-install release-snapshot release-check release release-image release-image-stage release-image-merge demo demo-down publish-multiarch fuzz fuzz-ci test test-unit test-integration e2e test-e2e testbed-up testbed-down \
-	testbed-status lint fmt check test-race clean chaos kill hardening test-chaos test-kill test-hardening bench bench-gateway test-matrix rootless
+	testbed-status lint fmt check test-race clean chaos kill hardening test-chaos test-kill test-hardening bench bench-gateway test-matrix rootless \
+	kube test-kube
 
 all: build
 
@@ -139,6 +144,30 @@ test-e2e:
 e2e:
 	@status=0; \
 	{ $(TESTBED) up >/dev/null && $(E2E); } || status=$$?; \
+	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
+	exit $$status
+
+# The sandbox on a one-node cluster (integration/kubenode_test.go, tags integration + kubenode):
+# hack/kube/cluster up --node adds kube-controller-manager, kube-scheduler and a kubelet on a
+# containerd with its CRI plugin to the API server make test uses; the test publishes the real
+# sandbox (hack/publish-sandbox with BuildKit's cache in E2E_BUILD_CACHE, so cheap after make e2e),
+# signs it, deploys it with occ kube apply (verified, by digest), logs in through occ kube
+# port-forward with users occ user add --kube made, changes users without a restart and updates to
+# another signed digest. The node's binaries are built once into the testbed cache (docs/kubernetes.md
+# has the times); that and the image build keep it out of make test.
+KUBE_NODE := eval "$$($(TESTBED) env)" && eval "$$($(KUBE) env)" && $(TESTBED) seed && \
+	OCC_KUBE_BUILD_CACHE=$(E2E_BUILD_CACHE) $(GO) test -count=1 -tags integration,kubenode -timeout 40m -v \
+	-run '^TestKubeNode' ./integration/
+
+# Against a running testbed and hack/kube/cluster up --node.
+test-kube:
+	$(KUBE_NODE)
+
+# Torn down even when a step fails, as in `make test`.
+kube:
+	@status=0; \
+	{ $(TESTBED) up >/dev/null && $(KUBE) up --node >/dev/null && $(KUBE_NODE); } || status=$$?; \
+	$(KUBE) down || { [ $$status -ne 0 ] || status=1; }; \
 	$(TESTBED) down || { [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
@@ -411,12 +440,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./integration/...
 	$(GO) vet -tags e2e ./e2e/...
-	$(GO) vet -tags integration,hardening ./integration/...
+	$(GO) vet -tags integration,hardening,kubenode ./integration/...
 	$(GO) vet -tags packaging ./packaging/
 	@out=$$($(GO) tool goimports -local $(LOCAL_IMPORTS) -l .); \
 	if [ -n "$$out" ]; then echo "imports need grouping (std, others, then $(LOCAL_IMPORTS)); run make fmt:"; echo "$$out"; exit 1; fi
 	$(GO) tool staticcheck ./...
-	$(GO) tool staticcheck -tags integration,hardening ./integration/...
+	$(GO) tool staticcheck -tags integration,hardening,kubenode ./integration/...
 	$(GO) tool staticcheck -tags e2e ./e2e/...
 	$(GO) tool staticcheck -tags packaging ./packaging/
 	@scripts=$$(git ls-files -z | xargs -0 -r awk 'FNR == 1 { if ($$0 ~ /^#!.*(\/|env )(ba|da)?sh( |$$)/) print FILENAME; nextfile }'); \

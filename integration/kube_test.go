@@ -264,6 +264,11 @@ func TestKubeCommands(t *testing.T) {
 		t.Errorf("image after a refused update %q (%v), want %q", cur, err, d.Image)
 	}
 
+	// No node here, so no pod runs: port-forward says so and how to find out why.
+	if r := f.occ("kube", "port-forward"); r.code == 0 || !strings.Contains(r.stderr, "no running sandbox pod") {
+		t.Errorf("port-forward without a running pod: %s", r)
+	}
+
 	r = f.mustOK("kube", "status", "--json")
 	var st kube.Status
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || !st.Exists || st.Users != len(users) || st.Image != d.Image {

@@ -19,6 +19,8 @@ type KubeCmd struct {
 	Status KubeStatusCmd `cmd:"" help:"Show the StatefulSet and its pod."`
 	Logs   KubeLogsCmd   `cmd:"" help:"Show the sandbox pod's output from the API server."`
 	Delete KubeDeleteCmd `cmd:"" help:"Delete the instance (its volumes and namespace only with --volumes)."`
+
+	PortForward KubePortForwardCmd `cmd:"" name:"port-forward" help:"Forward a local port to the sandbox pod's gateway through the API server."`
 }
 
 // kubeFlags select the cluster, as kubectl does.

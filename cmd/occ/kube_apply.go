@@ -61,19 +61,17 @@ func (c *KubeApplyCmd) Run(ctx context.Context, app *App) error {
 	if err != nil {
 		return err
 	}
-	if c.JSON {
-		enc := json.NewEncoder(app.UI.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(d)
+	if !c.JSON {
+		for _, a := range d.Applied {
+			app.UI.Infof("%s/%s applied", a.Kind, a.Name)
+		}
+		verb := "Applied"
+		if c.DryRun {
+			verb = "Validated (dry run)"
+		}
+		app.UI.Successf("%s the sandbox %s in namespace %s (context %s).", verb, d.Image, kc.Namespace, kc.Context)
 	}
-	for _, a := range d.Applied {
-		app.UI.Infof("%s/%s applied", a.Kind, a.Name)
-	}
-	verb := "Applied"
-	if c.DryRun {
-		verb = "Validated (dry run)"
-	}
-	app.UI.Successf("%s the sandbox %s in namespace %s (context %s).", verb, d.Image, kc.Namespace, kc.Context)
+	// --wait holds with --json too: the JSON follows once the pod is ready.
 	if c.Wait > 0 && !c.DryRun {
 		wctx, cancel := context.WithTimeout(ctx, c.Wait)
 		defer cancel()
@@ -81,7 +79,14 @@ func (c *KubeApplyCmd) Run(ctx context.Context, app *App) error {
 		if err != nil {
 			return err
 		}
-		app.UI.Successf("Pod %s is ready on %s.", ps.Name, ps.Node)
+		if !c.JSON {
+			app.UI.Successf("Pod %s is ready on %s.", ps.Name, ps.Node)
+		}
+	}
+	if c.JSON {
+		enc := json.NewEncoder(app.UI.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(d)
 	}
 	return nil
 }
