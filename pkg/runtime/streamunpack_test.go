@@ -148,3 +148,49 @@ type byteReader struct{ r *bytes.Reader }
 
 func (b byteReader) Read(p []byte) (int, error) { return b.r.Read(p) }
 func (b byteReader) ReadByte() (byte, error)    { return b.r.ReadByte() }
+
+// TestZstdDecoderReuse: layers decoded one after another and side by side
+// reuse pooled decoders (their windows), and a decoder that stopped on a
+// corrupt or cut stream, or was closed before its end, decodes the next
+// layer whole.
+func TestZstdDecoderReuse(t *testing.T) {
+	ctx := context.Background()
+	enc, err := zstd.NewWriter(nil, zstd.WithWindowSize(8<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := layerLike()
+	good := [][]byte{big, []byte("hello"), big[:1<<20]}
+	bad := enc.EncodeAll(big, nil)
+	for _, tc := range []struct {
+		name  string
+		input []byte
+	}{
+		{"after a whole layer", enc.EncodeAll(big[:3<<20], nil)},
+		{"after a cut layer", bad[:len(bad)/2]},
+		{"after a corrupt layer", append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0xff}, bad[5:1000]...)},
+		{"after a layer closed early", bad},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dr, err := decompress(ctx, ocispec.MediaTypeImageLayerZstd, bytes.NewReader(tc.input))
+			if err == nil {
+				_, _ = io.CopyN(io.Discard, dr, 1<<20)
+				dr.Close()
+			}
+			// Two at once, then one: every one whole.
+			open := make([]io.ReadCloser, len(good))
+			for i, want := range good {
+				if open[i], err = decompress(ctx, ocispec.MediaTypeImageLayerZstd, bytes.NewReader(enc.EncodeAll(want, nil))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, want := range good {
+				got, err := io.ReadAll(open[i])
+				open[i].Close()
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("layer %d: %d bytes, want %d; %v", i, len(got), len(want), err)
+				}
+			}
+		})
+	}
+}
