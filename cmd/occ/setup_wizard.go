@@ -382,6 +382,10 @@ func (w *wizard) checkPort(p *setupPlan, echo bool) error {
 		w.answer("Port", strconv.Itoa(p.Port))
 		return nil
 	}
+	if w.sandboxHolds(host, p.Port) {
+		w.answer("Port", fmt.Sprintf("%d (the running sandbox's)", p.Port))
+		return nil
+	}
 	var opts []huh.Option[string]
 	choice := "keep"
 	if inUse.Suggested > 0 {
@@ -405,6 +409,19 @@ func (w *wizard) checkPort(p *setupPlan, echo bool) error {
 	}
 	w.answer("Port", strconv.Itoa(p.Port))
 	return nil
+}
+
+// sandboxHolds is whether the busy port is the running sandbox's own:
+// then it is kept without asking (a quick setup on a running service
+// would otherwise offer, as the default, to move it). Unknown is no.
+func (w *wizard) sandboxHolds(host string, port int) bool {
+	ctx, cancel := context.WithTimeout(w.ctx, runningProbeTimeout)
+	defer cancel()
+	holds, err := w.app.ops().PublishesPort(ctx, host, port)
+	if err != nil {
+		w.app.UI.Verbosef("sandbox state: %v", err)
+	}
+	return holds
 }
 
 // askBindAddress asks who may reach the web UI; an exposed address needs

@@ -321,3 +321,31 @@ func (e *Env) Running(ctx context.Context) (bool, error) {
 	defer s.Close()
 	return s.Running(), nil
 }
+
+// PublishesPort is whether the running sandbox publishes port on host (an
+// address as a port check tests it): a port found busy that is the
+// sandbox's own is no conflict. Read without occ's lock, like Running.
+func (e *Env) PublishesPort(ctx context.Context, host string, port int) (bool, error) {
+	s, err := e.Open(ctx, OpenOptions{})
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	return s.Running() && publishes(s.State.Published, host, port), nil
+}
+
+// publishes is whether a container's published address (its
+// host:port label) is port on host; the hosts are compared as addresses
+// (localhost is 127.0.0.1).
+func publishes(published, host string, port int) bool {
+	h, p, err := splitHostPort(published)
+	if err != nil || p != port {
+		return false
+	}
+	a, err := meta.ParseBindAddress(h)
+	if err != nil {
+		return false
+	}
+	b, err := meta.ParseBindAddress(host)
+	return err == nil && a.Equal(b)
+}
