@@ -26,7 +26,8 @@ import (
 // installation of its own (hosts.json, known_hosts). It covers host add,
 // list, show, edit, test, default and remove; an unknown host key refused
 // without a terminal, trusted with --accept-new-host-key, and trusted on a
-// terminal after its fingerprint is shown; a changed key refused, naming
+// terminal after its fingerprint is shown (the ~/.ssh/config block
+// offered then declined); a changed key refused, naming
 // the file and line; occ installed on a remote that has none, and updated
 // when older; status, config get, start and stop run remotely with their
 // exit codes; a host reached through a jump host; a password prompt
@@ -155,6 +156,11 @@ func TestRemoteHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A config file keeps the first-run wizard (which comes before any
+	// command on a terminal) away.
+	if err := meta.SaveConfig(local.Paths.ConfigFile, meta.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
 	p := startPTY(t, local.Env, f.bin, "host", "add", "o", "127.0.0.1", "-p", strconv.Itoa(other.Port), "-u", sshd.User, "-i", sshd.UserKey)
 	p.expect(ssh.FingerprintSHA256(otherKey))
 	p.expect("Trust this key and connect")
@@ -162,6 +168,8 @@ func TestRemoteHosts(t *testing.T) {
 	p.expect("Copy this occ")
 	p.send("n\r")
 	p.expect("Added host o")
+	p.expect(`Add a "Host o" block`) // ~/.ssh/config: default no
+	p.send("\r")
 	waitPTY(t, p)
 	mustOK("host", "remove", "o", "-f")
 

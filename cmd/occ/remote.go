@@ -108,7 +108,7 @@ func (a *App) runRemote(ctx context.Context, name string, args []string, stdin i
 }
 
 // dialOptions are the SSH settings for host name: this user, ssh-agent, the
-// known_hosts files and the host key policy of the flags.
+// known_hosts files, the host key policy of the flags and ~/.ssh/config.
 func (a *App) dialOptions(name string) remote.DialOptions {
 	home, _ := os.UserHomeDir()
 	local := os.Getenv("USER")
@@ -119,7 +119,20 @@ func (a *App) dialOptions(name string) remote.DialOptions {
 	k.AcceptNew = a.Globals != nil && a.Globals.AcceptNewHostKey
 	k.Interactive, k.Prompt = a.Interactive, a
 	k.Log = &remote.PrefixWriter{W: a.UI.Err, Prefix: "[" + name + "] "}
-	return remote.DialOptions{HostKeys: k, LocalUser: local, Home: home, AgentSocket: os.Getenv("SSH_AUTH_SOCK")}
+	return remote.DialOptions{HostKeys: k, LocalUser: local, Home: home, AgentSocket: os.Getenv("SSH_AUTH_SOCK"),
+		SSHConfig: a.sshConfig(home, local)}
+}
+
+// sshConfig is ~/.ssh/config read, for the values a host leaves empty; one
+// the parser refuses is passed over with a warning (the host's own values
+// still work), nil then.
+func (a *App) sshConfig(home, localUser string) *remote.SSHConfig {
+	c, err := remote.LoadSSHConfig(remote.SSHConfigFile(home), home, localUser)
+	if err != nil {
+		a.UI.Warnf("%v: not used", err)
+		return nil
+	}
+	return c
 }
 
 // installPolicy lets occ be copied to host name when missing there: with

@@ -30,6 +30,9 @@ type DialOptions struct {
 	// AgentSocket is ssh-agent's socket ($SSH_AUTH_SOCK; empty: no agent).
 	AgentSocket string
 	Timeout     time.Duration
+	// SSHConfig fills the fields a host leaves empty, and resolves a jump
+	// host's alias, as ssh(1) does (nil: ~/.ssh/config not read).
+	SSHConfig *SSHConfig
 }
 
 // ParseJump reads a jump host, [user@]host[:port].
@@ -50,6 +53,13 @@ func ParseJump(s string) (user, host string, port int, err error) {
 		return "", "", 0, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid jump host %q: use [user@]host[:port]", s))
 	}
 	return user, host, port, nil
+}
+
+// jumpPortGiven reports whether a jump host, [user@]host[:port], names its
+// port.
+func jumpPortGiven(s string) bool {
+	_, _, err := net.SplitHostPort(s[strings.LastIndex(s, "@")+1:])
+	return err == nil
 }
 
 // expandHome turns a leading ~/ into home.
@@ -147,6 +157,10 @@ func (o DialOptions) handshake(ctx context.Context, conn net.Conn, addr string, 
 
 // Dial connects to the host name describes and logs in.
 func Dial(ctx context.Context, name string, h Host, o DialOptions) (*ssh.Client, error) {
+	h, _, err := o.SSHConfig.Fill(h)
+	if err != nil {
+		return nil, fmt.Errorf("remote host %s: %w", name, err)
+	}
 	ss, closeAgent, err := signers(name, h, o)
 	defer closeAgent()
 	if err != nil {
@@ -167,6 +181,11 @@ func Dial(ctx context.Context, name string, h Host, o DialOptions) (*ssh.Client,
 		ju, jh, jp, err := ParseJump(*h.JumpHost)
 		if err != nil {
 			return nil, err
+		}
+		if o.SSHConfig != nil {
+			if ju, jh, jp, err = o.SSHConfig.FillJump(ju, jh, jp, jumpPortGiven(*h.JumpHost)); err != nil {
+				return nil, fmt.Errorf("remote host %s: jump host: %w", name, err)
+			}
 		}
 		if ju == "" {
 			ju = o.LocalUser
