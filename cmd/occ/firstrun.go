@@ -12,11 +12,11 @@ import (
 )
 
 // noFirstRunWizard are the commands that never start the set-up wizard on
-// their own: setup itself, those about the config file or occ, and the
-// internal ones.
+// their own: setup itself, those about the config file or occ, the remote
+// hosts (hosts.json, not the sandbox's config) and the internal ones.
 var noFirstRunWizard = map[string]bool{
 	"setup": true, "config": true, "version": true, "completion": true, "doctor": true, "man": true,
-	"login": true, "logout": true, "uninstall": true, "log-driver": true, "stop-all": true,
+	"login": true, "logout": true, "uninstall": true, "host": true, "log-driver": true, "stop-all": true,
 }
 
 // needsFirstRun is whether the command path (kong's "user list <name>")

@@ -11,6 +11,7 @@ func TestNeedsFirstRun(t *testing.T) {
 		"bare": true, "start": true, "status": true, "user list": true, "user add <username>": true, "logs": true,
 		"setup": false, "config path": false, "config set <key> <value>": false, "version": false,
 		"completion <shell>": false, "doctor": false, "log-driver <path>": false, "": false,
+		"host add <name> <hostname>": false, "host list": false,
 	} {
 		if got := needsFirstRun(cmd); got != want {
 			t.Errorf("needsFirstRun(%q) = %v, want %v", cmd, got, want)
