@@ -86,6 +86,13 @@ func (e *Env) UpdateCheck(ctx context.Context, cli UpdateCLIOptions) []UpdateCan
 		oc.Note = "the image does not say which opencode it has (label " + build.LabelOpencodeVersion + "); occ update opencode --version V rebuilds it"
 	case perr != nil:
 		oc.Note = perr.Error()
+	case s.Config.ImageSource != meta.SourceBuild:
+		// A prebuilt image brings its own opencode: offering a rebuild
+		// here would turn `occ update --yes` into a build from source
+		// that image_source prebuilt said not to do (and that needs
+		// BuildKit and the base image). The container update brings the
+		// published image's opencode; a rebuild stays one command away.
+		oc.Note = "comes with the prebuilt image (occ update container); occ update opencode --version V builds it from source instead"
 	case oc.Current == pinned:
 		oc.Note = "up to date"
 	default:
