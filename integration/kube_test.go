@@ -226,6 +226,7 @@ func TestKubeCommands(t *testing.T) {
 		t.Errorf("deployed %+v", d)
 	}
 	wantContains(t, "apply's warning", r.stderr, "not verified")
+	wantContains(t, "apply --json's keys", r.stdout, `"kind": "Namespace"`, `"name": "`+ns+`"`, `"resource_version": "`)
 
 	cmd := f.command("user", "add", "carol", "--kube")
 	cmd.Stdin = strings.NewReader("correct horse battery\n")
