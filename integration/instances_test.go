@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/opencode-cloud/occ/internal/testutil"
 	"github.com/opencode-cloud/occ/pkg/meta"
+	"github.com/opencode-cloud/occ/pkg/ops"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
 
@@ -188,6 +190,15 @@ func TestInstancesTwoSetups(t *testing.T) {
 	wantContains(t, "setup A's instance list", r.stdout, "(default)  opencode-cloud-sandbox  ", "two        opencode-cloud-sandbox-two  running  127.0.0.1:"+itoa(boxes[1].port))
 	if n := strings.Count(r.stdout, "\n"); n != 3 {
 		t.Errorf("setup A's instance list: %d lines, want a header and 2:\n%s", n, r.stdout)
+	}
+	r = mustOK(boxes[0], "instance", "list", "--json")
+	var listed struct {
+		Instances []ops.InstanceInfo `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Instances) != 2 ||
+		listed.Instances[0].Instance != "" || listed.Instances[1].Instance != "two" ||
+		listed.Instances[1].Container != "opencode-cloud-sandbox-two" || listed.Instances[1].State != "running" {
+		t.Errorf("setup A's instance list --json: %v\n%s", err, r.stdout)
 	}
 	if r := mustOK(boxes[0], "status"); strings.Contains(r.stdout, "Instance:") || !strings.Contains(r.stdout, "Container:      opencode-cloud-sandbox (pid") {
 		t.Errorf("the default instance's status:\n%s", r.stdout)

@@ -226,6 +226,7 @@ func TestKubeCommands(t *testing.T) {
 		t.Errorf("deployed %+v", d)
 	}
 	wantContains(t, "apply's warning", r.stderr, "not verified")
+	wantContains(t, "apply --json's keys", r.stdout, `"kind": "Namespace"`, `"name": "`+ns+`"`, `"resource_version": "`)
 
 	cmd := f.command("user", "add", "carol", "--kube")
 	cmd.Stdin = strings.NewReader("correct horse battery\n")
@@ -250,6 +251,18 @@ func TestKubeCommands(t *testing.T) {
 	}
 	r = f.mustOK("user", "list", "--kube")
 	wantContains(t, "user list --kube", r.stdout, "carol", "disabled")
+	r = f.mustOK("user", "list", "--kube", "--json")
+	var listed struct {
+		Users []map[string]any `json:"users"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil || len(listed.Users) != len(users) {
+		t.Fatalf("user list --kube --json: %v\n%s", err, r)
+	}
+	for _, u := range listed.Users {
+		if u["username"] == "carol" && (u["enabled"] != false || len(u) != 2) {
+			t.Errorf("user list --kube --json: carol is %v, want only username and enabled false", u)
+		}
+	}
 
 	// require: the unsigned image is refused and the StatefulSet keeps its image.
 	f.mustOK("config", "set", "image_verify", "require")

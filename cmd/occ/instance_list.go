@@ -18,9 +18,7 @@ func (c *InstanceListCmd) Run(ctx context.Context, app *App) error {
 		return err
 	}
 	if c.JSON {
-		return writeJSON(app.UI.Out, struct {
-			Instances any `json:"instances"`
-		}{list})
+		return writeJSON(app.UI.Out, instanceListJSON{Instances: list})
 	}
 	if len(list) == 0 {
 		app.UI.Infof("No sandbox containers yet: `occ start` (or `occ --sandbox-instance NAME start`) creates one.")

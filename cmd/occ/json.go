@@ -25,9 +25,14 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// userListJSON is `occ user list --json`.
+// userListJSON is `occ user list --json` (with --kube too).
 type userListJSON struct {
 	Users []ops.UserInfo `json:"users"`
+}
+
+// instanceListJSON is `occ instance list --json`.
+type instanceListJSON struct {
+	Instances []ops.InstanceInfo `json:"instances"`
 }
 
 // jsonFailure is what a command given --json prints on stdout when it
@@ -69,6 +74,12 @@ func (c *MountListCmd) wantsJSON() bool      { return c.JSON }
 func (c *MountCleanCmd) wantsJSON() bool     { return c.JSON }
 func (c *ResetContainerCmd) wantsJSON() bool { return c.JSON }
 func (c *ResetHostCmd) wantsJSON() bool      { return c.JSON }
+
+// The instance and kube commands.
+func (c *InstanceListCmd) wantsJSON() bool    { return c.JSON }
+func (c *KubeApplyCmd) wantsJSON() bool       { return c.JSON }
+func (c *KubeStatusCmd) wantsJSON() bool      { return c.JSON }
+func (c *KubePortForwardCmd) wantsJSON() bool { return c.JSON }
 
 // failureJSON builds the error object for err.
 func failureJSON(cmd any, err error) jsonFailure {
@@ -150,10 +161,33 @@ func reportJSONFailure(out io.Writer, cmd any, err error) {
 	_ = writeJSON(out, failureJSON(cmd, err))
 }
 
-// selectedCommand is the command struct kong chose (nil when none).
+// selectedCommand is the command struct kong chose (nil when none), or
+// the command whose --json flag it inherits (occ update container --json
+// is UpdateCmd's flag).
 func selectedCommand(kctx *kong.Context) any {
-	if n := kctx.Selected(); n != nil && n.Target.IsValid() && n.Target.CanAddr() {
+	n := kctx.Selected()
+	if j := jsonCommandOf(n); j != nil {
+		return j
+	}
+	if n != nil && n.Target.IsValid() && n.Target.CanAddr() {
 		return n.Target.Addr().Interface()
+	}
+	return nil
+}
+
+// jsonCommandOf is the command that owns the --json flag n takes: n's own,
+// else the nearest parent's; nil when n has none or its owner does not
+// implement jsonCommand (TestEveryJSONFlagReportsFailures catches that).
+func jsonCommandOf(n *kong.Node) jsonCommand {
+	for ; n != nil; n = n.Parent {
+		if !slices.ContainsFunc(n.Flags, func(f *kong.Flag) bool { return f.Name == "json" }) {
+			continue
+		}
+		if n.Target.IsValid() && n.Target.CanAddr() {
+			j, _ := n.Target.Addr().Interface().(jsonCommand)
+			return j
+		}
+		return nil
 	}
 	return nil
 }

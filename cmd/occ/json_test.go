@@ -2,12 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
+
+	"github.com/opencode-cloud/occ/pkg/kube"
 	"github.com/opencode-cloud/occ/pkg/ops"
 	"github.com/opencode-cloud/occ/pkg/runtime"
 )
@@ -68,6 +72,19 @@ func TestJSONShapes(t *testing.T) {
 		{"update selector", updateSelection{CLI: &ops.UpdateCLIResult{}, Container: &ops.UpdateResult{}, Opencode: &ops.UpdateResult{}}, "candidates cli container opencode selected"},
 		{"update candidate", ops.UpdateCandidate{Available: "a", Note: "n"}, "available current label name note"},
 		{"version", versionReport{}, "buildkit containerd occ runc"},
+		{"instance list", instanceListJSON{Instances: []ops.InstanceInfo{}}, "instances"},
+		{"instance", ops.InstanceInfo{Published: "p", Image: "i"}, "container image instance published state"},
+		{"user list --kube", kubeUsersJSON([]runtime.UserRecord{{Username: "a"}}), "users"},
+		{"user (--kube)", kubeUsersJSON([]runtime.UserRecord{{Username: "a", PasswordHash: "$6$secret", Locked: true}}).Users[0], "enabled username"},
+		{"kube apply", &kube.Deployed{Previous: "p", Verified: "v"}, "applied image previous verified"},
+		{"kube applied", kube.Applied{}, "kind name resource_version"},
+		{"kube status (all fields)", &kube.Status{Context: "c", Image: "i", Previous: "p", Verified: "v", Revision: "r"},
+			"context exists image namespace pods previous ready replicas revision updated users verified"},
+		{"kube status (nothing applied)", &kube.Status{}, "exists namespace pods ready replicas updated users"},
+		{"kube pod", kube.PodStatus{Node: "n", IP: "i", ImageID: "d", StartedAt: started, Reason: "r"},
+			"image image_id ip name node phase ready reason restarts started_at"},
+		{"kube pod (pending)", kube.PodStatus{}, "image name phase ready restarts"},
+		{"kube port-forward", kube.Forwarding{}, "local pod remote url"},
 		{"version occ", occVersion{}, "commit go_version platform version"},
 		{"error", jsonFailure{Error: jsonError{}}, "error"},
 		{"status error", jsonFailure{State: "unknown"}, "error state"},
@@ -100,6 +117,12 @@ func TestJSONFailures(t *testing.T) {
 		{"status, containerd unreachable", []string{"status", "--json"}, exitUnreachable, "unreachable", "unknown"},
 		{"config get, unknown key", []string{"config", "get", "nope", "--json"}, exitFailure, "invalid_argument", ""},
 		{"unknown flag", []string{"user", "list", "--json", "--bogus"}, exitUsage, "usage", ""},
+		{"instance list, containerd unreachable", []string{"instance", "list", "--json"}, exitUnreachable, "unreachable", ""},
+		{"update container (parent's --json), no kubeconfig", []string{"update", "container", "--json", "--kube", "--kubeconfig", "/nonexistent/kubeconfig"}, exitFailure, "unknown", ""},
+		{"kube status, no kubeconfig", []string{"kube", "status", "--json", "--kubeconfig", "/nonexistent/kubeconfig"}, exitFailure, "unknown", ""},
+		{"kube apply, no kubeconfig", []string{"kube", "apply", "--json", "--kubeconfig", "/nonexistent/kubeconfig"}, exitFailure, "unknown", ""},
+		{"kube port-forward, no kubeconfig", []string{"kube", "port-forward", "--json", "--kubeconfig", "/nonexistent/kubeconfig"}, exitFailure, "unknown", ""},
+		{"user list --kube, no kubeconfig", []string{"user", "list", "--kube", "--json", "--kubeconfig", "/nonexistent/kubeconfig"}, exitFailure, "unknown", ""},
 		{"status without --json", []string{"status"}, exitUnreachable, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,5 +162,77 @@ func TestJSONResults(t *testing.T) {
 	var g configGetJSON
 	if err := json.Unmarshal([]byte(out), &g); code != 0 || err != nil || g.Key != "opencode_web_port" || g.Value != float64(3000) {
 		t.Errorf("config get port --json: %d %q %v", code, out, err)
+	}
+}
+
+// TestEveryJSONFlagReportsFailures: every command that takes --json (its
+// own or a parent's, as occ update container takes update's) reports a
+// failure as the error object: the flag's owner implements jsonCommand and
+// wantsJSON follows the flag. Walks the kong model, so a new command with
+// --json cannot forget it.
+func TestEveryJSONFlagReportsFailures(t *testing.T) {
+	var cli CLI
+	p, err := newParser(&cli, io.Discard, io.Discard, func(int) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	var walk func(n *kong.Node, path string)
+	walk = func(n *kong.Node, path string) {
+		for _, c := range n.Children {
+			if c.Type != kong.CommandNode {
+				continue
+			}
+			path := strings.TrimSpace(path + " " + c.Name)
+			walk(c, path)
+			var flag *kong.Flag
+			for o := c; o != nil && flag == nil; o = o.Parent {
+				for _, f := range o.Flags {
+					if f.Name == "json" {
+						flag = f
+					}
+				}
+			}
+			if flag == nil {
+				continue
+			}
+			seen++
+			j := jsonCommandOf(c)
+			if j == nil {
+				t.Errorf("occ %s --json: its command does not implement wantsJSON (cmd/occ/json.go), so a failure prints no error object", path)
+				continue
+			}
+			flag.Target.SetBool(true)
+			on := j.wantsJSON()
+			flag.Target.SetBool(false)
+			if !on || j.wantsJSON() {
+				t.Errorf("occ %s: wantsJSON does not follow --json (%T)", path, j)
+			}
+		}
+	}
+	walk(p.Model.Node, "")
+	if seen < 20 {
+		t.Errorf("%d commands with --json found, want at least 20: is the walk broken?", seen)
+	}
+}
+
+// TestKubeUsersJSON: occ user list --kube --json is user list's object,
+// enabled from the record's lock, never the hash, [] when there are none.
+func TestKubeUsersJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		records []runtime.UserRecord
+		want    string
+	}{
+		{"none", nil, `{"users":[]}`},
+		{"two", []runtime.UserRecord{{Username: "alice", PasswordHash: "$6$a"}, {Username: "bob", PasswordHash: "$6$b", Locked: true}},
+			`{"users":[{"username":"alice","enabled":true},{"username":"bob","enabled":false}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(kubeUsersJSON(tc.records))
+			if err != nil || string(b) != tc.want {
+				t.Errorf("got %s (%v), want %s", b, err, tc.want)
+			}
+		})
 	}
 }

@@ -152,10 +152,13 @@ func kubeUserLocked(ctx context.Context, app *App, kc *kube.Client, name string,
 	return nil
 }
 
-func kubeUserList(ctx context.Context, app *App, kc *kube.Client) error {
+func kubeUserList(ctx context.Context, app *App, kc *kube.Client, asJSON bool) error {
 	users, err := kc.Users(ctx)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		return writeJSON(app.UI.Out, kubeUsersJSON(users))
 	}
 	if app.Globals.Quiet {
 		for _, r := range users {
@@ -177,6 +180,16 @@ func kubeUserList(ctx context.Context, app *App, kc *kube.Client) error {
 		fmt.Fprintf(tw, "%s\t%s\n", r.Username, status)
 	}
 	return tw.Flush()
+}
+
+// kubeUsersJSON is occ user list --json's object for the Secret's records:
+// no uid, home or shell (the Secret does not know the pod's accounts).
+func kubeUsersJSON(records []runtime.UserRecord) userListJSON {
+	users := make([]ops.UserInfo, 0, len(records))
+	for _, r := range records {
+		users = append(users, ops.UserInfo{Username: r.Username, Enabled: !r.Locked})
+	}
+	return userListJSON{Users: users}
 }
 
 // orKube returns err, or runs the kube branch when there is none.

@@ -19,7 +19,7 @@ type UserListCmd struct {
 
 func (c *UserListCmd) Run(ctx context.Context, app *App) error {
 	if kc, _, err := c.kubeClient(app); err != nil || kc != nil {
-		return orKube(err, func() error { return kubeUserList(ctx, app, kc) })
+		return orKube(err, func() error { return kubeUserList(ctx, app, kc, c.JSON) })
 	}
 	users, listErr := app.ops().UserList(ctx)
 	if users == nil && listErr != nil {

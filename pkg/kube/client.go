@@ -89,8 +89,9 @@ var resources = map[string]schema.GroupVersionResource{
 
 // Applied is one object after server-side apply.
 type Applied struct {
-	Kind, Name      string
-	ResourceVersion string
+	Kind            string `json:"kind"`
+	Name            string `json:"name"`
+	ResourceVersion string `json:"resource_version"`
 }
 
 // ApplyOptions tune Apply.
@@ -282,7 +283,7 @@ func podStatus(p corev1.Pod) PodStatus {
 		ps.ImageID = cs.ImageID
 		switch {
 		case cs.State.Running != nil:
-			ps.StartedAt = cs.State.Running.StartedAt.Time
+			ps.StartedAt = cs.State.Running.StartedAt.UTC() // client-go gives local time; docs/json.md promises UTC
 		case cs.State.Waiting != nil:
 			ps.Reason = cs.State.Waiting.Reason
 			if cs.State.Waiting.Message != "" {
